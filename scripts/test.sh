@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the whole test suite, from a fresh Debian 12 machine:
+#   1. install what is missing (scripts/deps.sh test)
+#   2. build with -Werror and run the unit tests (ctest)
+#   3. rebuild under AddressSanitizer + UndefinedBehaviorSanitizer, run them again
+#   4. build every libFuzzer target with clang and run each briefly on its corpus
+#   5. integration tests (pytest under /usr/bin/python3) against the real binaries
+# Environment:
+#   RMQ_FUZZ_SECONDS  seconds per fuzz target (default 15)
+#   RMQ_SOAK=1        long runs: 300 s per fuzz target, 1000 WAL crash iterations,
+#                     more kill -9 rounds in the integration tests
+#   RMQ_SKIP=...      space-separated phases to skip (unit asan fuzz integration)
+# Prints a closing line "summary: N passed, N failed" counting every test run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${RMQ_JOBS:-$(nproc)}
+FUZZ_SECONDS=${RMQ_FUZZ_SECONDS:-15}
+if [ "${RMQ_SOAK:-0}" = 1 ]; then
+  FUZZ_SECONDS=${RMQ_FUZZ_SECONDS:-300}
+  export RMQ_CRASH_ITERATIONS=${RMQ_CRASH_ITERATIONS:-1000}
+fi
+SKIP=" ${RMQ_SKIP:-} "
+passed=0; failed=0; failures=()
+
+scripts/deps.sh test || { echo "deps: installation failed" >&2; exit 1; }
+
+note() { printf '\n=== %s ===\n' "$*"; }
+count_ctest() { # $1 = log, $2 = phase
+  local line n f
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -1)
+  if [ -z "$line" ]; then failed=$((failed + 1)); failures+=("$2: no ctest summary"); return; fi
+  n=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  f=$(sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  passed=$((passed + n - f)); failed=$((failed + f))
+  [ "$f" -eq 0 ] || failures+=("$2: $f unit test(s) failed")
+}
+
+build() { # $1 = dir, rest = cmake args
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+  ninja -C "$dir" -j "$JOBS"
+}
+
+if [[ $SKIP != *" unit "* ]]; then
+  note "unit tests (-Werror)"
+  mkdir -p build
+  if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMQ_WERROR=ON; then
+    ctest --test-dir build --output-on-failure -j "$JOBS" 2>&1 | tee build/ctest.log
+    count_ctest build/ctest.log unit
+  else
+    failed=$((failed + 1)); failures+=("unit: build failed")
+  fi
+fi
+
+if [[ $SKIP != *" asan "* ]]; then
+  note "unit tests under ASan + UBSan"
+  mkdir -p build-asan
+  if build build-asan -DCMAKE_BUILD_TYPE=Debug -DRMQ_SANITIZE=ON; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir build-asan --output-on-failure -j "$JOBS" 2>&1 | tee build-asan/ctest.log
+    count_ctest build-asan/ctest.log asan
+  else
+    failed=$((failed + 1)); failures+=("asan: build failed")
+  fi
+fi
+
+if [[ $SKIP != *" fuzz "* ]]; then
+  note "fuzz targets (${FUZZ_SECONDS}s each)"
+  mkdir -p build-fuzz
+  if CC=clang build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMQ_FUZZ=ON; then
+    for t in build-fuzz/fuzz_*; do
+      [ -x "$t" ] || continue
+      name=$(basename "$t"); short=${name#fuzz_}
+      work=build-fuzz/corpus-$short; rm -rf "$work"; mkdir -p "$work"
+      [ -d tests/fuzz/corpus/$short ] && cp -r tests/fuzz/corpus/$short/. "$work/"
+      if "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+           -artifact_prefix=build-fuzz/"$name"- "$work" >build-fuzz/$name.log 2>&1; then
+        echo "fuzz $name: ok ($(grep -E 'stat::number_of_executed_units' build-fuzz/$name.log | awk '{print $2}') runs)"
+        passed=$((passed + 1))
+      else
+        echo "fuzz $name: FAILED"; tail -40 build-fuzz/$name.log
+        failed=$((failed + 1)); failures+=("fuzz: $name")
+      fi
+    done
+  else
+    failed=$((failed + 1)); failures+=("fuzz: build failed")
+  fi
+fi
+
+if [[ $SKIP != *" integration "* ]] && ls tests/integration/test_*.py >/dev/null 2>&1; then
+  note "integration tests (pytest, real binaries on 127.0.0.1)"
+  export RMQ_BUILD_DIR=$ROOT/build
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration 2>&1 | tee build/pytest.log
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)' build/pytest.log | tail -1)
+  p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  e=$(grep -oE '[0-9]+ error' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  passed=$((passed + p)); failed=$((failed + f + e))
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ $((f + e)) -eq 0 ]; then failed=$((failed + 1)); fi
+  [ $((f + e)) -eq 0 ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && failures+=("integration: pytest exit $rc")
+  [ $((f + e)) -gt 0 ] && failures+=("integration: $f failed, $e errors")
+fi
+
+echo
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "summary: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
