@@ -1,0 +1,705 @@
+/* net.c - libuv I/O threads, listeners, connections, framing and ordered
+ * response slots. See net.h for the model.
+ *
+ * Read path: bytes land in a 64 KiB staging buffer per connection; small
+ * frames are copied out of it into their own heap buffer (so the handler
+ * can keep the frame while the staging buffer is reused); a frame larger
+ * than the staging buffer gets its exact-size buffer and later reads go
+ * straight into it, so a 1 MiB produce is never copied by net. */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+#define RMQ_NET_RBUF (64 * 1024)
+
+typedef struct rmq_net_post {
+    struct rmq_net_post *next;
+    void (*fn)(void *);
+    void *ud;
+} rmq_net_post_t;
+
+struct rmq_net_loop {
+    rmq_net_t *net;
+    int idx;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t async;
+    uv_timer_t sweep;
+    uv_thread_t thread;
+    pthread_mutex_t mu;
+    rmq_net_post_t *post_head, *post_tail;
+    bool closed_posts;
+    rmq_net_conn_t *conns; /* intrusive list */
+};
+
+struct rmq_net_slot {
+    rmq_net_conn_t *conn;
+    rmq_net_slot_t *next;
+    bool done;
+    uint8_t *data; /* owned */
+    size_t len;
+};
+
+struct rmq_net_conn {
+    uv_tcp_t tcp;
+    rmq_net_loop_t *loop;
+    rmq_net_conn_t *prev, *next;
+    uint64_t id;
+    char peer[64];
+    int refs;
+    bool closed;
+    bool reading;
+    bool handle_closed;
+    bool processing; /* guards rmq_net_conn_process against re-entry */
+    rmq_net_slot_t *slot_head, *slot_tail;
+    uint32_t inflight;
+    uint8_t *rbuf;
+    size_t rlen;
+    uint8_t *big;     /* frame in progress larger than the staging buffer (owned) */
+    size_t big_len, big_have;
+    uint64_t last_active_ms;
+    void *ud;
+};
+
+struct rmq_net {
+    rmq_net_config_t cfg;
+    char *listen_copy;
+    rmq_net_loop_t *loops;
+    int nloops;
+    int port;
+    atomic_uint_fast64_t next_conn_id;
+    atomic_int_fast64_t open_conns;
+    atomic_int_fast64_t total_inflight;
+    atomic_uint_fast64_t st_total, st_frames, st_bytes_in, st_bytes_out, st_rejected;
+    atomic_bool stopping;
+};
+
+static uint64_t rmq_net_now_ms(void) { return rmq_mono_ns() / 1000000; }
+
+rmq_err_t rmq_net_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
+    if (!s || !*s) return RMQ_ERR_INVALID_ARG;
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *e = strchr(s, ']');
+        if (!e || e[1] != ':') return RMQ_ERR_INVALID_ARG;
+        h = s + 1;
+        hl = (size_t)(e - h);
+        colon = e + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) return RMQ_ERR_INVALID_ARG;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen) return RMQ_ERR_INVALID_ARG;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535) return RMQ_ERR_INVALID_ARG;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+/* ---------------- connection lifetime ---------------- */
+
+static void rmq_net_conn_free(rmq_net_conn_t *c) {
+    free(c->rbuf);
+    free(c->big);
+    free(c);
+}
+
+void rmq_net_conn_ref(rmq_net_conn_t *c) { c->refs++; }
+
+void rmq_net_conn_unref(rmq_net_conn_t *c) {
+    if (--c->refs == 0) rmq_net_conn_free(c);
+}
+
+static void rmq_net_on_handle_closed(uv_handle_t *h) {
+    rmq_net_conn_t *c = h->data;
+    c->handle_closed = true;
+    rmq_net_conn_unref(c);
+}
+
+static void rmq_net_conn_do_close(rmq_net_conn_t *c) {
+    if (c->closed) return;
+    c->closed = true;
+    rmq_net_t *n = c->loop->net;
+    /* unlink */
+    if (c->prev) c->prev->next = c->next;
+    else c->loop->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    atomic_fetch_sub(&n->open_conns, 1);
+    if (n->cfg.on_close) n->cfg.on_close(n->cfg.ud, c);
+    /* completed-but-unsent slots are dropped now; pending ones are freed
+     * by rmq_net_slot_complete when their handler finishes */
+    rmq_net_slot_t *s = c->slot_head, *prev = NULL;
+    while (s) {
+        rmq_net_slot_t *nx = s->next;
+        if (s->done) {
+            if (prev) prev->next = nx;
+            else c->slot_head = nx;
+            if (c->slot_tail == s) c->slot_tail = prev;
+            free(s->data);
+            free(s);
+            c->inflight--;
+            atomic_fetch_sub(&n->total_inflight, 1);
+            rmq_net_conn_unref(c);
+        } else {
+            prev = s;
+        }
+        s = nx;
+    }
+    uv_close((uv_handle_t *)&c->tcp, rmq_net_on_handle_closed);
+}
+
+void rmq_net_conn_close(rmq_net_conn_t *c, const char *reason) {
+    if (c->closed) return;
+    RMQ_WARN("net", "msg=\"closing connection\" peer=%s conn=%llu reason=\"%s\"", c->peer,
+             (unsigned long long)c->id, reason ? reason : "");
+    rmq_net_conn_do_close(c);
+}
+
+const char *rmq_net_conn_peer(const rmq_net_conn_t *c) { return c->peer; }
+uint64_t rmq_net_conn_id(const rmq_net_conn_t *c) { return c->id; }
+rmq_net_loop_t *rmq_net_conn_loop(rmq_net_conn_t *c) { return c->loop; }
+int rmq_net_conn_closed(const rmq_net_conn_t *c) { return c->closed; }
+void rmq_net_conn_set_ud(rmq_net_conn_t *c, void *ud) { c->ud = ud; }
+void *rmq_net_conn_get_ud(const rmq_net_conn_t *c) { return c->ud; }
+rmq_net_conn_t *rmq_net_slot_conn(rmq_net_slot_t *slot) { return slot->conn; }
+
+/* ---------------- write path ---------------- */
+
+typedef struct {
+    uv_write_t req;
+    uint8_t *data;
+} rmq_net_wreq_t;
+
+static void rmq_net_on_write(uv_write_t *req, int status) {
+    rmq_net_wreq_t *w = (rmq_net_wreq_t *)req;
+    rmq_net_conn_t *c = req->data;
+    free(w->data);
+    free(w);
+    if (status < 0 && !c->closed) {
+        char why[128];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+        rmq_net_conn_close(c, why);
+    }
+    rmq_net_conn_unref(c);
+}
+
+static void rmq_net_conn_process(rmq_net_conn_t *c);
+static void rmq_net_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *b);
+static void rmq_net_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+static void rmq_net_maybe_resume(rmq_net_conn_t *c) {
+    rmq_net_t *n = c->loop->net;
+    if (c->closed || c->reading || c->processing || c->inflight >= n->cfg.max_inflight ||
+        atomic_load(&n->stopping))
+        return;
+    rmq_net_conn_process(c); /* frames already buffered first */
+    if (c->closed || c->inflight >= n->cfg.max_inflight) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, rmq_net_alloc, rmq_net_on_read) == 0) c->reading = true;
+}
+
+static void rmq_net_conn_flush(rmq_net_conn_t *c) {
+    rmq_net_t *n = c->loop->net;
+    while (c->slot_head && c->slot_head->done) {
+        rmq_net_slot_t *s = c->slot_head;
+        c->slot_head = s->next;
+        if (!c->slot_head) c->slot_tail = NULL;
+        c->inflight--;
+        atomic_fetch_sub(&n->total_inflight, 1);
+        if (s->data && s->len && !c->closed) {
+            rmq_net_wreq_t *w = malloc(sizeof *w);
+            if (!w) {
+                free(s->data);
+                rmq_net_conn_close(c, "out of memory writing response");
+            } else {
+                w->data = s->data;
+                w->req.data = c;
+                uv_buf_t b = uv_buf_init((char *)s->data, (unsigned)s->len);
+                rmq_net_conn_ref(c);
+                int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, rmq_net_on_write);
+                if (rc < 0) {
+                    free(w->data);
+                    free(w);
+                    rmq_net_conn_unref(c);
+                    rmq_net_conn_close(c, "write failed");
+                } else {
+                    atomic_fetch_add(&n->st_bytes_out, s->len);
+                }
+            }
+        } else {
+            free(s->data);
+        }
+        free(s);
+        rmq_net_conn_unref(c); /* the slot's reference */
+    }
+    rmq_net_maybe_resume(c);
+}
+
+void rmq_net_slot_complete(rmq_net_slot_t *slot, uint8_t *data, size_t len) {
+    rmq_net_conn_t *c = slot->conn;
+    slot->done = true;
+    slot->data = data;
+    slot->len = len;
+    if (c->closed) {
+        /* unlink this slot now; nobody will flush it */
+        rmq_net_slot_t **pp = &c->slot_head, *prev = NULL;
+        while (*pp && *pp != slot) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp) {
+            *pp = slot->next;
+            if (c->slot_tail == slot) c->slot_tail = prev;
+        }
+        c->inflight--;
+        atomic_fetch_sub(&c->loop->net->total_inflight, 1);
+        free(data);
+        free(slot);
+        rmq_net_conn_unref(c);
+        return;
+    }
+    c->last_active_ms = rmq_net_now_ms();
+    rmq_net_conn_flush(c);
+}
+
+/* ---------------- read path ---------------- */
+
+static void rmq_net_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *b) {
+    (void)sugg;
+    rmq_net_conn_t *c = h->data;
+    if (c->big) {
+        *b = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_len - c->big_have));
+        return;
+    }
+    *b = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RMQ_NET_RBUF - c->rlen));
+}
+
+static void rmq_net_dispatch(rmq_net_conn_t *c, uint8_t *frame, size_t len) {
+    rmq_net_t *n = c->loop->net;
+    rmq_net_slot_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        free(frame);
+        rmq_net_conn_close(c, "out of memory");
+        return;
+    }
+    s->conn = c;
+    rmq_net_conn_ref(c);
+    if (c->slot_tail) c->slot_tail->next = s;
+    else c->slot_head = s;
+    c->slot_tail = s;
+    c->inflight++;
+    atomic_fetch_add(&n->total_inflight, 1);
+    atomic_fetch_add(&n->st_frames, 1);
+    n->cfg.on_frame(n->cfg.ud, c, s, frame, len);
+}
+
+/* Parse complete frames out of the staging buffer while the in-flight
+ * budget allows. */
+static void rmq_net_conn_process(rmq_net_conn_t *c) {
+    rmq_net_t *n = c->loop->net;
+    size_t off = 0;
+    if (c->processing) return;
+    c->processing = true;
+    rmq_net_conn_ref(c);
+    while (!c->closed && !c->big && c->inflight < n->cfg.max_inflight && c->rlen - off >= 4) {
+        int32_t size = (int32_t)rmq_be32(c->rbuf + off);
+        if (size <= 0 || (uint32_t)size > n->cfg.max_frame_bytes) {
+            char why[128];
+            snprintf(why, sizeof why, "malformed frame: size %d outside 1..%u", size, n->cfg.max_frame_bytes);
+            atomic_fetch_add(&n->st_rejected, 1);
+            rmq_net_conn_close(c, why);
+            break;
+        }
+        size_t avail = c->rlen - off - 4;
+        uint8_t *frame = malloc((size_t)size);
+        if (!frame) {
+            rmq_net_conn_close(c, "out of memory for frame");
+            break;
+        }
+        if (avail >= (size_t)size) {
+            memcpy(frame, c->rbuf + off + 4, (size_t)size);
+            off += 4 + (size_t)size;
+            rmq_net_dispatch(c, frame, (size_t)size);
+        } else if ((size_t)size + 4 > RMQ_NET_RBUF) {
+            memcpy(frame, c->rbuf + off + 4, avail);
+            c->big = frame;
+            c->big_len = (size_t)size;
+            c->big_have = avail;
+            off = c->rlen;
+        } else {
+            free(frame);
+            break;
+        }
+    }
+    c->processing = false;
+    if (!c->closed && off) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    rmq_net_conn_unref(c);
+}
+
+static void rmq_net_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
+    (void)b;
+    rmq_net_conn_t *c = st->data;
+    rmq_net_t *n = c->loop->net;
+    if (nread == 0) return;
+    if (nread < 0) {
+        if (nread != UV_EOF && nread != UV_ECONNRESET) {
+            char why[128];
+            snprintf(why, sizeof why, "read error: %s", uv_strerror((int)nread));
+            rmq_net_conn_close(c, why);
+        } else {
+            if (c->big || c->rlen)
+                RMQ_WARN("net", "msg=\"client closed mid-frame\" peer=%s conn=%llu buffered=%zu", c->peer,
+                         (unsigned long long)c->id, c->big ? c->big_have : c->rlen);
+            rmq_net_conn_do_close(c);
+        }
+        return;
+    }
+    c->last_active_ms = rmq_net_now_ms();
+    atomic_fetch_add(&n->st_bytes_in, (uint64_t)nread);
+    if (c->big) {
+        c->big_have += (size_t)nread;
+        if (c->big_have == c->big_len) {
+            uint8_t *f = c->big;
+            size_t len = c->big_len;
+            c->big = NULL;
+            c->big_len = c->big_have = 0;
+            rmq_net_dispatch(c, f, len);
+        }
+    } else {
+        c->rlen += (size_t)nread;
+    }
+    rmq_net_conn_process(c);
+    if (!c->closed && (c->inflight >= n->cfg.max_inflight || atomic_load(&n->stopping)) && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+/* ---------------- accept ---------------- */
+
+static void rmq_net_on_connection(uv_stream_t *server, int status) {
+    rmq_net_loop_t *l = server->data;
+    rmq_net_t *n = l->net;
+    if (status < 0) {
+        RMQ_WARN("net", "msg=\"accept failed\" err=\"%s\"", uv_strerror(status));
+        return;
+    }
+    rmq_net_conn_t *c = calloc(1, sizeof *c);
+    uint8_t *rbuf = malloc(RMQ_NET_RBUF);
+    if (!c || !rbuf) {
+        free(c);
+        free(rbuf);
+        uv_tcp_t tmp;
+        uv_tcp_init(&l->loop, &tmp);
+        if (uv_accept(server, (uv_stream_t *)&tmp) == 0) uv_close((uv_handle_t *)&tmp, NULL);
+        return;
+    }
+    c->rbuf = rbuf;
+    c->loop = l;
+    c->refs = 1; /* the uv handle */
+    uv_tcp_init(&l->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        c->closed = true;
+        uv_close((uv_handle_t *)&c->tcp, rmq_net_on_handle_closed);
+        return;
+    }
+    c->id = atomic_fetch_add(&n->next_conn_id, 1) + 1;
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    strcpy(c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+            port = ntohs(a->sin_port);
+            snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+            port = ntohs(a->sin6_port);
+            snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
+        }
+    }
+    int64_t open = atomic_fetch_add(&n->open_conns, 1) + 1;
+    atomic_fetch_add(&n->st_total, 1);
+    c->next = l->conns;
+    if (l->conns) l->conns->prev = c;
+    l->conns = c;
+    if ((uint64_t)open > n->cfg.max_connections) {
+        rmq_net_conn_close(c, "max_connections reached");
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (n->cfg.sndbuf > 0) uv_send_buffer_size((uv_handle_t *)&c->tcp, &n->cfg.sndbuf);
+    if (n->cfg.rcvbuf > 0) uv_recv_buffer_size((uv_handle_t *)&c->tcp, &n->cfg.rcvbuf);
+    c->last_active_ms = rmq_net_now_ms();
+    if (n->cfg.on_open) n->cfg.on_open(n->cfg.ud, c);
+    if (!c->closed && uv_read_start((uv_stream_t *)&c->tcp, rmq_net_alloc, rmq_net_on_read) == 0) c->reading = true;
+}
+
+/* ---------------- loop plumbing ---------------- */
+
+static void rmq_net_on_async(uv_async_t *a) {
+    rmq_net_loop_t *l = a->data;
+    pthread_mutex_lock(&l->mu);
+    rmq_net_post_t *p = l->post_head;
+    l->post_head = l->post_tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (p) {
+        rmq_net_post_t *nx = p->next;
+        p->fn(p->ud);
+        free(p);
+        p = nx;
+    }
+}
+
+rmq_err_t rmq_net_loop_post(rmq_net_loop_t *l, void (*fn)(void *ud), void *ud) {
+    rmq_net_post_t *p = malloc(sizeof *p);
+    if (!p) return RMQ_ERR_NOMEM;
+    p->fn = fn;
+    p->ud = ud;
+    p->next = NULL;
+    pthread_mutex_lock(&l->mu);
+    if (l->closed_posts) {
+        pthread_mutex_unlock(&l->mu);
+        free(p);
+        return RMQ_ERR_CLOSED;
+    }
+    if (l->post_tail) l->post_tail->next = p;
+    else l->post_head = p;
+    l->post_tail = p;
+    pthread_mutex_unlock(&l->mu);
+    uv_async_send(&l->async);
+    return 0;
+}
+
+void *rmq_net_loop_uv(rmq_net_loop_t *l) { return &l->loop; }
+int rmq_net_loop_index(const rmq_net_loop_t *l) { return l->idx; }
+rmq_net_loop_t *rmq_net_loop_at(rmq_net_t *n, int idx) { return &n->loops[idx]; }
+int rmq_net_loop_count(const rmq_net_t *n) { return n->nloops; }
+
+static void rmq_net_on_sweep(uv_timer_t *t) {
+    rmq_net_loop_t *l = t->data;
+    rmq_net_t *n = l->net;
+    if (!n->cfg.idle_timeout_ms) return;
+    uint64_t now = rmq_net_now_ms();
+    rmq_net_conn_t *c = l->conns;
+    while (c) {
+        rmq_net_conn_t *nx = c->next;
+        if (c->inflight == 0 && now - c->last_active_ms > n->cfg.idle_timeout_ms)
+            rmq_net_conn_close(c, "idle timeout");
+        c = nx;
+    }
+}
+
+static void rmq_net_thread(void *arg) {
+    rmq_net_loop_t *l = arg;
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+}
+
+static int rmq_net_bind_socket(const char *host, int port, int *out_fd, char *errbuf, size_t errlen) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        sl = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        sl = sizeof *a6;
+    } else if (strcmp(host, "localhost") == 0) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sl = sizeof *a4;
+    } else {
+        snprintf(errbuf, errlen, "listen address '%s' is not a numeric IP address", host);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        snprintf(errbuf, errlen, "bind %s:%d: %s", host, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, 1024) < 0) {
+        snprintf(errbuf, errlen, "listen %s:%d: %s", host, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *out_fd = fd;
+    return 0;
+}
+
+rmq_err_t rmq_net_start(const rmq_net_config_t *cfg, rmq_net_t **out, char *errbuf, size_t errlen) {
+    char host[256];
+    int port;
+    if (rmq_net_parse_hostport(cfg->listen, host, sizeof host, &port)) {
+        snprintf(errbuf, errlen, "invalid listen address '%s' (want host:port)", cfg->listen ? cfg->listen : "");
+        return RMQ_ERR_INVALID_ARG;
+    }
+    rmq_net_t *n = calloc(1, sizeof *n);
+    if (!n) return RMQ_ERR_NOMEM;
+    n->cfg = *cfg;
+    if (n->cfg.io_threads < 1) n->cfg.io_threads = 1;
+    if (n->cfg.max_inflight < 1) n->cfg.max_inflight = 1;
+    n->nloops = n->cfg.io_threads;
+    n->loops = calloc((size_t)n->nloops, sizeof *n->loops);
+    if (!n->loops) {
+        free(n);
+        return RMQ_ERR_NOMEM;
+    }
+    int fds[64];
+    int nf = 0;
+    for (int i = 0; i < n->nloops && i < 64; i++) {
+        if (rmq_net_bind_socket(host, port, &fds[i], errbuf, errlen)) {
+            while (nf--) close(fds[nf]);
+            free(n->loops);
+            free(n);
+            return RMQ_ERR_IO;
+        }
+        nf++;
+        if (port == 0) { /* all threads share the port the first bind got */
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            getsockname(fds[0], (struct sockaddr *)&ss, &sl);
+            port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                 : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    n->port = port;
+    for (int i = 0; i < n->nloops; i++) {
+        rmq_net_loop_t *l = &n->loops[i];
+        l->net = n;
+        l->idx = i;
+        uv_loop_init(&l->loop);
+        pthread_mutex_init(&l->mu, NULL);
+        uv_async_init(&l->loop, &l->async, rmq_net_on_async);
+        l->async.data = l;
+        uv_timer_init(&l->loop, &l->sweep);
+        l->sweep.data = l;
+        uv_timer_start(&l->sweep, rmq_net_on_sweep, 1000, 1000);
+        uv_tcp_init(&l->loop, &l->listener);
+        l->listener.data = l;
+        uv_tcp_open(&l->listener, fds[i]);
+        int rc = uv_listen((uv_stream_t *)&l->listener, 1024, rmq_net_on_connection);
+        if (rc < 0) {
+            snprintf(errbuf, errlen, "listen: %s", uv_strerror(rc));
+            /* threads not started yet: tear down synchronously */
+            for (int k = 0; k <= i; k++) {
+                uv_close((uv_handle_t *)&n->loops[k].listener, NULL);
+                uv_close((uv_handle_t *)&n->loops[k].async, NULL);
+                uv_close((uv_handle_t *)&n->loops[k].sweep, NULL);
+                uv_run(&n->loops[k].loop, UV_RUN_DEFAULT);
+                uv_loop_close(&n->loops[k].loop);
+            }
+            free(n->loops);
+            free(n);
+            return RMQ_ERR_IO;
+        }
+    }
+    for (int i = 0; i < n->nloops; i++) uv_thread_create(&n->loops[i].thread, rmq_net_thread, &n->loops[i]);
+    *out = n;
+    return 0;
+}
+
+int rmq_net_port(const rmq_net_t *n) { return n->port; }
+
+static void rmq_net_stop_accepting(void *ud) {
+    rmq_net_loop_t *l = ud;
+    if (!uv_is_closing((uv_handle_t *)&l->listener)) uv_close((uv_handle_t *)&l->listener, NULL);
+    for (rmq_net_conn_t *c = l->conns; c; c = c->next)
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+}
+
+static void rmq_net_close_all(void *ud) {
+    rmq_net_loop_t *l = ud;
+    while (l->conns) rmq_net_conn_do_close(l->conns);
+    uv_close((uv_handle_t *)&l->sweep, NULL);
+    uv_close((uv_handle_t *)&l->async, NULL);
+}
+
+void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms) {
+    atomic_store(&n->stopping, true);
+    for (int i = 0; i < n->nloops; i++) rmq_net_loop_post(&n->loops[i], rmq_net_stop_accepting, &n->loops[i]);
+    uint64_t deadline = rmq_net_now_ms() + drain_ms;
+    while (atomic_load(&n->total_inflight) > 0 && rmq_net_now_ms() < deadline) usleep(2000);
+    usleep(20000); /* let the last responses reach the socket */
+    for (int i = 0; i < n->nloops; i++) {
+        rmq_net_loop_t *l = &n->loops[i];
+        pthread_mutex_lock(&l->mu);
+        pthread_mutex_unlock(&l->mu);
+        rmq_net_loop_post(l, rmq_net_close_all, l);
+    }
+    for (int i = 0; i < n->nloops; i++) {
+        rmq_net_loop_t *l = &n->loops[i];
+        uv_thread_join(&l->thread);
+        pthread_mutex_lock(&l->mu);
+        l->closed_posts = true;
+        rmq_net_post_t *p = l->post_head;
+        l->post_head = l->post_tail = NULL;
+        pthread_mutex_unlock(&l->mu);
+        while (p) { /* run what was posted too late so nothing leaks */
+            rmq_net_post_t *nx = p->next;
+            p->fn(p->ud);
+            free(p);
+            p = nx;
+        }
+        uv_run(&l->loop, UV_RUN_NOWAIT);
+        uv_loop_close(&l->loop);
+        pthread_mutex_destroy(&l->mu);
+    }
+    free(n->loops);
+    free(n);
+}
+
+void rmq_net_get_stats(rmq_net_t *n, rmq_net_stats_t *out) {
+    out->connections_open = (uint64_t)atomic_load(&n->open_conns);
+    out->connections_total = atomic_load(&n->st_total);
+    out->frames_in = atomic_load(&n->st_frames);
+    out->bytes_in = atomic_load(&n->st_bytes_in);
+    out->bytes_out = atomic_load(&n->st_bytes_out);
+    out->frames_rejected = atomic_load(&n->st_rejected);
+}

@@ -1,0 +1,216 @@
+/* test_net.c - the frame server on real loopback sockets: echo, in-order
+ * responses when handlers finish out of order, malformed sizes close only
+ * that connection, large frames, and clean stop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "net/net.h"
+
+/* Handler: frame = [u8 delay_ticks][payload]; response = size + payload.
+ * delay_ticks > 0 completes the slot later, from a timer-less repost chain,
+ * so later frames can finish first. */
+typedef struct {
+    rmq_net_slot_t *slot;
+    uint8_t *frame;
+    size_t len;
+    int ticks;
+} pending_t;
+
+static void finish(void *ud) {
+    pending_t *p = ud;
+    if (p->ticks-- > 0) {
+        rmq_net_loop_post(rmq_net_conn_loop(rmq_net_slot_conn(p->slot)), finish, p);
+        return;
+    }
+    size_t n = p->len - 1;
+    uint8_t *out = malloc(4 + n);
+    rmq_wbe32(out, (uint32_t)n);
+    memcpy(out + 4, p->frame + 1, n);
+    rmq_net_slot_complete(p->slot, out, 4 + n);
+    free(p->frame);
+    free(p);
+}
+
+static void on_frame(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    (void)ud;
+    (void)c;
+    pending_t *p = malloc(sizeof *p);
+    p->slot = slot;
+    p->frame = frame;
+    p->len = len;
+    p->ticks = frame[0] * 50;
+    finish(p);
+}
+
+static rmq_net_t *start(void) {
+    rmq_net_config_t cfg = {0};
+    cfg.listen = "127.0.0.1:0";
+    cfg.io_threads = 2;
+    cfg.max_frame_bytes = 4 << 20;
+    cfg.max_inflight = 4;
+    cfg.max_connections = 100;
+    cfg.on_frame = on_frame;
+    rmq_net_t *n = NULL;
+    char err[256];
+    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    return n;
+}
+
+static int dial(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static void send_frame(int fd, uint8_t delay, const void *p, size_t n) {
+    uint8_t *b = malloc(5 + n);
+    rmq_wbe32(b, (uint32_t)(n + 1));
+    b[4] = delay;
+    memcpy(b + 5, p, n);
+    size_t off = 0;
+    while (off < n + 5) {
+        ssize_t w = write(fd, b + off, n + 5 - off);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+    free(b);
+}
+
+static int read_full(int fd, void *p, size_t n) {
+    size_t off = 0;
+    while (off < n) {
+        ssize_t r = read(fd, (uint8_t *)p + off, n - off);
+        if (r <= 0) return -1;
+        off += (size_t)r;
+    }
+    return 0;
+}
+
+static void test_in_order_responses(void **s) {
+    (void)s;
+    rmq_net_t *n = start();
+    int fd = dial(rmq_net_port(n));
+    /* first request is slow, later ones fast: responses must keep order */
+    for (int i = 0; i < 10; i++) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "req-%d", i);
+        send_frame(fd, i == 0 ? 3 : 0, msg, strlen(msg));
+    }
+    for (int i = 0; i < 10; i++) {
+        uint8_t hdr[4];
+        assert_int_equal(read_full(fd, hdr, 4), 0);
+        uint32_t len = rmq_be32(hdr);
+        char got[32] = {0};
+        assert_true(len < sizeof got);
+        assert_int_equal(read_full(fd, got, len), 0);
+        char want[16];
+        snprintf(want, sizeof want, "req-%d", i);
+        assert_string_equal(got, want);
+    }
+    close(fd);
+    rmq_net_stop(n, 1000);
+}
+
+static void test_large_frame(void **s) {
+    (void)s;
+    rmq_net_t *n = start();
+    int fd = dial(rmq_net_port(n));
+    size_t big = 1 << 20;
+    uint8_t *p = malloc(big);
+    for (size_t i = 0; i < big; i++) p[i] = (uint8_t)(i * 7);
+    send_frame(fd, 0, p, big);
+    uint8_t hdr[4];
+    assert_int_equal(read_full(fd, hdr, 4), 0);
+    assert_int_equal(rmq_be32(hdr), big);
+    uint8_t *q = malloc(big);
+    assert_int_equal(read_full(fd, q, big), 0);
+    assert_memory_equal(p, q, big);
+    free(p);
+    free(q);
+    close(fd);
+    rmq_net_stop(n, 1000);
+}
+
+static void test_malformed_closes_only_that_connection(void **s) {
+    (void)s;
+    rmq_log_set_level(RMQ_LOG_ERROR);
+    rmq_net_t *n = start();
+    int good = dial(rmq_net_port(n));
+    int bad = dial(rmq_net_port(n));
+    uint8_t neg[4] = {0xff, 0xff, 0xff, 0xf0};
+    assert_int_equal(write(bad, neg, 4), 4);
+    char c;
+    assert_true(read(bad, &c, 1) <= 0); /* closed by the server */
+    int huge = dial(rmq_net_port(n));
+    uint8_t big[4] = {0x7f, 0xff, 0xff, 0xff};
+    assert_int_equal(write(huge, big, 4), 4);
+    assert_true(read(huge, &c, 1) <= 0);
+    send_frame(good, 0, "still-here", 10);
+    uint8_t hdr[4];
+    assert_int_equal(read_full(good, hdr, 4), 0);
+    char got[16] = {0};
+    assert_int_equal(read_full(good, got, rmq_be32(hdr)), 0);
+    assert_string_equal(got, "still-here");
+    rmq_net_stats_t st;
+    rmq_net_get_stats(n, &st);
+    assert_int_equal(st.frames_rejected, 2);
+    close(good);
+    close(bad);
+    close(huge);
+    rmq_net_stop(n, 1000);
+    rmq_log_set_level(RMQ_LOG_INFO);
+}
+
+static void test_client_disconnect_with_pending(void **s) {
+    (void)s;
+    rmq_net_t *n = start();
+    int fd = dial(rmq_net_port(n));
+    send_frame(fd, 5, "slow", 4);
+    close(fd); /* the slot completes after the connection is gone */
+    usleep(100000);
+    rmq_net_stop(n, 1000);
+}
+
+static void test_parse_hostport(void **s) {
+    (void)s;
+    char h[64];
+    int p;
+    assert_int_equal(rmq_net_parse_hostport("127.0.0.1:9092", h, sizeof h, &p), 0);
+    assert_string_equal(h, "127.0.0.1");
+    assert_int_equal(p, 9092);
+    assert_int_equal(rmq_net_parse_hostport("[::1]:80", h, sizeof h, &p), 0);
+    assert_string_equal(h, "::1");
+    assert_int_not_equal(rmq_net_parse_hostport("nohost", h, sizeof h, &p), 0);
+    assert_int_not_equal(rmq_net_parse_hostport("h:99999", h, sizeof h, &p), 0);
+    assert_int_not_equal(rmq_net_parse_hostport(":1", h, sizeof h, &p), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_in_order_responses),
+        cmocka_unit_test(test_large_frame),
+        cmocka_unit_test(test_malformed_closes_only_that_connection),
+        cmocka_unit_test(test_client_disconnect_with_pending),
+        cmocka_unit_test(test_parse_hostport),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
