@@ -1,0 +1,198 @@
+/* broker.c - broker lifecycle: open the metadata log (initialising the
+ * cluster id on first start), open the store (recovery), drop streams whose
+ * topics no longer exist, bind the Kafka listener; and the orderly stop
+ * (stop accepting, drain in-flight requests, flush, close). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "broker/broker_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+static int rmq_mkdir_p(const char *path) {
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof tmp) return -1;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+    return 0;
+}
+
+static char *rmq_strdup0(const char *s) { return strdup(s ? s : ""); }
+
+static rmq_err_t rmq_broker_init_cluster(rmq_broker_t *b, char *errbuf, size_t errlen) {
+    rmq_meta_uuid_t id;
+    if (rmq_meta_state_cluster_id(b->state, &id)) return 0;
+    rmq_meta_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = RMQ_META_CMD_INIT_CLUSTER;
+    rmq_err_t err = rmq_meta_uuid_random(&cmd.u.init_cluster.cluster_id);
+    if (err) return err;
+    rmq_meta_result_t res;
+    rmq_meta_result_init(&res);
+    err = rmq_broker_propose(b, &cmd, &res);
+    if (err) snprintf(errbuf, errlen, "cannot initialise the cluster id: %s %s", rmq_err_name(err), res.msg);
+    rmq_meta_result_free(&res);
+    if (!err) {
+        char txt[23];
+        rmq_meta_uuid_to_base64(&cmd.u.init_cluster.cluster_id, txt);
+        RMQ_INFO("broker", "msg=\"new cluster\" cluster_id=%s", txt);
+    }
+    return err;
+}
+
+/* Streams in the WAL whose topic was deleted while we were down (or whose
+ * delete did not reach the store) are deleted now. */
+static void rmq_broker_drop_orphans(rmq_broker_t *b) {
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (rmq_store_list_streams(b->store, &ids, &n)) return;
+    /* collect live stream ids */
+    size_t live_n = 0, live_cap = 0;
+    uint64_t *live = NULL;
+    rmq_meta_state_rdlock(b->state);
+    size_t nt = rmq_meta_state_topic_count_locked(b->state);
+    for (size_t i = 0; i < nt; i++) {
+        const rmq_meta_topic_t *t = rmq_meta_state_topic_at(b->state, i);
+        for (int32_t p = 0; p < t->n_partitions; p++) {
+            if (live_n == live_cap) {
+                live_cap = live_cap ? live_cap * 2 : 64;
+                uint64_t *nl = realloc(live, live_cap * sizeof *nl);
+                if (!nl) break;
+                live = nl;
+            }
+            live[live_n++] = t->partitions[p].stream_id;
+        }
+    }
+    rmq_meta_state_unlock(b->state);
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < live_n && !found; k++) found = live[k] == ids[i];
+        if (!found) {
+            RMQ_INFO("broker", "msg=\"dropping stream of a deleted topic\" stream=%llu", (unsigned long long)ids[i]);
+            rmq_store_stream_delete(b->store, ids[i]);
+        }
+    }
+    free(live);
+    free(ids);
+}
+
+rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char *errbuf, size_t errlen) {
+    *out = NULL;
+    rmq_broker_t *b = calloc(1, sizeof *b);
+    if (!b) return RMQ_ERR_NOMEM;
+    b->o = *o;
+    b->data_dir = rmq_strdup0(o->data_dir);
+    b->listen = rmq_strdup0(o->listen);
+    b->rack = rmq_strdup0(o->rack);
+    b->wal_dir = rmq_strdup0(o->wal_dir);
+    b->o.data_dir = b->data_dir;
+    b->o.listen = b->listen;
+    b->o.rack = b->rack;
+    b->o.wal_dir = b->wal_dir;
+    b->o.advertised = NULL;
+    pthread_mutex_init(&b->meta_mu, NULL);
+    pthread_mutex_init(&b->parts_mu, NULL);
+    atomic_init(&b->next_pid, rmq_wall_ms() * 1000);
+    rmq_err_t err;
+    const char *adv = o->advertised && *o->advertised ? o->advertised : o->listen;
+    if (rmq_net_parse_hostport(adv, b->adv_host, sizeof b->adv_host, &b->adv_port)) {
+        snprintf(errbuf, errlen, "invalid advertised address '%s'", adv);
+        err = RMQ_ERR_CONFIG;
+        goto fail;
+    }
+    if (rmq_mkdir_p(b->data_dir)) {
+        snprintf(errbuf, errlen, "cannot create data directory %s: %s", b->data_dir, strerror(errno));
+        err = RMQ_ERR_IO;
+        goto fail;
+    }
+
+    rmq_meta_log_opts_t mo;
+    memset(&mo, 0, sizeof mo);
+    mo.data_dir = b->data_dir;
+    err = rmq_meta_log_open(&mo, &b->meta_log, errbuf, errlen);
+    if (err) goto fail;
+    b->meta = rmq_meta_log_store(b->meta_log);
+    b->state = rmq_meta_log_state(b->meta_log);
+    err = rmq_broker_init_cluster(b, errbuf, errlen);
+    if (err) goto fail;
+
+    rmq_store_config_t sc;
+    rmq_store_config_default(&sc);
+    sc.dir = b->wal_dir;
+    sc.capacity_bytes = o->wal_capacity_bytes;
+    sc.segment_size_bytes = o->wal_segment_bytes;
+    sc.fsync_on_write = o->fsync_on_write;
+    sc.flush_interval_ms = o->flush_interval_ms;
+    sc.write_cache_size_bytes = o->write_cache_bytes;
+    sc.direct_io = o->direct_io;
+    sc.io_uring = o->io_uring;
+    uint64_t t0 = rmq_mono_ns();
+    err = rmq_store_open(&sc, NULL, &b->store, errbuf, errlen);
+    if (err) goto fail;
+    RMQ_INFO("broker", "msg=\"storage open\" wal=%s recovery_ms=%llu", b->wal_dir,
+             (unsigned long long)((rmq_mono_ns() - t0) / 1000000));
+    rmq_broker_drop_orphans(b);
+
+    rmq_net_config_t nc;
+    memset(&nc, 0, sizeof nc);
+    nc.listen = b->listen;
+    nc.io_threads = o->io_threads;
+    nc.max_frame_bytes = o->max_frame_bytes;
+    nc.max_inflight = o->max_inflight;
+    nc.max_connections = o->max_connections;
+    nc.idle_timeout_ms = o->idle_timeout_ms;
+    nc.sndbuf = o->sndbuf;
+    nc.rcvbuf = o->rcvbuf;
+    nc.on_frame = rmq_broker_on_frame;
+    nc.ud = b;
+    err = rmq_net_start(&nc, &b->net, errbuf, errlen);
+    if (err) goto fail;
+    if (b->adv_port == 0) b->adv_port = rmq_net_port(b->net);
+    *out = b;
+    return 0;
+fail:
+    rmq_broker_stop(b);
+    return err;
+}
+
+int rmq_broker_port(const rmq_broker_t *b) { return rmq_net_port(b->net); }
+
+void rmq_broker_stop(rmq_broker_t *b) {
+    if (!b) return;
+    atomic_store(&b->stopping, true);
+    if (b->net) {
+        /* parked fetches answer on their timers; wake them now */
+        pthread_mutex_lock(&b->parts_mu);
+        size_t cap = b->parts_cap;
+        rmq_partition_t **parts = b->parts;
+        pthread_mutex_unlock(&b->parts_mu);
+        for (size_t i = 0; i < cap; i++)
+            if (parts[i]) rmq_partition_wake(b, parts[i]);
+        rmq_net_stop(b->net, b->o.shutdown_timeout_ms ? b->o.shutdown_timeout_ms : 30000);
+        b->net = NULL;
+    }
+    if (b->store) {
+        rmq_store_sync(b->store);
+        rmq_store_close(b->store);
+        b->store = NULL;
+    }
+    if (b->meta_log) rmq_meta_log_close(b->meta_log);
+    rmq_broker_partitions_free(b);
+    pthread_mutex_destroy(&b->meta_mu);
+    pthread_mutex_destroy(&b->parts_mu);
+    free(b->data_dir);
+    free(b->listen);
+    free(b->rack);
+    free(b->wal_dir);
+    free(b);
+}

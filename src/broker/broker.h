@@ -1,0 +1,54 @@
+/* broker.h - the Kafka broker: wires the frame server (net), the request
+ * handlers, the storage engine (store) and the metadata store together.
+ *
+ * bin/broker.c fills rmq_broker_opts_t from the validated configuration and
+ * calls rmq_broker_start / rmq_broker_stop; nothing else is global. */
+#ifndef RMQ_BROKER_BROKER_H
+#define RMQ_BROKER_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct rmq_broker rmq_broker_t;
+
+typedef struct rmq_broker_opts {
+    int32_t node_id;
+    const char *rack;
+    const char *data_dir;         /* metadata under <data_dir>/meta */
+    const char *listen;           /* Kafka TCP "host:port" */
+    const char *advertised;       /* "" = listen */
+    int io_threads;
+    uint32_t max_connections;
+    uint32_t max_frame_bytes;
+    uint32_t max_inflight;
+    uint32_t idle_timeout_ms;
+    int sndbuf, rcvbuf;
+    /* storage */
+    const char *wal_dir;
+    uint64_t wal_capacity_bytes;
+    uint64_t wal_segment_bytes;
+    bool fsync_on_write;
+    uint32_t flush_interval_ms;
+    uint64_t write_cache_bytes;
+    bool direct_io, io_uring;
+    /* topics */
+    bool auto_create_topics;
+    int32_t default_partitions;
+    int16_t default_replication_factor;
+    int32_t max_message_bytes; /* broker default for max.message.bytes */
+    uint32_t shutdown_timeout_ms;
+} rmq_broker_opts_t;
+
+/* Open storage (recovery) and metadata, bind the listener and start the I/O
+ * threads. On failure errbuf says why and *out is NULL. */
+rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char *errbuf, size_t errlen);
+/* The bound Kafka port. */
+int rmq_broker_port(const rmq_broker_t *b);
+/* Stop accepting, finish in-flight requests (up to shutdown_timeout_ms),
+ * flush storage, free everything. */
+void rmq_broker_stop(rmq_broker_t *b);
+
+#endif

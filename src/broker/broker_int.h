@@ -1,0 +1,143 @@
+/* broker_int.h - state shared by the broker's own files (not exported).
+ *
+ * Threads: requests run on the net I/O threads (one connection = one
+ * thread); storage completions run on the WAL writer thread and hop back to
+ * the request's I/O thread with rmq_net_loop_post. Per-partition state
+ * (producer sequences, fetch waiters) sits behind the partition's mutex;
+ * the partition table behind parts_mu; metadata behind the state's rwlock;
+ * metadata proposals are serialised by meta_mu. */
+#ifndef RMQ_BROKER_BROKER_INT_H
+#define RMQ_BROKER_BROKER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "broker/broker.h"
+#include "broker/producer_state.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "controller/meta_cmd.h"
+#include "controller/meta_log.h"
+#include "controller/meta_state.h"
+#include "controller/meta_store.h"
+#include "net/net.h"
+#include "protocol/kafka_api.h"
+#include "protocol/kafka_codec.h"
+#include "protocol/kafka_msgs.h"
+#include "storage/store.h"
+
+typedef struct rmq_fetch_node rmq_fetch_node_t;
+
+typedef struct rmq_partition {
+    uint64_t stream_id;
+    pthread_mutex_t mu;
+    rmq_producers_t *producers; /* under mu */
+    rmq_fetch_node_t *waiters;  /* under mu */
+    /* topic config cached per metadata version (under mu) */
+    uint64_t cfg_version;
+    int32_t max_message_bytes;
+    bool log_append_time;
+    bool producers_loaded; /* producer state rebuilt from the log */
+} rmq_partition_t;
+
+struct rmq_broker {
+    rmq_broker_opts_t o;
+    char *data_dir, *listen, *rack, *wal_dir;
+    char adv_host[256];
+    int adv_port;
+    rmq_store_t *store;
+    rmq_meta_log_t *meta_log; /* the local implementation behind meta */
+    rmq_meta_store_t *meta;   /* proposals go through this interface */
+    rmq_meta_state_t *state;
+    pthread_mutex_t meta_mu;
+    rmq_net_t *net;
+    pthread_mutex_t parts_mu;
+    rmq_partition_t **parts; /* open-addressing by stream id */
+    size_t parts_cap, parts_n;
+    atomic_int_fast64_t next_pid;
+    atomic_bool stopping;
+};
+
+/* One request in flight. Owns the frame and an arena for the decoded body
+ * and the response object; freed by rmq_req_finish. */
+typedef struct rmq_req {
+    rmq_broker_t *b;
+    rmq_net_conn_t *conn;
+    rmq_net_slot_t *slot;
+    rmq_net_loop_t *loop;
+    uint8_t *frame; /* owned */
+    size_t frame_len;
+    rmq_arena_t arena;
+    rmq_kafka_request_header_t hdr;
+    void *body;
+    void *resp; /* response object (arena), encoded by rmq_req_finish */
+    uint64_t start_ns;
+} rmq_req_t;
+
+typedef void (*rmq_handler_fn)(rmq_req_t *req);
+
+typedef struct rmq_handler {
+    int16_t api_key;
+    int16_t min_version, max_version;
+    rmq_handler_fn fn;
+} rmq_handler_t;
+
+/* dispatch.c */
+void rmq_broker_on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, uint8_t *frame, size_t len);
+/* Encode req->resp as the response and send it; frees req. */
+void rmq_req_finish(rmq_req_t *req);
+/* Send no response (acks=0 produce); frees req. */
+void rmq_req_finish_silent(rmq_req_t *req);
+/* Allocate and default-initialise the response object of req's API. */
+void *rmq_req_new_response(rmq_req_t *req);
+/* Arena-allocated zeroed array of n response elements of desc's struct type,
+ * each initialised to defaults. */
+void *rmq_req_array(rmq_req_t *req, const rmq_kafka_msg_desc_t *elem_desc, int32_t n);
+/* Copy s into the request arena as a NUL-terminated string ("" for null). */
+char *rmq_req_cstr(rmq_req_t *req, rmq_kstr_t s);
+rmq_kstr_t rmq_req_kstr(rmq_req_t *req, const char *s); /* arena copy as view */
+const rmq_handler_t *rmq_broker_handlers(size_t *n);
+/* Descriptor of the struct type of d's field `field` (arrays of structs and
+ * nested structs), NULL if none: used to default-initialise response
+ * elements with rmq_req_array. */
+const rmq_kafka_msg_desc_t *rmq_kdesc_sub(const rmq_kafka_msg_desc_t *d, const char *field);
+
+/* partitions.c */
+/* Runtime state of a stream, created on first use. Never freed before stop. */
+rmq_partition_t *rmq_broker_partition(rmq_broker_t *b, uint64_t stream_id);
+void rmq_broker_partitions_free(rmq_broker_t *b);
+/* Refresh the cached topic config of p from the metadata (p->mu held). */
+void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const char *topic);
+/* Producer state, rebuilt from the stored batches on first use (p->mu held). */
+rmq_producers_t *rmq_partition_producers(rmq_broker_t *b, rmq_partition_t *p);
+
+/* meta glue (topics.c) */
+/* Propose cmd through the metadata log (serialised); res filled. */
+rmq_err_t rmq_broker_propose(rmq_broker_t *b, const rmq_meta_cmd_t *cmd, rmq_meta_result_t *res);
+/* Create topic with defaults for -1 values; validate_only runs the checks only. */
+rmq_err_t rmq_broker_create_topic(rmq_broker_t *b, const char *name, int32_t partitions, int16_t rf,
+                                  const rmq_meta_kv_t *configs, uint32_t n_configs, bool validate_only,
+                                  rmq_meta_uuid_t *topic_id, char *msg, size_t msglen);
+/* Look up topic/partition -> stream id; RMQ_UNKNOWN_TOPIC_OR_PARTITION. */
+rmq_err_t rmq_broker_stream_of(rmq_broker_t *b, const char *topic, int32_t partition, uint64_t *stream_id);
+
+/* fetch.c */
+void rmq_partition_wake(rmq_broker_t *b, rmq_partition_t *p);
+
+/* handlers, one per API (h_*.c) */
+void rmq_h_api_versions(rmq_req_t *req);
+void rmq_h_metadata(rmq_req_t *req);
+void rmq_h_describe_cluster(rmq_req_t *req);
+void rmq_h_produce(rmq_req_t *req);
+void rmq_h_fetch(rmq_req_t *req);
+void rmq_h_list_offsets(rmq_req_t *req);
+void rmq_h_create_topics(rmq_req_t *req);
+void rmq_h_delete_topics(rmq_req_t *req);
+void rmq_h_create_partitions(rmq_req_t *req);
+void rmq_h_describe_configs(rmq_req_t *req);
+void rmq_h_alter_configs(rmq_req_t *req);
+void rmq_h_incremental_alter_configs(rmq_req_t *req);
+void rmq_h_init_producer_id(rmq_req_t *req);
+void rmq_h_delete_records(rmq_req_t *req);
+
+#endif

@@ -1,0 +1,320 @@
+/* h_fetch.c - the Fetch handler and long polling.
+ *
+ * A fetch reads every requested partition from the store (whole batches,
+ * at most partition_max_bytes each and max_bytes in total, but always the
+ * first batch even if larger, as Kafka does). If that gives fewer than
+ * min_bytes and max_wait_ms > 0, the fetch parks: it registers a node on
+ * each partition's waiter list and arms a timer on its I/O loop. A durable
+ * append to any of those partitions (rmq_partition_wake, called from the
+ * WAL writer thread) posts a wake-up to the fetch's loop, which re-reads;
+ * the timer answers with whatever is there when max_wait_ms runs out. So
+ * consumers are woken by data, not by polling timers.
+ *
+ * Ownership: the fetch context is heap memory owned by its loop thread,
+ * kept alive by a reference count (the loop's own reference plus one per
+ * posted wake-up); the records returned are copies owned by the context
+ * until the response is encoded. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "broker/broker_int.h"
+#include "common/log.h"
+
+typedef rmq_kmsg_fetch_response_partition_data_t rmq_fp_resp_t;
+typedef struct rmq_fetch_ctx rmq_fetch_ctx_t;
+
+struct rmq_fetch_node {
+    rmq_fetch_ctx_t *ctx;
+    rmq_fetch_node_t *next;
+    bool linked; /* under the partition's mutex */
+};
+
+typedef struct rmq_fetch_part {
+    bool known;
+    uint64_t stream;
+    rmq_partition_t *part;
+    int64_t offset;
+    int32_t max_bytes;
+    rmq_fp_resp_t *pr;
+    uint8_t *data; /* owned copy of the records returned */
+    rmq_fetch_node_t node;
+} rmq_fetch_part_t;
+
+struct rmq_fetch_ctx {
+    rmq_broker_t *b;
+    rmq_req_t *req; /* NULL once answered */
+    rmq_net_loop_t *loop;
+    int n;
+    rmq_fetch_part_t *ps; /* owned */
+    int32_t min_bytes, max_bytes;
+    atomic_int refs;
+    atomic_bool wake_pending;
+    bool done;
+    uv_timer_t timer;
+};
+
+static void rmq_fetch_unref(rmq_fetch_ctx_t *ctx) {
+    if (atomic_fetch_sub(&ctx->refs, 1) != 1) return;
+    for (int i = 0; i < ctx->n; i++) free(ctx->ps[i].data);
+    free(ctx->ps);
+    free(ctx);
+}
+
+static void rmq_fetch_register(rmq_fetch_ctx_t *ctx) {
+    for (int i = 0; i < ctx->n; i++) {
+        rmq_fetch_part_t *fp = &ctx->ps[i];
+        if (!fp->known) continue;
+        pthread_mutex_lock(&fp->part->mu);
+        if (!fp->node.linked) {
+            fp->node.ctx = ctx;
+            fp->node.next = fp->part->waiters;
+            fp->part->waiters = &fp->node;
+            fp->node.linked = true;
+        }
+        pthread_mutex_unlock(&fp->part->mu);
+    }
+}
+
+static void rmq_fetch_deregister(rmq_fetch_ctx_t *ctx) {
+    for (int i = 0; i < ctx->n; i++) {
+        rmq_fetch_part_t *fp = &ctx->ps[i];
+        if (!fp->known) continue;
+        pthread_mutex_lock(&fp->part->mu);
+        if (fp->node.linked) {
+            rmq_fetch_node_t **pp = &fp->part->waiters;
+            while (*pp && *pp != &fp->node) pp = &(*pp)->next;
+            if (*pp) *pp = fp->node.next;
+            fp->node.linked = false;
+        }
+        pthread_mutex_unlock(&fp->part->mu);
+    }
+}
+
+/* Read every partition into the response; returns the bytes gathered. */
+static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
+    rmq_broker_t *b = ctx->b;
+    size_t total = 0;
+    for (int i = 0; i < ctx->n; i++) {
+        rmq_fetch_part_t *fp = &ctx->ps[i];
+        rmq_fp_resp_t *pr = fp->pr;
+        free(fp->data);
+        fp->data = NULL;
+        pr->records.ptr = NULL;
+        pr->records.len = 0;
+        if (!fp->known) continue;
+        int64_t ls = 0, hw = 0;
+        rmq_store_stream_info(b->store, fp->stream, &ls, &hw, NULL);
+        pr->high_watermark = hw;
+        pr->last_stable_offset = hw;
+        pr->log_start_offset = ls;
+        pr->error_code = 0;
+        if (fp->offset < ls || fp->offset > hw) {
+            pr->error_code = RMQ_OFFSET_OUT_OF_RANGE;
+            continue;
+        }
+        if (fp->offset == hw) continue;
+        size_t budget = (size_t)(fp->max_bytes > 0 ? fp->max_bytes : 0);
+        if (ctx->max_bytes > 0) {
+            size_t left = total >= (size_t)ctx->max_bytes ? 0 : (size_t)ctx->max_bytes - total;
+            if (left < budget) budget = left;
+        }
+        if (budget == 0 && total > 0) continue; /* budget spent: the first batch was already served */
+        if (budget == 0) budget = 1;            /* still return one whole batch */
+        rmq_store_read_t rd;
+        memset(&rd, 0, sizeof rd);
+        rmq_err_t err = rmq_store_read(b->store, fp->stream, fp->offset, budget, &rd);
+        if (err) {
+            pr->error_code = err == RMQ_OFFSET_OUT_OF_RANGE ? RMQ_OFFSET_OUT_OF_RANGE : rmq_err_to_wire(err);
+            rmq_store_read_release(&rd);
+            continue;
+        }
+        pr->high_watermark = rd.high_watermark;
+        pr->last_stable_offset = rd.high_watermark;
+        pr->log_start_offset = rd.log_start;
+        if (rd.bytes) {
+            fp->data = malloc(rd.bytes);
+            if (!fp->data) {
+                pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
+            } else {
+                size_t off = 0;
+                for (size_t k = 0; k < rd.iovcnt; k++) {
+                    memcpy(fp->data + off, rd.iov[k].iov_base, rd.iov[k].iov_len);
+                    off += rd.iov[k].iov_len;
+                }
+                pr->records.ptr = fp->data;
+                pr->records.len = (int32_t)rd.bytes;
+                total += rd.bytes;
+            }
+        }
+        rmq_store_read_release(&rd);
+    }
+    return total;
+}
+
+static void rmq_fetch_on_timer_closed(uv_handle_t *h) { rmq_fetch_unref(h->data); }
+
+static void rmq_fetch_answer(rmq_fetch_ctx_t *ctx) {
+    ctx->done = true;
+    rmq_fetch_deregister(ctx);
+    uv_timer_stop(&ctx->timer);
+    rmq_req_t *req = ctx->req;
+    ctx->req = NULL;
+    rmq_req_finish(req); /* encodes (copies) the records */
+    for (int i = 0; i < ctx->n; i++) {
+        free(ctx->ps[i].data);
+        ctx->ps[i].data = NULL;
+    }
+    uv_close((uv_handle_t *)&ctx->timer, rmq_fetch_on_timer_closed);
+}
+
+static void rmq_fetch_on_timeout(uv_timer_t *t) {
+    rmq_fetch_ctx_t *ctx = t->data;
+    if (ctx->done) return;
+    rmq_fetch_deregister(ctx);
+    rmq_fetch_fill(ctx);
+    rmq_fetch_answer(ctx);
+}
+
+static void rmq_fetch_check_or_park(rmq_fetch_ctx_t *ctx);
+
+/* I/O thread: data arrived on one of our partitions. */
+static void rmq_fetch_on_wake(void *ud) {
+    rmq_fetch_ctx_t *ctx = ud;
+    atomic_store(&ctx->wake_pending, false);
+    if (!ctx->done) {
+        rmq_fetch_deregister(ctx);
+        rmq_fetch_check_or_park(ctx);
+    }
+    rmq_fetch_unref(ctx);
+}
+
+static void rmq_fetch_post_wake(rmq_fetch_ctx_t *ctx) {
+    if (atomic_exchange(&ctx->wake_pending, true)) return;
+    atomic_fetch_add(&ctx->refs, 1);
+    if (rmq_net_loop_post(ctx->loop, rmq_fetch_on_wake, ctx)) {
+        atomic_store(&ctx->wake_pending, false);
+        atomic_fetch_sub(&ctx->refs, 1); /* loop gone: the timer/stop path answers */
+    }
+}
+
+void rmq_partition_wake(rmq_broker_t *b, rmq_partition_t *p) {
+    (void)b;
+    pthread_mutex_lock(&p->mu);
+    rmq_fetch_node_t *n = p->waiters;
+    p->waiters = NULL;
+    for (; n; n = n->next) {
+        n->linked = false;
+        rmq_fetch_post_wake(n->ctx);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void rmq_fetch_check_or_park(rmq_fetch_ctx_t *ctx) {
+    size_t got = rmq_fetch_fill(ctx);
+    if (got >= (size_t)ctx->min_bytes || atomic_load(&ctx->b->stopping)) {
+        rmq_fetch_answer(ctx);
+        return;
+    }
+    rmq_fetch_register(ctx);
+    /* data that became durable between the read and the registration
+     * would not wake us: look once more */
+    for (int i = 0; i < ctx->n; i++) {
+        rmq_fetch_part_t *fp = &ctx->ps[i];
+        if (!fp->known) continue;
+        int64_t hw = 0;
+        rmq_store_stream_info(ctx->b->store, fp->stream, NULL, &hw, NULL);
+        if (hw != fp->pr->high_watermark) {
+            rmq_fetch_post_wake(ctx);
+            break;
+        }
+    }
+}
+
+void rmq_h_fetch(rmq_req_t *req) {
+    rmq_broker_t *b = req->b;
+    rmq_kmsg_fetch_request_t *rq = req->body;
+    rmq_kmsg_fetch_response_t *r = rmq_req_new_response(req);
+    if (!r) {
+        rmq_req_finish(req);
+        return;
+    }
+    r->session_id = 0; /* no incremental fetch sessions: every fetch is full */
+    int total = 0;
+    for (int32_t i = 0; i < rq->topics.n; i++) total += rq->topics.v[i].partitions.n > 0 ? rq->topics.v[i].partitions.n : 0;
+    rmq_fetch_ctx_t *ctx = calloc(1, sizeof *ctx);
+    rmq_fetch_part_t *ps = total ? calloc((size_t)total, sizeof *ps) : NULL;
+    if (!ctx || (total && !ps)) {
+        free(ctx);
+        free(ps);
+        r->error_code = RMQ_UNKNOWN_SERVER_ERROR;
+        rmq_req_finish(req);
+        return;
+    }
+    ctx->b = b;
+    ctx->req = req;
+    ctx->loop = req->loop;
+    ctx->n = total;
+    ctx->ps = ps;
+    ctx->min_bytes = rq->min_bytes;
+    ctx->max_bytes = rq->max_bytes;
+    atomic_init(&ctx->refs, 1);
+    atomic_init(&ctx->wake_pending, false);
+    uv_timer_init(rmq_net_loop_uv(req->loop), &ctx->timer);
+    ctx->timer.data = ctx;
+
+    const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_fetch_response_desc, "responses");
+    const rmq_kafka_msg_desc_t *pdd = rmq_kdesc_sub(td, "partitions");
+    int32_t nt = rq->topics.n > 0 ? rq->topics.n : 0;
+    rmq_kmsg_fetch_response_fetchable_topic_response_t *tr = rmq_req_array(req, td, nt);
+    r->responses.n = tr ? nt : 0;
+    r->responses.v = tr;
+    int k = 0;
+    for (int32_t i = 0; tr && i < nt; i++) {
+        const rmq_kmsg_fetch_request_fetch_topic_t *t = &rq->topics.v[i];
+        tr[i].topic = t->topic;
+        tr[i].topic_id = t->topic_id;
+        char *topic = NULL;
+        if (t->topic.len > 0) {
+            topic = rmq_req_cstr(req, t->topic);
+        } else {
+            /* v13+: by topic id */
+            rmq_meta_state_rdlock(b->state);
+            const rmq_meta_topic_t *mt = rmq_meta_state_find_topic_id(b->state, (const rmq_meta_uuid_t *)&t->topic_id);
+            if (mt) topic = rmq_arena_strndup(&req->arena, mt->name, strlen(mt->name));
+            rmq_meta_state_unlock(b->state);
+        }
+        int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
+        rmq_fp_resp_t *pr = rmq_req_array(req, pdd, np);
+        tr[i].partitions.n = pr ? np : 0;
+        tr[i].partitions.v = pr;
+        for (int32_t j = 0; pr && j < np; j++, k++) {
+            const rmq_kmsg_fetch_request_fetch_partition_t *p = &t->partitions.v[j];
+            rmq_fetch_part_t *fp = &ps[k];
+            fp->pr = &pr[j];
+            pr[j].partition_index = p->partition;
+            pr[j].high_watermark = -1;
+            pr[j].last_stable_offset = -1;
+            pr[j].log_start_offset = -1;
+            pr[j].records.len = 0;
+            fp->offset = p->fetch_offset;
+            fp->max_bytes = p->partition_max_bytes;
+            if (!topic || rmq_broker_stream_of(b, topic, p->partition, &fp->stream)) {
+                pr[j].error_code = t->topic.len > 0 ? RMQ_UNKNOWN_TOPIC_OR_PARTITION : RMQ_UNKNOWN_TOPIC_ID;
+                continue;
+            }
+            fp->part = rmq_broker_partition(b, fp->stream);
+            fp->known = fp->part != NULL;
+            if (!fp->known) pr[j].error_code = RMQ_KAFKA_STORAGE_ERROR;
+        }
+    }
+    ctx->n = k;
+    if (rq->max_wait_ms <= 0 || rq->min_bytes <= 0) {
+        rmq_fetch_fill(ctx);
+        rmq_fetch_answer(ctx);
+        return;
+    }
+    uv_timer_start(&ctx->timer, rmq_fetch_on_timeout, (uint64_t)rq->max_wait_ms, 0);
+    rmq_fetch_check_or_park(ctx);
+}

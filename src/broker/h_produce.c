@@ -1,0 +1,217 @@
+/* h_produce.c - the Produce handler.
+ *
+ * For each partition: validate every RecordBatch (framing, CRC, every record,
+ * decompressing within a bound), enforce max.message.bytes, check the
+ * idempotent producer's sequence, then - under the partition lock, so the
+ * offsets the store assigns follow the order of the checks - append each
+ * batch to the store. The batch bytes are appended straight from the
+ * request frame; the store writes the base offset into its copy. The
+ * response goes out when every append is durable (acks 1 and -1 both wait
+ * for the WAL; on one node the ISR is the leader) or, for acks=0, no
+ * response is sent at all. Completions arrive on the WAL writer thread and
+ * hop back to the connection's I/O thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "protocol/record_batch.h"
+
+#define RMQ_PRODUCE_MAX_DECOMPRESSED (256u << 20)
+
+typedef rmq_kmsg_produce_response_partition_produce_response_t rmq_pp_resp_t;
+
+typedef struct rmq_produce_ctx {
+    rmq_req_t *req;
+    atomic_int pending; /* appends not yet complete, +1 while the handler runs */
+    bool silent;        /* acks = 0 */
+} rmq_produce_ctx_t;
+
+typedef struct rmq_produce_op {
+    rmq_produce_ctx_t *ctx;
+    rmq_pp_resp_t *pr;
+    rmq_partition_t *part;
+    rmq_broker_t *b;
+    bool first; /* the partition's first batch: its offset is the response's */
+} rmq_produce_op_t;
+
+static void rmq_produce_done(void *ud) {
+    rmq_produce_ctx_t *ctx = ud;
+    if (ctx->silent) rmq_req_finish_silent(ctx->req);
+    else rmq_req_finish(ctx->req);
+}
+
+/* Drop one pending count; the last one sends the response, directly when
+ * on the I/O thread already, else by posting to it. */
+static void rmq_produce_release(rmq_produce_ctx_t *ctx, bool on_loop) {
+    if (atomic_fetch_sub(&ctx->pending, 1) != 1) return;
+    if (on_loop || rmq_net_loop_post(ctx->req->loop, rmq_produce_done, ctx)) rmq_produce_done(ctx);
+}
+
+/* WAL writer thread. */
+static void rmq_produce_on_durable(void *ud, rmq_err_t err, int64_t base_offset) {
+    rmq_produce_op_t *op = ud;
+    if (err) {
+        op->pr->error_code = rmq_err_to_wire(err);
+        op->pr->base_offset = -1;
+    } else if (op->first && op->pr->error_code == 0) {
+        op->pr->base_offset = base_offset;
+    }
+    rmq_partition_wake(op->b, op->part);
+    rmq_produce_release(op->ctx, false);
+}
+
+static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const char *topic,
+                                  const rmq_kmsg_produce_request_partition_produce_data_t *pd, rmq_pp_resp_t *pr) {
+    rmq_broker_t *b = req->b;
+    pr->index = pd->index;
+    pr->base_offset = -1;
+    pr->log_append_time_ms = -1;
+    pr->log_start_offset = -1;
+    uint64_t stream;
+    if (rmq_broker_stream_of(b, topic, pd->index, &stream)) {
+        pr->error_code = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    if (pd->records.len <= 0) {
+        pr->error_code = RMQ_CORRUPT_MESSAGE;
+        pr->error_message = rmq_req_kstr(req, "empty records");
+        return;
+    }
+    rmq_partition_t *part = rmq_broker_partition(b, stream);
+    if (!part) {
+        pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
+        return;
+    }
+    rmq_rb_summary_t sum;
+    rmq_rb_limits_t lim = {.max_decompressed_bytes = RMQ_PRODUCE_MAX_DECOMPRESSED, .flags = 0, .scratch = NULL};
+    rmq_err_t err = rmq_rb_validate(pd->records.ptr, (size_t)pd->records.len, &lim, &sum);
+    if (err) {
+        pr->error_code = rmq_err_to_wire(err);
+        char msg[256];
+        snprintf(msg, sizeof msg, "invalid record batch at byte %zu: %s (%s)", sum.err_offset,
+                 sum.err_what ? sum.err_what : "", rmq_err_name(err));
+        pr->error_message = rmq_req_kstr(req, msg);
+        RMQ_DEBUG("broker", "msg=\"produce rejected\" topic=%s partition=%d peer=%s reason=\"%s\"", topic, pd->index,
+                  rmq_net_conn_peer(req->conn), msg);
+        return;
+    }
+
+    pthread_mutex_lock(&part->mu);
+    rmq_partition_refresh_config(b, part, topic);
+    rmq_rb_batches_t it;
+    rmq_rb_batch_t bt;
+    rmq_rb_batches_init(&it, pd->records.ptr, (size_t)pd->records.len, RMQ_RB_F_NO_CRC);
+    bool first = true;
+    int64_t now = rmq_wall_ms();
+    while (rmq_rb_batches_next(&it, &bt)) {
+        if (bt.size > (size_t)part->max_message_bytes) {
+            pr->error_code = RMQ_MESSAGE_TOO_LARGE;
+            char msg[160];
+            snprintf(msg, sizeof msg, "batch of %zu bytes exceeds max.message.bytes %d", bt.size,
+                     part->max_message_bytes);
+            pr->error_message = rmq_req_kstr(req, msg);
+            break;
+        }
+        rmq_producers_t *ps = NULL;
+        if (bt.h.producer_id >= 0 && bt.h.base_sequence >= 0) {
+            ps = rmq_partition_producers(b, part);
+            int64_t dup = -1;
+            rmq_err_t serr = ps ? rmq_producers_check(ps, bt.h.producer_id, bt.h.producer_epoch, bt.h.base_sequence,
+                                                      bt.h.last_offset_delta + 1, &dup)
+                                : RMQ_ERR_NOMEM;
+            if (serr == RMQ_DUPLICATE_SEQUENCE_NUMBER) {
+                /* already appended: answer with the original offset */
+                if (first) pr->base_offset = dup;
+                first = false;
+                continue;
+            }
+            if (serr) {
+                pr->error_code = rmq_err_to_wire(serr);
+                break;
+            }
+        }
+        uint8_t *batch = (uint8_t *)bt.data; /* points into req->frame, which we own */
+        int64_t max_ts = bt.h.max_timestamp;
+        if (part->log_append_time) {
+            rmq_rb_set_log_append_time(batch, bt.size, now);
+            max_ts = now;
+            pr->log_append_time_ms = now;
+        }
+        int64_t log_start = 0, log_end = 0;
+        rmq_store_stream_info(b->store, stream, &log_start, NULL, &log_end);
+        pr->log_start_offset = log_start;
+        rmq_produce_op_t *op = rmq_arena_alloc(&req->arena, sizeof *op);
+        if (!op) {
+            pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
+            break;
+        }
+        op->ctx = ctx;
+        op->pr = pr;
+        op->part = part;
+        op->b = b;
+        op->first = first;
+        atomic_fetch_add(&ctx->pending, 1);
+        err = rmq_store_append(b->store, stream, batch, bt.size, bt.h.last_offset_delta + 1, max_ts,
+                               rmq_produce_on_durable, op);
+        if (err) {
+            atomic_fetch_sub(&ctx->pending, 1);
+            pr->error_code = rmq_err_to_wire(err);
+            if (err != RMQ_ERR_WAL_FULL)
+                RMQ_WARN("broker", "msg=\"append failed\" topic=%s partition=%d err=%s", topic, pd->index,
+                         rmq_err_name(err));
+            break;
+        }
+        if (ps) rmq_producers_record(ps, bt.h.producer_id, bt.h.producer_epoch, bt.h.base_sequence,
+                                     bt.h.last_offset_delta + 1, log_end);
+        first = false;
+    }
+    pthread_mutex_unlock(&part->mu);
+}
+
+void rmq_h_produce(rmq_req_t *req) {
+    rmq_kmsg_produce_request_t *rq = req->body;
+    rmq_kmsg_produce_response_t *r = rmq_req_new_response(req);
+    rmq_produce_ctx_t *ctx = rmq_arena_alloc(&req->arena, sizeof *ctx);
+    if (!r || !ctx) {
+        rmq_req_finish(req);
+        return;
+    }
+    ctx->req = req;
+    atomic_init(&ctx->pending, 1);
+    ctx->silent = rq->acks == 0;
+    const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_produce_response_desc, "responses");
+    const rmq_kafka_msg_desc_t *pdd = rmq_kdesc_sub(td, "partition_responses");
+    int32_t nt = rq->topic_data.n > 0 ? rq->topic_data.n : 0;
+    rmq_kmsg_produce_response_topic_produce_response_t *tr = rmq_req_array(req, td, nt);
+    r->responses.n = tr ? nt : 0;
+    r->responses.v = tr;
+    for (int32_t i = 0; tr && i < nt; i++) {
+        const rmq_kmsg_produce_request_topic_produce_data_t *t = &rq->topic_data.v[i];
+        tr[i].name = t->name;
+        int32_t np = t->partition_data.n > 0 ? t->partition_data.n : 0;
+        rmq_pp_resp_t *pr = rmq_req_array(req, pdd, np);
+        tr[i].partition_responses.n = pr ? np : 0;
+        tr[i].partition_responses.v = pr;
+        char *topic = rmq_req_cstr(req, t->name);
+        for (int32_t j = 0; pr && topic && j < np; j++) {
+            if (rq->acks != 0 && rq->acks != 1 && rq->acks != -1) {
+                pr[j].index = t->partition_data.v[j].index;
+                pr[j].error_code = RMQ_INVALID_REQUIRED_ACKS;
+                pr[j].base_offset = -1;
+                continue;
+            }
+            if (rq->transactional_id.len >= 0) {
+                pr[j].index = t->partition_data.v[j].index;
+                pr[j].error_code = RMQ_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+                pr[j].error_message = rmq_req_kstr(req, "transactions are not supported by this broker");
+                pr[j].base_offset = -1;
+                continue;
+            }
+            rmq_produce_partition(req, ctx, topic, &t->partition_data.v[j], &pr[j]);
+        }
+    }
+    rmq_produce_release(ctx, true);
+}
