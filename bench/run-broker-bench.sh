@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# run-broker-bench.sh - the standard Kafka-protocol benchmark set (bench/README.md).
+#
+# Optionally starts a broker (the command after `--`), waits for its port,
+# then runs with rustmq-bench:
+#   1. produce at max rate  (1 KiB, acks=1, 12 partitions; prints disk + client ceiling)
+#   2. consume the backlog  (from the beginning, as many messages as step 1 delivered)
+#   3. e2e at half the max rate of step 1 (p99 produce and p99 end-to-end latency)
+# and prints a summary plus a markdown row for the README table. It stops only
+# the broker process it started (by PID). All traffic stays on loopback.
+#
+# usage: bench/run-broker-bench.sh [options] [-- BROKER_CMD [ARGS...]]
+#   --bench PATH          rustmq-bench binary (default: build/rustmq-bench next to this repo)
+#   --bootstrap HOST:PORT broker address (default 127.0.0.1:9092)
+#   --mock                run the set against librdkafka's in-process mock instead of a broker
+#   --duration SEC        length of the produce and e2e runs (default 10)
+#   --topic NAME          topic (default: a fresh rmq-bench-std-<time>-<pid>)
+#   --disk-probe-dir DIR  where the disk write+fdatasync probe runs (default .; use the broker's data dir)
+#   --label TEXT          first column of the markdown row (default: rustmq-broker, or mock)
+#   --wait SEC            how long to wait for the broker port (default 30)
+#   --out FILE            also append the RESULT lines to FILE
+#   -X key=value          librdkafka property passed to every run (repeatable)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+bench=""
+bootstrap="127.0.0.1:9092"
+mock=0
+duration=10
+topic="rmq-bench-std-$(date +%s)-$$"
+disk_dir="."
+label=""
+wait_sec=30
+out=""
+xargs_=()
+broker_cmd=()
+
+die() { echo "run-broker-bench: $*" >&2; exit 2; }
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bench) bench="$2"; shift 2 ;;
+    --bootstrap) bootstrap="$2"; shift 2 ;;
+    --mock) mock=1; shift ;;
+    --duration) duration="$2"; shift 2 ;;
+    --topic) topic="$2"; shift 2 ;;
+    --disk-probe-dir) disk_dir="$2"; shift 2 ;;
+    --label) label="$2"; shift 2 ;;
+    --wait) wait_sec="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -X) xargs_+=(-X "$2"); shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --) shift; broker_cmd=("$@"); break ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+
+if [[ -z "$bench" ]]; then
+  for c in "$repo/build/rustmq-bench" "$repo"/build*/rustmq-bench; do
+    if [[ -x "$c" ]]; then bench="$c"; break; fi
+  done
+fi
+[[ -n "$bench" && -x "$bench" ]] || die "rustmq-bench not found; build it (ninja -C build rustmq-bench) or pass --bench"
+[[ "$duration" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--duration wants seconds"
+if [[ $mock -eq 1 && ${#broker_cmd[@]} -gt 0 ]]; then die "--mock and a broker command exclude each other"; fi
+if [[ -z "$label" ]]; then
+  if [[ $mock -eq 1 ]]; then label="librdkafka mock (in-process)"; else label="rustmq-broker"; fi
+fi
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+
+workdir="$(mktemp -d /tmp/rmq-broker-bench.XXXXXX)"
+broker_pid=""
+cleanup() {
+  if [[ -n "$broker_pid" ]] && kill -0 "$broker_pid" 2>/dev/null; then
+    kill -TERM "$broker_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+  fi
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+host="${bootstrap%:*}"
+port="${bootstrap##*:}"
+
+if [[ ${#broker_cmd[@]} -gt 0 ]]; then
+  echo "== starting broker: ${broker_cmd[*]}"
+  "${broker_cmd[@]}" >"$workdir/broker.log" 2>&1 &
+  broker_pid=$!
+  deadline=$(( $(date +%s) + wait_sec ))
+  until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+    if ! kill -0 "$broker_pid" 2>/dev/null; then
+      echo "broker exited before listening; its log:" >&2
+      tail -n 40 "$workdir/broker.log" >&2 || true
+      exit 1
+    fi
+    if [[ $(date +%s) -ge $deadline ]]; then
+      echo "broker not listening on $bootstrap after ${wait_sec}s; its log:" >&2
+      tail -n 40 "$workdir/broker.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "== broker pid $broker_pid listening on $bootstrap"
+fi
+
+if [[ $mock -eq 1 ]]; then target=(--mock); else target=(--bootstrap "$bootstrap"); fi
+common=(--topic "$topic" --partitions 12 --msg-size 1024 "${xargs_[@]}")
+
+# run NAME ARGS... : runs rustmq-bench, shows its output, keeps the RESULT json in $workdir/NAME.json
+run() {
+  local name="$1"; shift
+  echo "== $name: $(basename "$bench") $*"
+  local rc=0
+  "$bench" "$@" >"$workdir/$name.out" 2>"$workdir/$name.err" || rc=$?
+  cat "$workdir/$name.out"
+  grep -v '^%[0-9]|' "$workdir/$name.err" | tail -n 5 >&2 || true
+  grep '^RESULT ' "$workdir/$name.out" | tail -n 1 | sed 's/^RESULT //' >"$workdir/$name.json" || true
+  if [[ -n "$out" && -s "$workdir/$name.json" ]]; then
+    printf 'RESULT %s\n' "$(cat "$workdir/$name.json")" >>"$out"
+  fi
+  if [[ $rc -ne 0 || ! -s "$workdir/$name.json" ]]; then
+    echo "run-broker-bench: $name failed (exit $rc)" >&2
+    if [[ -n "$broker_pid" ]]; then echo "broker log tail:" >&2; tail -n 20 "$workdir/broker.log" >&2 || true; fi
+    exit 1
+  fi
+}
+
+jget() { # jget FILE python-expression-on-r
+  "$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print("" if v is None else v)' "$1" "$2"
+}
+
+# 1. produce at max rate
+run produce produce "${target[@]}" "${common[@]}" --acks 1 --duration "$duration" --disk-probe-dir "$disk_dir"
+delivered=$(jget "$workdir/produce.json" 'r["produce"]["messages"]')
+max_rate=$(jget "$workdir/produce.json" 'int(r["produce"]["msgs_per_s"])')
+[[ "$delivered" -gt 0 ]] || { echo "run-broker-bench: produce delivered nothing" >&2; exit 1; }
+
+# 2. consume the backlog (the mock lives only inside one process: it preloads its own)
+if [[ $mock -eq 1 ]]; then
+  run consume consume "${target[@]}" "${common[@]}" --from beginning --preload "$delivered" --disk-probe-mb 0
+else
+  run consume consume "${target[@]}" "${common[@]}" --from beginning --count "$delivered" --disk-probe-mb 0
+fi
+
+# 3. latency at half the max rate
+half=$(( max_rate / 2 )); [[ $half -ge 1 ]] || half=1
+run e2e e2e "${target[@]}" "${common[@]}" --acks 1 --rate "$half" --duration "$duration" --no-ceiling --disk-probe-mb 0
+
+echo
+echo "== summary ($label, topic $topic)"
+"$py" - "$workdir" "$label" <<'EOF'
+import json, sys
+d, label = sys.argv[1], sys.argv[2]
+p = json.load(open(d + "/produce.json"))
+c = json.load(open(d + "/consume.json"))
+e = json.load(open(d + "/e2e.json"))
+def f(v, fmt="{:,.0f}"):
+    return "n/a" if v is None else fmt.format(v)
+disk = (p.get("disk") or {}).get("mb_per_s")
+ceil = (p.get("ceiling") or {}).get("msgs_per_s")
+pp, cc, ep, ec = p["produce"], c["consume"], e["produce"], e["consume"]
+lat = lambda h, k: None if not h else h.get(k)
+rows = [
+    ("disk write+fdatasync MB/s", f(disk, "{:,.0f}")),
+    ("client ceiling msg/s (mock)", f(ceil)),
+    ("produce msg/s (max rate)", f(pp["msgs_per_s"])),
+    ("produce MB/s", f(pp["mb_per_s"], "{:,.1f}")),
+    ("consume msg/s", f(cc["msgs_per_s"])),
+    ("consume MB/s", f(cc["mb_per_s"], "{:,.1f}")),
+    ("half rate msg/s", f(e["rate"])),
+    ("p99 produce ms at half rate", f(lat(ep["latency_ms"], "p99"), "{:.2f}")),
+    ("p99 e2e ms at half rate", f(lat(ec["e2e_latency_ms"], "p99"), "{:.2f}")),
+]
+for k, v in rows:
+    print(f"  {k:32s} {v}")
+print()
+print("markdown row for bench/README.md:")
+print("| " + " | ".join([label] + [v for _, v in rows]) + " |")
+EOF
