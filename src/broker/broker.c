@@ -167,6 +167,13 @@ fail:
 
 int rmq_broker_port(const rmq_broker_t *b) { return rmq_net_port(b->net); }
 
+void rmq_broker_listener(const rmq_broker_t *b, char *buf, size_t cap) {
+    char host[256];
+    int port;
+    if (rmq_net_parse_hostport(b->listen, host, sizeof host, &port)) snprintf(host, sizeof host, "?");
+    snprintf(buf, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, rmq_net_port(b->net));
+}
+
 void rmq_broker_stop(rmq_broker_t *b) {
     if (!b) return;
     atomic_store(&b->stopping, true);

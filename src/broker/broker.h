@@ -47,6 +47,8 @@ typedef struct rmq_broker_opts {
 rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char *errbuf, size_t errlen);
 /* The bound Kafka port. */
 int rmq_broker_port(const rmq_broker_t *b);
+/* "host:port" of the Kafka listener as bound (port 0 resolved) into buf. */
+void rmq_broker_listener(const rmq_broker_t *b, char *buf, size_t cap);
 /* Stop accepting, finish in-flight requests (up to shutdown_timeout_ms),
  * flush storage, free everything. */
 void rmq_broker_stop(rmq_broker_t *b);

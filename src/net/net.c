@@ -554,8 +554,8 @@ static int rmq_net_bind_socket(const char *host, int port, int *out_fd, char *er
         return -1;
     }
     int one = 1;
+    /* no SO_REUSEPORT: a second broker on the same port must fail to start */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
         snprintf(errbuf, errlen, "bind %s:%d: %s", host, port, strerror(errno));
         close(fd);
@@ -588,23 +588,22 @@ rmq_err_t rmq_net_start(const rmq_net_config_t *cfg, rmq_net_t **out, char *errb
         free(n);
         return RMQ_ERR_NOMEM;
     }
+    if (n->nloops > 64) n->nloops = 64;
     int fds[64];
-    int nf = 0;
-    for (int i = 0; i < n->nloops && i < 64; i++) {
-        if (rmq_net_bind_socket(host, port, &fds[i], errbuf, errlen)) {
-            while (nf--) close(fds[nf]);
-            free(n->loops);
-            free(n);
-            return RMQ_ERR_IO;
-        }
-        nf++;
-        if (port == 0) { /* all threads share the port the first bind got */
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof ss;
-            getsockname(fds[0], (struct sockaddr *)&ss, &sl);
-            port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                 : ((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
+    if (rmq_net_bind_socket(host, port, &fds[0], errbuf, errlen)) {
+        free(n->loops);
+        free(n);
+        return RMQ_ERR_IO;
+    }
+    /* every loop watches its own dup of the one listening socket; the
+     * kernel hands each connection to whichever loop accepts first */
+    for (int i = 1; i < n->nloops; i++) fds[i] = dup(fds[0]);
+    if (port == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        getsockname(fds[0], (struct sockaddr *)&ss, &sl);
+        port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
     }
     n->port = port;
     for (int i = 0; i < n->nloops; i++) {
