@@ -1,0 +1,2010 @@
+/* store.c - the storage engine: shared WAL with group commit, per-stream
+ * indexes, write cache, recovery and reclaim. See store.h for the API and
+ * docs/storage.md for the design.
+ *
+ * Locks (always taken in this order, never the reverse):
+ *   cb_mu (sealed callback) -> map_mu (stream table, rwlock) -> stream->mu
+ *   -> q_mu (queue + write position + segment accounting) -> seg_mu
+ *   (segment table, rwlock). cache_mu is a leaf: it is never held while
+ *   another lock is taken.
+ * Lifetimes: stream structs live until close (a deleted stream gets a new
+ * generation); blobs (header + batch) are refcounted by the queue, the
+ * index, the cache FIFO and read results; segments are freed by reclaim
+ * (under seg_mu write lock) or at close. */
+#include "storage/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "storage/wal_format.h"
+
+#define SUB "storage"
+
+/* ------------------------------------------------------------------ */
+/* blobs                                                                */
+
+typedef struct blob {
+    atomic_uint refs;
+    uint32_t len;     /* payload length */
+    uint8_t data[];   /* RMQ_WAL_HDR header + payload */
+} blob_t;
+
+static blob_t *blob_new(size_t len) {
+    blob_t *b = malloc(sizeof(blob_t) + RMQ_WAL_HDR + len);
+    if (!b) return NULL;
+    atomic_init(&b->refs, 1);
+    b->len = (uint32_t)len;
+    return b;
+}
+static blob_t *blob_ref(blob_t *b) {
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+static void blob_unref(blob_t *b) {
+    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) free(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* streams                                                              */
+
+typedef struct idx_ent {
+    int64_t base;
+    int32_t count;
+    uint32_t len;
+    int64_t max_ts;
+    uint64_t seg_id; /* 0 = not in the local WAL any more (reclaimed) */
+    uint64_t file_off;
+    blob_t *blob;    /* write-cache copy (a reference) or NULL */
+} idx_ent_t;
+
+typedef struct stream {
+    uint64_t id;
+    pthread_mutex_t mu;
+    uint32_t gen;
+    bool deleted;
+    int64_t log_start, hw, next;
+    idx_ent_t *idx; /* live entries are idx[head..n) */
+    size_t head, n, cap;
+    struct stream *hnext;
+} stream_t;
+
+/* ------------------------------------------------------------------ */
+/* segments                                                             */
+
+typedef struct seg {
+    uint64_t id;
+    int fd;
+    char *path;
+    uint64_t size;
+    _Atomic uint64_t used; /* bytes of entries */
+    bool sealed;           /* under q_mu */
+    rmq_store_seg_entry_t *ents; /* writer-owned until sealed, then immutable */
+    size_t nents, entcap;
+} seg_t;
+
+/* ------------------------------------------------------------------ */
+/* queue                                                                */
+
+typedef struct pend {
+    struct pend *next;
+    stream_t *s;
+    uint32_t gen;
+    uint8_t type; /* 0 = sync marker */
+    seg_t *seg;
+    uint64_t off;
+    blob_t *blob;
+    int64_t base;
+    int32_t count;
+    int64_t max_ts;
+    uint32_t body_crc;
+    rmq_store_append_cb cb;
+    void *ud;
+} pend_t;
+
+typedef struct reclaim_req {
+    struct reclaim_req *next;
+    uint64_t seg_id;
+    bool done;
+    rmq_err_t err;
+} reclaim_req_t;
+
+typedef struct cache_item {
+    stream_t *s;
+    int64_t base;
+    blob_t *blob;
+} cache_item_t;
+
+struct rmq_store {
+    rmq_store_config_t cfg;
+    char *dir;
+    const rmq_wal_io_t *io;
+    const rmq_clock_t *clock;
+    uint64_t max_files;
+
+    pthread_rwlock_t map_mu;
+    stream_t **buckets;
+    size_t nbuckets, nstreams;
+
+    pthread_rwlock_t seg_mu;
+    seg_t **segs; /* sorted by id */
+    size_t nsegs, segcap;
+
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cond;    /* wakes the writer */
+    pthread_cond_t done_cond; /* spare ready, reclaim done */
+    pend_t *qhead, *qtail;
+    seg_t *cur;          /* segment receiving new entries */
+    uint64_t assign_off; /* next free byte in cur */
+    seg_t *spare;
+    rmq_err_t spare_err;
+    uint64_t spare_retry_ns;
+    uint64_t next_seg_id;
+    reclaim_req_t *reclaims;
+    bool stop;
+    bool ro;
+    char errmsg[256];
+
+    /* writer-thread state */
+    pthread_t writer;
+    bool writer_started;
+    seg_t *wseg; /* last segment written */
+    bool dirty;  /* written but not fdatasync'd (fsync_on_write = false) */
+    uint64_t next_flush_ns;
+
+    pthread_mutex_t cache_mu;
+    cache_item_t *fifo;
+    size_t fifo_head, fifo_n, fifo_cap;
+    uint64_t cache_bytes;
+
+    pthread_mutex_t cb_mu;
+    rmq_store_sealed_cb sealed_cb;
+    void *sealed_ud;
+
+    _Atomic uint64_t st_appends, st_bytes, st_errors, st_groups, st_fsyncs;
+    _Atomic uint64_t st_hist[RMQ_STORE_FSYNC_BUCKETS];
+    uint64_t recovery_ms;
+};
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                              */
+
+void rmq_store_config_default(rmq_store_config_t *cfg) {
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->capacity_bytes = 1ull << 30;
+    cfg->segment_size_bytes = 128ull << 20;
+    cfg->fsync_on_write = true;
+    cfg->flush_interval_ms = 100;
+    cfg->write_cache_size_bytes = 64ull << 20;
+}
+
+static uint64_t now_ns(rmq_store_t *st) { return st->clock->mono_ns(st->clock->ud); }
+
+static rmq_err_t errno_to_err(int neg) { return neg == -ENOSPC || neg == -EDQUOT ? RMQ_ERR_NOSPACE : RMQ_ERR_IO; }
+
+static char *seg_path(const char *dir, uint64_t id) {
+    size_t n = strlen(dir) + 32;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/wal-%016" PRIx64 ".seg", dir, id);
+    return p;
+}
+
+static char *dir_file(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int fsync_dir(rmq_store_t *st) {
+    int fd = st->io->open(st->io->ud, st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    int r = st->io->fdatasync(st->io->ud, fd);
+    st->io->close(st->io->ud, fd);
+    return r;
+}
+
+static void hist_add(rmq_store_t *st, uint64_t ns) {
+    uint64_t us = ns / 1000;
+    int i = 0;
+    while (i < RMQ_STORE_FSYNC_BUCKETS - 1 && us >= (1ull << i)) i++;
+    atomic_fetch_add_explicit(&st->st_hist[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->st_fsyncs, 1, memory_order_relaxed);
+}
+
+static int do_fdatasync(rmq_store_t *st, int fd) {
+    uint64_t t0 = now_ns(st);
+    int r = st->io->fdatasync(st->io->ud, fd);
+    hist_add(st, now_ns(st) - t0);
+    return r;
+}
+
+static void seg_free(rmq_store_t *st, seg_t *g) {
+    if (!g) return;
+    if (g->fd >= 0) st->io->close(st->io->ud, g->fd);
+    free(g->path);
+    free(g->ents);
+    free(g);
+}
+
+static rmq_err_t seg_add_ent(seg_t *g, const rmq_store_seg_entry_t *e) {
+    if (g->nents == g->entcap) {
+        size_t nc = g->entcap ? g->entcap * 2 : 64;
+        rmq_store_seg_entry_t *ne = realloc(g->ents, nc * sizeof(*ne));
+        if (!ne) return RMQ_ERR_NOMEM;
+        g->ents = ne;
+        g->entcap = nc;
+    }
+    g->ents[g->nents++] = *e;
+    return RMQ_NONE;
+}
+
+/* Insert into the segment table (caller holds seg_mu for writing). */
+static rmq_err_t segtab_add(rmq_store_t *st, seg_t *g) {
+    if (st->nsegs == st->segcap) {
+        size_t nc = st->segcap ? st->segcap * 2 : 16;
+        seg_t **ns = realloc(st->segs, nc * sizeof(*ns));
+        if (!ns) return RMQ_ERR_NOMEM;
+        st->segs = ns;
+        st->segcap = nc;
+    }
+    size_t i = st->nsegs;
+    while (i > 0 && st->segs[i - 1]->id > g->id) {
+        st->segs[i] = st->segs[i - 1];
+        i--;
+    }
+    st->segs[i] = g;
+    st->nsegs++;
+    return RMQ_NONE;
+}
+
+/* Caller holds seg_mu (either mode). */
+static seg_t *segtab_find(rmq_store_t *st, uint64_t id) {
+    size_t lo = 0, hi = st->nsegs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (st->segs[mid]->id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < st->nsegs && st->segs[lo]->id == id ? st->segs[lo] : NULL;
+}
+
+/* Create and preallocate segment file `id`; durable (file + directory). */
+static rmq_err_t seg_create(rmq_store_t *st, uint64_t id, seg_t **out, char *msg, size_t msglen) {
+    seg_t *g = calloc(1, sizeof(*g));
+    if (!g) return RMQ_ERR_NOMEM;
+    g->id = id;
+    g->fd = -1;
+    g->size = st->cfg.segment_size_bytes;
+    g->path = seg_path(st->dir, id);
+    if (!g->path) {
+        free(g);
+        return RMQ_ERR_NOMEM;
+    }
+    const char *what = "open";
+    int r = st->io->open(st->io->ud, g->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (r >= 0) {
+        g->fd = r;
+        what = "fallocate";
+        r = st->io->fallocate(st->io->ud, g->fd, 0, 0, (off_t)g->size);
+    }
+    if (r >= 0) {
+        what = "fdatasync";
+        r = st->io->fdatasync(st->io->ud, g->fd);
+    }
+    if (r >= 0) {
+        what = "fsync dir";
+        r = fsync_dir(st);
+    }
+    if (r < 0) {
+        snprintf(msg, msglen, "create segment %s: %s: %s", g->path, what, strerror(-r));
+        if (g->fd >= 0) st->io->unlink(st->io->ud, g->path);
+        seg_free(st, g);
+        return errno_to_err(r);
+    }
+    *out = g;
+    return RMQ_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* stream table                                                         */
+
+static size_t hash_id(uint64_t id, size_t nb) {
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdull;
+    id ^= id >> 33;
+    return (size_t)(id & (nb - 1));
+}
+
+/* Caller holds map_mu (either mode). */
+static stream_t *map_find(rmq_store_t *st, uint64_t id) {
+    for (stream_t *s = st->buckets[hash_id(id, st->nbuckets)]; s; s = s->hnext)
+        if (s->id == id) return s;
+    return NULL;
+}
+
+static stream_t *stream_lookup(rmq_store_t *st, uint64_t id) {
+    pthread_rwlock_rdlock(&st->map_mu);
+    stream_t *s = map_find(st, id);
+    pthread_rwlock_unlock(&st->map_mu);
+    return s;
+}
+
+/* Caller holds map_mu for writing (or is single-threaded). */
+static stream_t *map_insert_locked(rmq_store_t *st, uint64_t id) {
+    stream_t *s = map_find(st, id);
+    if (s) return s;
+    if (st->nstreams + 1 > st->nbuckets) {
+        size_t nb = st->nbuckets * 2;
+        stream_t **nbk = calloc(nb, sizeof(*nbk));
+        if (nbk) {
+            for (size_t i = 0; i < st->nbuckets; i++) {
+                stream_t *x = st->buckets[i];
+                while (x) {
+                    stream_t *nx = x->hnext;
+                    size_t h = hash_id(x->id, nb);
+                    x->hnext = nbk[h];
+                    nbk[h] = x;
+                    x = nx;
+                }
+            }
+            free(st->buckets);
+            st->buckets = nbk;
+            st->nbuckets = nb;
+        }
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->id = id;
+    pthread_mutex_init(&s->mu, NULL);
+    size_t h = hash_id(id, st->nbuckets);
+    s->hnext = st->buckets[h];
+    st->buckets[h] = s;
+    st->nstreams++;
+    return s;
+}
+
+static stream_t *stream_get(rmq_store_t *st, uint64_t id) {
+    stream_t *s = stream_lookup(st, id);
+    if (s) return s;
+    pthread_rwlock_wrlock(&st->map_mu);
+    s = map_insert_locked(st, id);
+    pthread_rwlock_unlock(&st->map_mu);
+    return s;
+}
+
+/* Caller holds s->mu. */
+static rmq_err_t idx_push(stream_t *s, const idx_ent_t *e) {
+    if (s->n == s->cap) {
+        if (s->head > 0 && s->head >= s->n / 2) {
+            memmove(s->idx, s->idx + s->head, (s->n - s->head) * sizeof(*s->idx));
+            s->n -= s->head;
+            s->head = 0;
+        } else {
+            size_t nc = s->cap ? s->cap * 2 : 16;
+            idx_ent_t *ni = realloc(s->idx, nc * sizeof(*ni));
+            if (!ni) return RMQ_ERR_NOMEM;
+            s->idx = ni;
+            s->cap = nc;
+        }
+    }
+    s->idx[s->n++] = *e;
+    return RMQ_NONE;
+}
+
+/* First live index position whose batch ends after `offset`. Caller holds s->mu. */
+static size_t idx_search(const stream_t *s, int64_t offset) {
+    size_t lo = s->head, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->idx[mid].base + s->idx[mid].count <= offset) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Drop entries wholly below s->log_start. Caller holds s->mu. */
+static void idx_trim_front(stream_t *s) {
+    while (s->head < s->n && s->idx[s->head].base + s->idx[s->head].count <= s->log_start) {
+        blob_unref(s->idx[s->head].blob);
+        s->head++;
+    }
+    if (s->head == s->n) s->head = s->n = 0;
+}
+
+static void idx_clear(stream_t *s) {
+    for (size_t i = s->head; i < s->n; i++) blob_unref(s->idx[i].blob);
+    s->head = s->n = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* write cache                                                          */
+
+static void cache_push(rmq_store_t *st, stream_t *s, int64_t base, blob_t *b) {
+    pthread_mutex_lock(&st->cache_mu);
+    if (st->fifo_n == st->fifo_cap) {
+        size_t nc = st->fifo_cap ? st->fifo_cap * 2 : 256;
+        cache_item_t *nf = malloc(nc * sizeof(*nf));
+        if (!nf) {
+            pthread_mutex_unlock(&st->cache_mu);
+            blob_unref(b);
+            return;
+        }
+        for (size_t i = 0; i < st->fifo_n; i++) nf[i] = st->fifo[(st->fifo_head + i) % st->fifo_cap];
+        free(st->fifo);
+        st->fifo = nf;
+        st->fifo_cap = nc;
+        st->fifo_head = 0;
+    }
+    st->fifo[(st->fifo_head + st->fifo_n) % st->fifo_cap] = (cache_item_t){s, base, b};
+    st->fifo_n++;
+    st->cache_bytes += b->len;
+    pthread_mutex_unlock(&st->cache_mu);
+}
+
+/* Evict oldest batches until the cache fits its budget. Call with no lock held. */
+static void cache_evict(rmq_store_t *st) {
+    pthread_mutex_lock(&st->cache_mu);
+    while (st->cache_bytes > st->cfg.write_cache_size_bytes && st->fifo_n > 0) {
+        cache_item_t it = st->fifo[st->fifo_head];
+        st->fifo_head = (st->fifo_head + 1) % st->fifo_cap;
+        st->fifo_n--;
+        st->cache_bytes -= it.blob->len;
+        pthread_mutex_unlock(&st->cache_mu);
+        pthread_mutex_lock(&it.s->mu);
+        size_t i = idx_search(it.s, it.base);
+        if (i < it.s->n && it.s->idx[i].base == it.base && it.s->idx[i].blob == it.blob) {
+            it.s->idx[i].blob = NULL;
+            blob_unref(it.blob);
+        }
+        pthread_mutex_unlock(&it.s->mu);
+        blob_unref(it.blob);
+        pthread_mutex_lock(&st->cache_mu);
+    }
+    pthread_mutex_unlock(&st->cache_mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* submission                                                           */
+
+static void set_ro_locked(rmq_store_t *st, const char *fmt, const char *what, int neg) {
+    if (!st->ro) {
+        st->ro = true;
+        snprintf(st->errmsg, sizeof(st->errmsg), fmt, what, strerror(-neg));
+    }
+}
+
+/* Wait (holding no stream lock) until a spare segment exists or cannot be
+ * made; enqueue then either succeeds or reports why not. */
+static void wait_spare(rmq_store_t *st) {
+    pthread_mutex_lock(&st->q_mu);
+    while (!st->spare && st->nsegs < st->max_files && st->spare_err == RMQ_NONE && !st->ro && !st->stop) {
+        pthread_cond_signal(&st->q_cond);
+        pthread_cond_wait(&st->done_cond, &st->q_mu);
+    }
+    pthread_mutex_unlock(&st->q_mu);
+}
+
+static void fill_header(pend_t *p, uint32_t body_crc) {
+    rmq_wal_hdr_t h = {
+        .len = p->blob->len, .type = p->type, .stream_id = p->s->id, .base_offset = p->base,
+        .record_count = p->count, .gen = p->gen, .max_ts = p->max_ts, .seg_id = p->seg->id,
+    };
+    rmq_wal_hdr_encode(p->blob->data, &h, p->blob->data + RMQ_WAL_HDR, body_crc);
+}
+
+/* Reserve WAL space for p (p->blob->len payload bytes) and queue it.
+ * Caller holds p->s->mu (if any). On success the queue owns p (the writer
+ * may free it at any moment: the caller must not touch p again) and
+ * seg_id and file_off (may be NULL) say where it goes; on failure nothing
+ * changed. */
+static rmq_err_t enqueue(rmq_store_t *st, pend_t *p, uint64_t *seg_id, uint64_t *file_off) {
+    pthread_mutex_lock(&st->q_mu);
+    rmq_err_t err = RMQ_NONE;
+    if (st->ro) err = RMQ_ERR_READ_ONLY;
+    else if (st->stop) err = RMQ_ERR_CLOSED;
+    if (err == RMQ_NONE && p->type != 0) {
+        uint64_t need = RMQ_WAL_HDR + (uint64_t)p->blob->len;
+        if (need > st->cfg.segment_size_bytes) err = RMQ_ERR_TOO_LARGE;
+        while (err == RMQ_NONE && st->assign_off + need > st->cur->size) {
+            if (st->spare) {
+                st->cur = st->spare;
+                st->spare = NULL;
+                st->assign_off = 0;
+                pthread_cond_signal(&st->q_cond); /* make the next spare */
+                break;
+            }
+            if (st->nsegs >= st->max_files) err = RMQ_ERR_WAL_FULL;
+            else if (st->spare_err) {
+                err = st->spare_err;
+                pthread_cond_signal(&st->q_cond);
+            } else if (st->ro) err = RMQ_ERR_READ_ONLY;
+            else if (st->stop) err = RMQ_ERR_CLOSED;
+            else {
+                /* the spare is being created: the caller drops its stream
+                 * lock (the writer needs it to complete entries), waits in
+                 * wait_spare and retries */
+                pthread_cond_signal(&st->q_cond);
+                err = RMQ_ERR_AGAIN;
+            }
+        }
+        if (err == RMQ_NONE) {
+            p->seg = st->cur;
+            p->off = st->assign_off;
+            st->assign_off += need;
+            fill_header(p, p->body_crc); /* before the writer can see p */
+            if (seg_id) *seg_id = p->seg->id;
+            if (file_off) *file_off = p->off;
+        }
+    }
+    if (err == RMQ_NONE) {
+        p->next = NULL;
+        if (st->qtail) st->qtail->next = p;
+        else {
+            st->qhead = p;
+            pthread_cond_signal(&st->q_cond);
+        }
+        st->qtail = p;
+    }
+    pthread_mutex_unlock(&st->q_mu);
+    return err;
+}
+
+rmq_err_t rmq_store_append(rmq_store_t *st, uint64_t stream_id, const void *batch, size_t len,
+                           int32_t record_count, int64_t max_timestamp, rmq_store_append_cb cb, void *ud) {
+    if (!st || !batch || len < 8 || record_count <= 0 || len > UINT32_MAX) return RMQ_ERR_INVALID_ARG;
+    if (len + RMQ_WAL_HDR > st->cfg.segment_size_bytes) return RMQ_ERR_TOO_LARGE;
+    pend_t *p = calloc(1, sizeof(*p));
+    blob_t *b = blob_new(len);
+    stream_t *s = stream_get(st, stream_id);
+    if (!p || !b || !s) {
+        free(p);
+        free(b);
+        return RMQ_ERR_NOMEM;
+    }
+    uint8_t *payload = b->data + RMQ_WAL_HDR;
+    memcpy(payload, batch, len);
+    uint32_t body_crc = rmq_wal_body_crc(payload, len); /* outside every lock */
+    p->s = s;
+    p->type = RMQ_WAL_DATA;
+    p->blob = b;
+    p->count = record_count;
+    p->max_ts = max_timestamp;
+    p->cb = cb;
+    p->ud = ud;
+
+retry:
+    pthread_mutex_lock(&s->mu);
+    if (s->next > INT64_MAX - record_count) {
+        pthread_mutex_unlock(&s->mu);
+        free(p);
+        free(b);
+        return RMQ_ERR_INVALID_ARG;
+    }
+    p->base = s->next;
+    p->gen = s->gen;
+    rmq_wbe64(payload, (uint64_t)p->base);
+    idx_ent_t e = {.base = p->base, .count = record_count, .len = (uint32_t)len, .max_ts = max_timestamp};
+    if (idx_push(s, &e) != RMQ_NONE) { /* reserve index room first: no failure after enqueue */
+        pthread_mutex_unlock(&s->mu);
+        free(p);
+        free(b);
+        return RMQ_ERR_NOMEM;
+    }
+    s->n--; /* slot reserved, filled below once the entry is queued */
+    p->body_crc = body_crc;
+    /* references for the index and the cache, taken while we still own b */
+    bool cache = st->cfg.write_cache_size_bytes > 0;
+    if (cache) {
+        blob_ref(b);
+        blob_ref(b);
+    }
+    rmq_err_t err = enqueue(st, p, &e.seg_id, &e.file_off); /* p belongs to the writer now */
+    if (err != RMQ_NONE && cache) {
+        blob_unref(b);
+        blob_unref(b);
+    }
+    if (err == RMQ_ERR_AGAIN) {
+        pthread_mutex_unlock(&s->mu);
+        wait_spare(st);
+        goto retry;
+    }
+    if (err != RMQ_NONE) {
+        pthread_mutex_unlock(&s->mu);
+        free(p);
+        free(b);
+        atomic_fetch_add_explicit(&st->st_errors, 1, memory_order_relaxed);
+        return err;
+    }
+    if (cache) e.blob = b;
+    s->idx[s->n++] = e;
+    s->next = e.base + record_count;
+    s->deleted = false;
+    pthread_mutex_unlock(&s->mu);
+    if (cache) {
+        cache_push(st, s, e.base, b);
+        cache_evict(st);
+    }
+    atomic_fetch_add_explicit(&st->st_appends, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->st_bytes, len, memory_order_relaxed);
+    return RMQ_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* synchronous waits (trim, delete, sync)                              */
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool done;
+    rmq_err_t err;
+} waiter_t;
+
+static void waiter_init(waiter_t *w) {
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->done = false;
+    w->err = RMQ_NONE;
+}
+static void waiter_cb(void *ud, rmq_err_t err, int64_t off) {
+    (void)off;
+    waiter_t *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->err = err;
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+static rmq_err_t waiter_wait(waiter_t *w) {
+    pthread_mutex_lock(&w->mu);
+    while (!w->done) pthread_cond_wait(&w->cond, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cond);
+    return w->err;
+}
+
+/* ------------------------------------------------------------------ */
+/* writer thread                                                        */
+
+typedef struct seal_list {
+    seg_t *segs[8];
+    size_t n;
+} seal_list_t;
+
+/* Mark g sealed and remember it for the callback (writer thread). */
+static void seal_segment(rmq_store_t *st, seg_t *g, seal_list_t *sl) {
+    pthread_mutex_lock(&st->cb_mu);
+    pthread_mutex_lock(&st->q_mu);
+    g->sealed = true;
+    pthread_mutex_unlock(&st->q_mu);
+    if (st->sealed_cb) {
+        rmq_store_segment_info_t info = {g->id, g->path, atomic_load(&g->used), g->nents, g->ents};
+        st->sealed_cb(st->sealed_ud, &info);
+    }
+    pthread_mutex_unlock(&st->cb_mu);
+    (void)sl;
+}
+
+/* Write one run of entries that are contiguous in segment g; fdatasync if
+ * configured. Returns 0 or -errno and sets *what. */
+static int write_run(rmq_store_t *st, seg_t *g, pend_t **run, size_t n, const char **what) {
+    struct iovec *iov = malloc(n * sizeof(*iov));
+    if (!iov) {
+        *what = "pwritev (out of memory)";
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = run[i]->blob->data;
+        iov[i].iov_len = RMQ_WAL_HDR + (size_t)run[i]->blob->len;
+    }
+    int r = rmq_wal_io_pwritev_all(st->io, g->fd, iov, (int)n, (off_t)run[0]->off);
+    free(iov);
+    if (r < 0) {
+        *what = "pwritev";
+        return r;
+    }
+    atomic_fetch_add_explicit(&st->st_groups, 1, memory_order_relaxed);
+    if (st->cfg.fsync_on_write) {
+        r = do_fdatasync(st, g->fd);
+        if (r < 0) {
+            *what = "fdatasync";
+            return r;
+        }
+    } else {
+        st->dirty = true;
+    }
+    return 0;
+}
+
+/* Write a group of queued entries (in queue order) and complete them. */
+static void process_group(rmq_store_t *st, pend_t *list) {
+    size_t n = 0;
+    for (pend_t *p = list; p; p = p->next) n++;
+    pend_t **all = malloc(n * sizeof(*all));
+    bool *ok = calloc(n ? n : 1, sizeof(bool));
+    rmq_err_t fail_err = RMQ_NONE;
+    seal_list_t sl = {.n = 0};
+    bool have_marker = false;
+    size_t k = 0;
+    for (pend_t *p = list; p; p = p->next) all[k++] = p;
+    if (!all || !ok) {
+        /* Cannot even track the group: fail it without writing. Nothing of it
+         * reached the disk, so offsets stay consistent only if we stop here. */
+        pthread_mutex_lock(&st->q_mu);
+        set_ro_locked(st, "%s: %s", "group commit", -ENOMEM);
+        pthread_mutex_unlock(&st->q_mu);
+        for (pend_t *p = list, *nx; p; p = nx) {
+            nx = p->next;
+            if (p->cb) p->cb(p->ud, RMQ_ERR_NOMEM, -1);
+            blob_unref(p->blob);
+            free(p);
+        }
+        free(all);
+        free(ok);
+        return;
+    }
+    pthread_mutex_lock(&st->q_mu);
+    bool ro = st->ro;
+    pthread_mutex_unlock(&st->q_mu);
+    if (ro) fail_err = RMQ_ERR_READ_ONLY;
+
+    pend_t **run = malloc(n * sizeof(*run));
+    size_t i = 0;
+    while (i < n && fail_err == RMQ_NONE && run) {
+        if (all[i]->type == 0) {
+            have_marker = true;
+            ok[i++] = true;
+            continue;
+        }
+        seg_t *g = all[i]->seg;
+        size_t rn = 0;
+        size_t j = i;
+        uint64_t expect = all[i]->off;
+        for (; j < n; j++) {
+            if (all[j]->type == 0) {
+                have_marker = true;
+                continue;
+            }
+            if (all[j]->seg != g || all[j]->off != expect) break;
+            expect += RMQ_WAL_HDR + all[j]->blob->len;
+            run[rn++] = all[j];
+        }
+        const char *what = NULL;
+        int r = 0;
+        if (st->wseg != g) {
+            if (st->wseg) {
+                if (st->dirty) {
+                    r = do_fdatasync(st, st->wseg->fd);
+                    what = "fdatasync";
+                    st->dirty = false;
+                }
+                if (r == 0) {
+                    if (sl.n < 8) sl.segs[sl.n++] = st->wseg;
+                    else seal_segment(st, st->wseg, NULL);
+                }
+            }
+            if (r == 0) st->wseg = g;
+        }
+        if (r == 0) r = write_run(st, g, run, rn, &what);
+        if (r < 0) {
+            pthread_mutex_lock(&st->q_mu);
+            set_ro_locked(st, "WAL %s failed: %s; the WAL is now read-only", what, r);
+            pthread_mutex_unlock(&st->q_mu);
+            RMQ_ERROR(SUB, "msg=\"WAL write failed, read-only\" op=%s segment=%" PRIu64 " err=\"%s\"", what,
+                      g->id, strerror(-r));
+            fail_err = RMQ_ERR_IO;
+            break;
+        }
+        for (size_t q = 0; q < rn; q++) {
+            rmq_store_seg_entry_t se = {run[q]->s->id, run[q]->gen, run[q]->base, run[q]->count, run[q]->max_ts,
+                                        run[q]->type, run[q]->off, run[q]->blob->len};
+            (void)seg_add_ent(g, &se); /* metadata for the uploader; a miss only costs upload detail */
+        }
+        atomic_store(&g->used, expect);
+        for (size_t q = i; q < j; q++) ok[q] = true;
+        i = j;
+    }
+    if (!run) fail_err = RMQ_ERR_NOMEM;
+    free(run);
+    for (; i < n; i++)
+        if (all[i]->type == 0) have_marker = true;
+    if (have_marker && fail_err == RMQ_NONE && st->dirty && st->wseg) {
+        int r = do_fdatasync(st, st->wseg->fd);
+        if (r < 0) {
+            pthread_mutex_lock(&st->q_mu);
+            set_ro_locked(st, "WAL %s failed: %s; the WAL is now read-only", "fdatasync", r);
+            pthread_mutex_unlock(&st->q_mu);
+            fail_err = RMQ_ERR_IO;
+            for (size_t q = 0; q < n; q++)
+                if (all[q]->type == 0) ok[q] = false;
+        } else {
+            st->dirty = false;
+        }
+    }
+    /* advance high watermarks, then complete in order */
+    for (size_t q = 0; q < n; q++) {
+        pend_t *p = all[q];
+        if (ok[q] && p->type == RMQ_WAL_DATA) {
+            pthread_mutex_lock(&p->s->mu);
+            if (p->gen == p->s->gen && p->base + p->count > p->s->hw) p->s->hw = p->base + p->count;
+            pthread_mutex_unlock(&p->s->mu);
+        }
+    }
+    for (size_t q = 0; q < n; q++) {
+        pend_t *p = all[q];
+        if (p->cb) p->cb(p->ud, ok[q] ? RMQ_NONE : (fail_err ? fail_err : RMQ_ERR_IO), ok[q] ? p->base : -1);
+        if (!ok[q]) atomic_fetch_add_explicit(&st->st_errors, 1, memory_order_relaxed);
+        blob_unref(p->blob);
+        free(p);
+    }
+    free(all);
+    free(ok);
+    for (size_t q = 0; q < sl.n; q++) seal_segment(st, sl.segs[q], NULL);
+}
+
+/* Create the spare segment if there is room (writer thread). */
+static void make_spare(rmq_store_t *st) {
+    pthread_mutex_lock(&st->q_mu);
+    bool need = !st->spare && st->nsegs < st->max_files && !st->stop && !st->ro;
+    uint64_t id = st->next_seg_id;
+    pthread_mutex_unlock(&st->q_mu);
+    if (!need) return;
+    char msg[256];
+    seg_t *g = NULL;
+    rmq_err_t err = seg_create(st, id, &g, msg, sizeof(msg));
+    pthread_mutex_lock(&st->q_mu);
+    if (err == RMQ_NONE) {
+        pthread_rwlock_wrlock(&st->seg_mu);
+        err = segtab_add(st, g);
+        pthread_rwlock_unlock(&st->seg_mu);
+        if (err != RMQ_NONE) {
+            st->io->unlink(st->io->ud, g->path);
+            seg_free(st, g);
+        } else {
+            st->spare = g;
+            st->next_seg_id = id + 1;
+            st->spare_err = RMQ_NONE;
+        }
+    }
+    if (err != RMQ_NONE) {
+        if (st->spare_err == RMQ_NONE)
+            RMQ_WARN(SUB, "msg=\"cannot preallocate WAL segment, back-pressure\" err=%s detail=\"%s\"",
+                     rmq_err_name(err), msg);
+        st->spare_err = err;
+        st->spare_retry_ns = now_ns(st) + 50ull * 1000000ull;
+    }
+    pthread_cond_broadcast(&st->done_cond);
+    pthread_mutex_unlock(&st->q_mu);
+}
+
+/* Write the checkpoint file atomically. live_excl: segment ids about to be
+ * reclaimed (treated as not live). Writer thread (or open). */
+static rmq_err_t write_checkpoint(rmq_store_t *st, const uint64_t *excl, size_t nexcl, char *msg, size_t msglen) {
+    rmq_wal_ckpt_t c = {0};
+    c.pos_seg = st->wseg ? st->wseg->id : 0;
+    c.pos_off = st->wseg ? atomic_load(&st->wseg->used) : 0;
+    /* segments: live ones are in the table (minus excl); every id below
+     * next_seg_id that is not live is reclaimed. */
+    pthread_rwlock_rdlock(&st->seg_mu);
+    uint64_t low = st->next_seg_id;
+    for (size_t i = 0; i < st->nsegs; i++) {
+        bool ex = false;
+        for (size_t j = 0; j < nexcl; j++) ex |= excl[j] == st->segs[i]->id;
+        if (!ex && st->segs[i]->id < low) low = st->segs[i]->id;
+    }
+    c.low_water = low;
+    size_t cap = 0;
+    for (uint64_t id = low; id < st->next_seg_id; id++) {
+        seg_t *g = segtab_find(st, id);
+        bool ex = false;
+        for (size_t j = 0; j < nexcl; j++) ex |= excl[j] == id;
+        if (g && !ex) continue;
+        if (c.n_reclaimed == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *nr = realloc(c.reclaimed, cap * sizeof(uint64_t));
+            if (!nr) break;
+            c.reclaimed = nr;
+        }
+        c.reclaimed[c.n_reclaimed++] = id;
+    }
+    pthread_rwlock_unlock(&st->seg_mu);
+    pthread_rwlock_rdlock(&st->map_mu);
+    c.streams = malloc((st->nstreams ? st->nstreams : 1) * sizeof(*c.streams));
+    if (c.streams) {
+        for (size_t b = 0; b < st->nbuckets; b++)
+            for (stream_t *s = st->buckets[b]; s; s = s->hnext) {
+                pthread_mutex_lock(&s->mu);
+                c.streams[c.n_streams++] = (rmq_wal_ckpt_stream_t){s->id, s->gen, s->log_start, s->hw};
+                pthread_mutex_unlock(&s->mu);
+            }
+    }
+    pthread_rwlock_unlock(&st->map_mu);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    rmq_err_t err = c.streams ? rmq_wal_ckpt_encode(&c, &buf, &len) : RMQ_ERR_NOMEM;
+    rmq_wal_ckpt_free(&c);
+    if (err) {
+        snprintf(msg, msglen, "checkpoint: out of memory");
+        return err;
+    }
+    char *tmp = dir_file(st->dir, "checkpoint.tmp"), *fin = dir_file(st->dir, "checkpoint");
+    const char *what = "open";
+    int r = -ENOMEM;
+    if (tmp && fin) r = st->io->open(st->io->ud, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (r >= 0) {
+        int fd = r;
+        struct iovec v = {buf, len};
+        what = "write";
+        r = rmq_wal_io_pwritev_all(st->io, fd, &v, 1, 0);
+        if (r == 0) {
+            what = "fdatasync";
+            r = st->io->fdatasync(st->io->ud, fd);
+        }
+        st->io->close(st->io->ud, fd);
+        if (r == 0) {
+            what = "rename";
+            r = st->io->rename(st->io->ud, tmp, fin);
+        }
+        if (r == 0) {
+            what = "fsync dir";
+            r = fsync_dir(st);
+        }
+    }
+    if (r < 0) snprintf(msg, msglen, "checkpoint %s: %s", what, strerror(-r));
+    free(buf);
+    free(tmp);
+    free(fin);
+    return r < 0 ? errno_to_err(r) : RMQ_NONE;
+}
+
+/* Drop local locations of entries in segment id from every stream. */
+static void forget_segment(rmq_store_t *st, uint64_t id) {
+    pthread_rwlock_rdlock(&st->map_mu);
+    for (size_t b = 0; b < st->nbuckets; b++)
+        for (stream_t *s = st->buckets[b]; s; s = s->hnext) {
+            pthread_mutex_lock(&s->mu);
+            for (size_t i = s->head; i < s->n; i++)
+                if (s->idx[i].seg_id == id) {
+                    s->idx[i].seg_id = 0;
+                    blob_unref(s->idx[i].blob);
+                    s->idx[i].blob = NULL;
+                }
+            pthread_mutex_unlock(&s->mu);
+        }
+    pthread_rwlock_unlock(&st->map_mu);
+}
+
+static void process_reclaims(rmq_store_t *st, reclaim_req_t *list) {
+    char msg[256] = "";
+    uint64_t ids[64];
+    size_t n = 0;
+    rmq_err_t err = RMQ_NONE;
+    if (st->dirty && st->wseg) { /* the checkpoint claims everything before it is durable */
+        int r = do_fdatasync(st, st->wseg->fd);
+        if (r < 0) {
+            pthread_mutex_lock(&st->q_mu);
+            set_ro_locked(st, "WAL %s failed: %s; the WAL is now read-only", "fdatasync", r);
+            pthread_mutex_unlock(&st->q_mu);
+            err = RMQ_ERR_IO;
+        } else {
+            st->dirty = false;
+        }
+    }
+    while (list) {
+        n = 0;
+        reclaim_req_t *batch = list;
+        reclaim_req_t *last = list;
+        for (reclaim_req_t *r = list; r && n < 64; r = r->next) {
+            ids[n++] = r->seg_id;
+            last = r;
+        }
+        list = last->next;
+        rmq_err_t e = err;
+        if (e == RMQ_NONE) e = write_checkpoint(st, ids, n, msg, sizeof(msg));
+        if (e == RMQ_NONE) {
+            for (size_t i = 0; i < n; i++) {
+                pthread_mutex_lock(&st->cb_mu);
+                pthread_mutex_lock(&st->q_mu);
+                pthread_rwlock_wrlock(&st->seg_mu);
+                seg_t *g = segtab_find(st, ids[i]);
+                if (g) {
+                    size_t k = 0;
+                    while (st->segs[k] != g) k++;
+                    memmove(st->segs + k, st->segs + k + 1, (st->nsegs - k - 1) * sizeof(*st->segs));
+                    st->nsegs--;
+                }
+                pthread_rwlock_unlock(&st->seg_mu);
+                pthread_mutex_unlock(&st->q_mu);
+                pthread_mutex_unlock(&st->cb_mu);
+                if (g) {
+                    forget_segment(st, g->id);
+                    st->io->unlink(st->io->ud, g->path);
+                    RMQ_DEBUG(SUB, "msg=\"segment reclaimed\" segment=%" PRIu64, g->id);
+                    seg_free(st, g);
+                }
+            }
+        } else {
+            RMQ_WARN(SUB, "msg=\"reclaim failed\" err=%s detail=\"%s\"", rmq_err_name(e), msg);
+        }
+        pthread_mutex_lock(&st->q_mu);
+        for (reclaim_req_t *r = batch;; r = r->next) {
+            r->err = e;
+            r->done = true;
+            if (r == last) break;
+        }
+        pthread_cond_broadcast(&st->done_cond);
+        pthread_cond_signal(&st->q_cond);
+        pthread_mutex_unlock(&st->q_mu);
+    }
+}
+
+static void flush_now(rmq_store_t *st) {
+    if (!st->dirty || !st->wseg) return;
+    int r = do_fdatasync(st, st->wseg->fd);
+    if (r < 0) {
+        pthread_mutex_lock(&st->q_mu);
+        set_ro_locked(st, "WAL %s failed: %s; the WAL is now read-only", "fdatasync", r);
+        pthread_mutex_unlock(&st->q_mu);
+        RMQ_ERROR(SUB, "msg=\"WAL background flush failed, read-only\" err=\"%s\"", strerror(-r));
+    }
+    st->dirty = false;
+}
+
+static void *writer_main(void *arg) {
+    rmq_store_t *st = arg;
+    uint64_t interval = (uint64_t)(st->cfg.flush_interval_ms ? st->cfg.flush_interval_ms : 1) * 1000000ull;
+    st->next_flush_ns = now_ns(st) + interval;
+    for (;;) {
+        pthread_mutex_lock(&st->q_mu);
+        bool spare_due = false, flush_due = false;
+        for (;;) {
+            uint64_t now = now_ns(st);
+            spare_due = !st->spare && st->nsegs < st->max_files && !st->ro && !st->stop &&
+                        (st->spare_err == RMQ_NONE || now >= st->spare_retry_ns);
+            flush_due = !st->cfg.fsync_on_write && st->dirty && now >= st->next_flush_ns;
+            if (st->qhead || st->reclaims || spare_due || flush_due || st->stop) break;
+            uint64_t deadline = UINT64_MAX;
+            if (!st->cfg.fsync_on_write && st->dirty) deadline = st->next_flush_ns;
+            if (!st->spare && st->spare_err != RMQ_NONE && st->nsegs < st->max_files && st->spare_retry_ns < deadline)
+                deadline = st->spare_retry_ns;
+            if (deadline == UINT64_MAX) {
+                pthread_cond_wait(&st->q_cond, &st->q_mu);
+            } else {
+                /* condvar uses CLOCK_REALTIME; convert the relative wait */
+                uint64_t rel = deadline > now ? deadline - now : 0;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                uint64_t ns = (uint64_t)ts.tv_nsec + rel % 1000000000ull;
+                ts.tv_sec += (time_t)(rel / 1000000000ull + ns / 1000000000ull);
+                ts.tv_nsec = (long)(ns % 1000000000ull);
+                pthread_cond_timedwait(&st->q_cond, &st->q_mu, &ts);
+            }
+        }
+        pend_t *list = st->qhead;
+        st->qhead = st->qtail = NULL;
+        reclaim_req_t *rl = st->reclaims;
+        st->reclaims = NULL;
+        bool stopping = st->stop && !list && !rl;
+        pthread_mutex_unlock(&st->q_mu);
+        if (list) process_group(st, list);
+        if (rl) process_reclaims(st, rl);
+        if (spare_due) make_spare(st);
+        if (!st->cfg.fsync_on_write && st->dirty && now_ns(st) >= st->next_flush_ns) {
+            flush_now(st);
+            st->next_flush_ns = now_ns(st) + interval;
+        } else if (!st->dirty) {
+            st->next_flush_ns = now_ns(st) + interval;
+        }
+        (void)flush_due;
+        cache_evict(st);
+        if (stopping) break;
+    }
+    flush_now(st);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* recovery                                                             */
+
+typedef struct rec_ctx {
+    rmq_store_t *st;
+    bool have_ckpt;
+    uint64_t pos_seg, pos_off;
+    uint64_t entries, bytes;
+    char *msg;
+    size_t msglen;
+} rec_ctx_t;
+
+static void stream_reset(stream_t *s, uint32_t gen) {
+    idx_clear(s);
+    s->gen = gen;
+    s->log_start = s->hw = s->next = 0;
+}
+
+/* Apply one valid entry found at (g, off). Single-threaded (open). */
+static rmq_err_t rec_apply(rec_ctx_t *rc, seg_t *g, uint64_t off, const rmq_wal_hdr_t *h) {
+    rmq_store_t *st = rc->st;
+    bool pre = rc->have_ckpt && (g->id < rc->pos_seg || (g->id == rc->pos_seg && off < rc->pos_off));
+    idx_ent_t e = {h->base_offset, h->record_count, h->len, h->max_ts, g->id, off, NULL};
+    if (pre) { /* state already in the checkpoint: only learn locations */
+        if (h->type != RMQ_WAL_DATA) return RMQ_NONE;
+        stream_t *s = map_find(st, h->stream_id);
+        int64_t end = h->base_offset + h->record_count;
+        if (!s || h->gen != s->gen || end <= s->log_start || end > s->hw) return RMQ_NONE;
+        if (s->n > s->head && s->idx[s->n - 1].base + s->idx[s->n - 1].count > h->base_offset) return RMQ_NONE;
+        return idx_push(s, &e);
+    }
+    stream_t *s = map_insert_locked(st, h->stream_id);
+    if (!s) return RMQ_ERR_NOMEM;
+    switch (h->type) {
+    case RMQ_WAL_DATA:
+        if (h->gen < s->gen) return RMQ_NONE; /* queued before a delete */
+        if (h->gen > s->gen) stream_reset(s, h->gen);
+        if (h->base_offset != s->hw) {
+            snprintf(rc->msg, rc->msglen,
+                     "stream %" PRIu64 ": entry at segment %" PRIu64 " offset %" PRIu64 " has base offset %" PRId64
+                     ", expected %" PRId64 " (gap or overlap in durable data)",
+                     h->stream_id, g->id, off, h->base_offset, s->hw);
+            return RMQ_ERR_CORRUPT;
+        }
+        s->hw = s->next = h->base_offset + h->record_count;
+        s->deleted = false;
+        return idx_push(s, &e);
+    case RMQ_WAL_TRIM:
+        if (h->gen != s->gen) return RMQ_NONE;
+        if (h->base_offset > s->hw) {
+            snprintf(rc->msg, rc->msglen, "stream %" PRIu64 ": trim to %" PRId64 " beyond end %" PRId64,
+                     h->stream_id, h->base_offset, s->hw);
+            return RMQ_ERR_CORRUPT;
+        }
+        if (h->base_offset > s->log_start) {
+            s->log_start = h->base_offset;
+            idx_trim_front(s);
+        }
+        return RMQ_NONE;
+    case RMQ_WAL_DELETE:
+        if (h->gen > s->gen) {
+            stream_reset(s, h->gen);
+            s->deleted = true;
+        }
+        return RMQ_NONE;
+    }
+    return RMQ_ERR_CORRUPT;
+}
+
+typedef struct scanbuf {
+    uint8_t *p;
+    size_t cap;
+    uint64_t off; /* file offset of p[0] */
+    size_t len;
+} scanbuf_t;
+
+static rmq_err_t scan_fill(rmq_store_t *st, seg_t *g, scanbuf_t *b, uint64_t off, size_t need, char *msg, size_t ml) {
+    if (need > b->cap) {
+        uint8_t *np = realloc(b->p, need);
+        if (!np) return RMQ_ERR_NOMEM;
+        b->p = np;
+        b->cap = need;
+    }
+    size_t n = b->cap;
+    if (n > g->size - off) n = (size_t)(g->size - off);
+    int r = rmq_wal_io_pread_all(st->io, g->fd, b->p, n, (off_t)off);
+    if (r < 0) {
+        snprintf(msg, ml, "read %s at %" PRIu64 ": %s", g->path, off, strerror(-r));
+        return RMQ_ERR_IO;
+    }
+    b->off = off;
+    b->len = n;
+    return RMQ_NONE;
+}
+
+/* Scan one segment up to its first invalid entry; *stop = where it ended. */
+static rmq_err_t rec_scan(rec_ctx_t *rc, seg_t *g, scanbuf_t *b, uint64_t *stop) {
+    uint64_t off = 0;
+    b->len = 0;
+    b->off = 0;
+    rmq_err_t err = RMQ_NONE;
+    while (off + RMQ_WAL_HDR <= g->size) {
+        if (off < b->off || off + RMQ_WAL_HDR > b->off + b->len) {
+            err = scan_fill(rc->st, g, b, off, RMQ_WAL_HDR, rc->msg, rc->msglen);
+            if (err) return err;
+        }
+        const uint8_t *hp = b->p + (off - b->off);
+        rmq_wal_hdr_t h;
+        if (rmq_wal_hdr_decode(hp, g->id, g->size - off - RMQ_WAL_HDR, &h) != RMQ_NONE) break;
+        uint64_t need = RMQ_WAL_HDR + (uint64_t)h.len;
+        if (off + need > b->off + b->len) {
+            err = scan_fill(rc->st, g, b, off, (size_t)need, rc->msg, rc->msglen);
+            if (err) return err;
+            hp = b->p;
+        }
+        if (!rmq_wal_hdr_crc_ok(hp, hp + RMQ_WAL_HDR, h.len)) break;
+        err = rec_apply(rc, g, off, &h);
+        if (err) return err;
+        rmq_store_seg_entry_t se = {h.stream_id, h.gen, h.base_offset, h.record_count, h.max_ts, h.type, off, h.len};
+        if (seg_add_ent(g, &se) != RMQ_NONE) return RMQ_ERR_NOMEM;
+        rc->entries++;
+        rc->bytes += need;
+        off += need;
+    }
+    *stop = off;
+    return RMQ_NONE;
+}
+
+/* Zero [from, size) of the tail segment so no stale bytes of a torn write
+ * can ever line up behind newer entries, then make it durable. */
+static rmq_err_t zero_tail(rmq_store_t *st, seg_t *g, uint64_t from, char *msg, size_t ml) {
+    if (from >= g->size) return RMQ_NONE;
+    int r = st->io->fallocate(st->io->ud, g->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)from,
+                              (off_t)(g->size - from));
+    if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOSYS) {
+        static const uint8_t zeros[65536];
+        r = 0;
+        for (uint64_t o = from; o < g->size && r == 0;) {
+            size_t n = g->size - o < sizeof(zeros) ? (size_t)(g->size - o) : sizeof(zeros);
+            struct iovec v = {(void *)zeros, n};
+            r = rmq_wal_io_pwritev_all(st->io, g->fd, &v, 1, (off_t)o);
+            o += n;
+        }
+    }
+    if (r == 0) r = st->io->fdatasync(st->io->ud, g->fd);
+    if (r < 0) {
+        snprintf(msg, ml, "truncate torn tail of %s: %s", g->path, strerror(-r));
+        return errno_to_err(r);
+    }
+    return RMQ_NONE;
+}
+
+typedef struct name_list {
+    uint64_t *ids;
+    size_t n, cap;
+    bool has_ckpt, has_tmp, oom;
+} name_list_t;
+
+static void collect_name(void *arg, const char *name) {
+    name_list_t *nl = arg;
+    if (strcmp(name, "checkpoint") == 0) {
+        nl->has_ckpt = true;
+        return;
+    }
+    if (strcmp(name, "checkpoint.tmp") == 0) {
+        nl->has_tmp = true;
+        return;
+    }
+    unsigned long long id;
+    char tail[8];
+    if (strlen(name) != 24 || sscanf(name, "wal-%16llx%7s", &id, tail) != 2 || strcmp(tail, ".seg") != 0) return;
+    if (nl->n == nl->cap) {
+        size_t nc = nl->cap ? nl->cap * 2 : 32;
+        uint64_t *ni = realloc(nl->ids, nc * sizeof(uint64_t));
+        if (!ni) {
+            nl->oom = true;
+            return;
+        }
+        nl->ids = ni;
+        nl->cap = nc;
+    }
+    nl->ids[nl->n++] = id;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static rmq_err_t read_checkpoint(rmq_store_t *st, rmq_wal_ckpt_t *c, char *msg, size_t ml) {
+    char *path = dir_file(st->dir, "checkpoint");
+    if (!path) return RMQ_ERR_NOMEM;
+    int fd = st->io->open(st->io->ud, path, O_RDONLY | O_CLOEXEC, 0);
+    free(path);
+    if (fd < 0) {
+        snprintf(msg, ml, "open checkpoint: %s", strerror(-fd));
+        return RMQ_ERR_IO;
+    }
+    int64_t sz = st->io->fsize(st->io->ud, fd);
+    rmq_err_t err = RMQ_NONE;
+    uint8_t *buf = NULL;
+    if (sz < 0 || sz > (1ll << 32)) {
+        snprintf(msg, ml, "checkpoint: bad size");
+        err = RMQ_ERR_CORRUPT;
+    } else if (!(buf = malloc(sz ? (size_t)sz : 1))) {
+        err = RMQ_ERR_NOMEM;
+    } else {
+        int r = rmq_wal_io_pread_all(st->io, fd, buf, (size_t)sz, 0);
+        if (r < 0) {
+            snprintf(msg, ml, "read checkpoint: %s", strerror(-r));
+            err = RMQ_ERR_IO;
+        } else {
+            err = rmq_wal_ckpt_decode(buf, (size_t)sz, c);
+            if (err) snprintf(msg, ml, "checkpoint is corrupt: %s", rmq_err_name(err));
+        }
+    }
+    free(buf);
+    st->io->close(st->io->ud, fd);
+    return err;
+}
+
+static rmq_err_t recover(rmq_store_t *st, char *msg, size_t ml) {
+    uint64_t t0 = now_ns(st);
+    name_list_t nl = {0};
+    int r = st->io->list(st->io->ud, st->dir, collect_name, &nl);
+    if (r < 0 || nl.oom) {
+        free(nl.ids);
+        snprintf(msg, ml, "list %s: %s", st->dir, r < 0 ? strerror(-r) : "out of memory");
+        return r < 0 ? RMQ_ERR_IO : RMQ_ERR_NOMEM;
+    }
+    if (nl.has_tmp) {
+        char *tmp = dir_file(st->dir, "checkpoint.tmp");
+        if (tmp) st->io->unlink(st->io->ud, tmp);
+        free(tmp);
+    }
+    rec_ctx_t rc = {.st = st, .msg = msg, .msglen = ml};
+    rmq_wal_ckpt_t c = {0};
+    rmq_err_t err = RMQ_NONE;
+    if (nl.has_ckpt) {
+        err = read_checkpoint(st, &c, msg, ml);
+        if (err) {
+            free(nl.ids);
+            return err;
+        }
+        rc.have_ckpt = true;
+        rc.pos_seg = c.pos_seg;
+        rc.pos_off = c.pos_off;
+        for (uint32_t i = 0; i < c.n_streams; i++) {
+            stream_t *s = map_insert_locked(st, c.streams[i].id);
+            if (!s) {
+                err = RMQ_ERR_NOMEM;
+                break;
+            }
+            s->gen = c.streams[i].gen;
+            s->log_start = c.streams[i].log_start;
+            s->hw = s->next = c.streams[i].end;
+            s->deleted = s->gen > 0 && s->hw == 0;
+        }
+    }
+    if (nl.n) qsort(nl.ids, nl.n, sizeof(uint64_t), cmp_u64);
+    uint64_t max_id = 0;
+    if (rc.have_ckpt && c.low_water > 0) max_id = c.low_water - 1;
+    for (uint32_t i = 0; i < c.n_reclaimed; i++)
+        if (c.reclaimed[i] > max_id) max_id = c.reclaimed[i];
+    scanbuf_t sb = {0};
+    sb.cap = (size_t)(st->cfg.segment_size_bytes < (4u << 20) ? st->cfg.segment_size_bytes : (4u << 20));
+    sb.p = malloc(sb.cap);
+    if (!sb.p) err = RMQ_ERR_NOMEM;
+    seg_t *tail = NULL;
+    uint64_t tail_stop = 0;
+    for (size_t i = 0; i < nl.n && err == RMQ_NONE; i++) {
+        uint64_t id = nl.ids[i];
+        if (id == 0) continue;
+        if (id > max_id) max_id = id;
+        char *path = seg_path(st->dir, id);
+        if (!path) {
+            err = RMQ_ERR_NOMEM;
+            break;
+        }
+        bool reclaimed = rc.have_ckpt && id < c.low_water;
+        for (uint32_t k = 0; k < c.n_reclaimed; k++) reclaimed |= c.reclaimed[k] == id;
+        if (reclaimed) { /* crash between checkpoint and unlink */
+            st->io->unlink(st->io->ud, path);
+            free(path);
+            continue;
+        }
+        seg_t *g = calloc(1, sizeof(*g));
+        if (!g) {
+            free(path);
+            err = RMQ_ERR_NOMEM;
+            break;
+        }
+        g->id = id;
+        g->path = path;
+        g->fd = st->io->open(st->io->ud, path, O_RDWR | O_CLOEXEC, 0);
+        int64_t sz = g->fd >= 0 ? st->io->fsize(st->io->ud, g->fd) : g->fd;
+        if (g->fd < 0 || sz < 0) {
+            snprintf(msg, ml, "open %s: %s", path, strerror((int)-(g->fd < 0 ? g->fd : sz)));
+            seg_free(st, g);
+            err = RMQ_ERR_IO;
+            break;
+        }
+        g->size = (uint64_t)sz;
+        uint64_t stop = 0;
+        err = rec_scan(&rc, g, &sb, &stop);
+        atomic_store(&g->used, stop);
+        if (err == RMQ_NONE) err = segtab_add(st, g);
+        if (err) {
+            seg_free(st, g);
+            break;
+        }
+        if (g->nents > 0 || !tail) {
+            tail = g;
+            tail_stop = stop;
+        }
+    }
+    free(sb.p);
+    free(nl.ids);
+    st->next_seg_id = max_id + 1;
+    /* segments after the tail never received a valid entry: remove them */
+    while (err == RMQ_NONE && st->nsegs > 0 && st->segs[st->nsegs - 1] != tail) {
+        seg_t *g = st->segs[--st->nsegs];
+        st->io->unlink(st->io->ud, g->path);
+        seg_free(st, g);
+    }
+    if (err == RMQ_NONE && rc.have_ckpt && tail &&
+        (rc.pos_seg > tail->id || (rc.pos_seg == tail->id && rc.pos_off > tail_stop))) {
+        /* durable data before the checkpoint position is missing */
+        if (!(rc.pos_off == 0 && rc.pos_seg > tail->id)) {
+            snprintf(msg, ml, "WAL ends at segment %" PRIu64 " offset %" PRIu64 " before checkpoint position %" PRIu64
+                              "/%" PRIu64, tail->id, tail_stop, rc.pos_seg, rc.pos_off);
+            err = RMQ_ERR_CORRUPT;
+        }
+    }
+    for (size_t i = 0; i < st->nsegs && err == RMQ_NONE; i++)
+        if (st->segs[i] != tail) st->segs[i]->sealed = true;
+    if (err == RMQ_NONE && tail) {
+        if (tail->size != st->cfg.segment_size_bytes && tail_stop > 0) {
+            /* segment size changed: seal the old tail, start a new one */
+            tail->sealed = true;
+            tail = NULL;
+        } else {
+            err = zero_tail(st, tail, tail_stop, msg, ml);
+        }
+    }
+    if (err == RMQ_NONE && !tail) {
+        if (tail_stop == 0 && st->nsegs > 0 && st->segs[st->nsegs - 1]->nents == 0 &&
+            st->segs[st->nsegs - 1]->size != st->cfg.segment_size_bytes) {
+            seg_t *g = st->segs[--st->nsegs];
+            st->io->unlink(st->io->ud, g->path);
+            seg_free(st, g);
+        }
+        err = seg_create(st, st->next_seg_id, &tail, msg, ml);
+        if (err == RMQ_NONE) {
+            st->next_seg_id++;
+            err = segtab_add(st, tail);
+            if (err) seg_free(st, tail);
+        }
+        tail_stop = 0;
+    }
+    if (err == RMQ_NONE) {
+        st->cur = tail;
+        st->assign_off = tail_stop;
+        st->wseg = tail;
+        atomic_store(&tail->used, tail_stop);
+        /* a checkpoint position beyond the (possibly new) tail would make
+         * future entries look older than the checkpoint: rewrite it */
+        if (rc.have_ckpt && (rc.pos_seg > tail->id || (rc.pos_seg == tail->id && rc.pos_off > tail_stop)))
+            err = write_checkpoint(st, NULL, 0, msg, ml);
+    }
+    rmq_wal_ckpt_free(&c);
+    if (err) return err;
+    st->recovery_ms = (now_ns(st) - t0) / 1000000ull;
+    RMQ_INFO(SUB,
+             "msg=\"WAL recovered\" dir=%s segments=%zu entries=%" PRIu64 " bytes=%" PRIu64
+             " streams=%zu tail_segment=%" PRIu64 " tail_offset=%" PRIu64 " checkpoint=%s duration_ms=%.3f",
+             st->dir, st->nsegs, rc.entries, rc.bytes, st->nstreams, st->cur->id, tail_stop,
+             rc.have_ckpt ? "yes" : "no", (double)(now_ns(st) - t0) / 1e6);
+    return RMQ_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* open / close                                                         */
+
+static void store_free(rmq_store_t *st) {
+    if (st->buckets) {
+        for (size_t b = 0; b < st->nbuckets; b++) {
+            stream_t *s = st->buckets[b];
+            while (s) {
+                stream_t *nx = s->hnext;
+                idx_clear(s);
+                free(s->idx);
+                pthread_mutex_destroy(&s->mu);
+                free(s);
+                s = nx;
+            }
+        }
+    }
+    free(st->buckets);
+    for (size_t i = 0; i < st->nsegs; i++) seg_free(st, st->segs[i]);
+    free(st->segs);
+    for (size_t i = 0; i < st->fifo_n; i++) blob_unref(st->fifo[(st->fifo_head + i) % st->fifo_cap].blob);
+    free(st->fifo);
+    pthread_rwlock_destroy(&st->map_mu);
+    pthread_rwlock_destroy(&st->seg_mu);
+    pthread_mutex_destroy(&st->q_mu);
+    pthread_cond_destroy(&st->q_cond);
+    pthread_cond_destroy(&st->done_cond);
+    pthread_mutex_destroy(&st->cache_mu);
+    pthread_mutex_destroy(&st->cb_mu);
+    free(st->dir);
+    free(st);
+}
+
+rmq_err_t rmq_store_open(const rmq_store_config_t *cfg, const rmq_wal_io_t *io, rmq_store_t **out,
+                         char *errbuf, size_t errlen) {
+    char tmpbuf[256];
+    if (!errbuf || errlen == 0) {
+        errbuf = tmpbuf;
+        errlen = sizeof(tmpbuf);
+    }
+    errbuf[0] = 0;
+    *out = NULL;
+    if (!cfg || !cfg->dir || !cfg->dir[0]) {
+        snprintf(errbuf, errlen, "storage: dir is not set");
+        return RMQ_ERR_CONFIG;
+    }
+    if (cfg->segment_size_bytes < 4096 || cfg->segment_size_bytes > (1ull << 40)) {
+        snprintf(errbuf, errlen, "storage: segment_size_bytes must be between 4 KiB and 1 TiB");
+        return RMQ_ERR_CONFIG;
+    }
+    if (cfg->capacity_bytes / cfg->segment_size_bytes < 2) {
+        snprintf(errbuf, errlen, "storage: capacity_bytes must hold at least 2 segments");
+        return RMQ_ERR_CONFIG;
+    }
+    if (cfg->direct_io || cfg->io_uring) {
+        snprintf(errbuf, errlen, "storage: %s is not supported by this build's WAL writer",
+                 cfg->direct_io ? "direct_io" : "io_uring");
+        return RMQ_ERR_UNSUPPORTED;
+    }
+    rmq_store_t *st = calloc(1, sizeof(*st));
+    if (!st) return RMQ_ERR_NOMEM;
+    st->cfg = *cfg;
+    st->dir = strdup(cfg->dir);
+    st->cfg.dir = st->dir;
+    st->io = io ? io : rmq_wal_io_default();
+    st->clock = cfg->clock ? cfg->clock : rmq_clock_system();
+    st->max_files = cfg->capacity_bytes / cfg->segment_size_bytes;
+    st->nbuckets = 1024;
+    st->buckets = calloc(st->nbuckets, sizeof(*st->buckets));
+    pthread_rwlock_init(&st->map_mu, NULL);
+    pthread_rwlock_init(&st->seg_mu, NULL);
+    pthread_mutex_init(&st->q_mu, NULL);
+    pthread_cond_init(&st->q_cond, NULL);
+    pthread_cond_init(&st->done_cond, NULL);
+    pthread_mutex_init(&st->cache_mu, NULL);
+    pthread_mutex_init(&st->cb_mu, NULL);
+    if (!st->dir || !st->buckets) {
+        store_free(st);
+        return RMQ_ERR_NOMEM;
+    }
+    if (st->io == rmq_wal_io_default() && mkdir(st->dir, 0755) < 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "storage: mkdir %s: %s", st->dir, strerror(errno));
+        store_free(st);
+        return RMQ_ERR_IO;
+    }
+    rmq_err_t err = recover(st, errbuf, errlen);
+    if (err) {
+        store_free(st);
+        return err;
+    }
+    if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
+        snprintf(errbuf, errlen, "storage: cannot start the WAL writer thread");
+        store_free(st);
+        return RMQ_ERR_NOMEM;
+    }
+    st->writer_started = true;
+    *out = st;
+    return RMQ_NONE;
+}
+
+void rmq_store_close(rmq_store_t *st) {
+    if (!st) return;
+    pthread_mutex_lock(&st->q_mu);
+    st->stop = true;
+    pthread_cond_broadcast(&st->q_cond);
+    pthread_cond_broadcast(&st->done_cond);
+    pthread_mutex_unlock(&st->q_mu);
+    if (st->writer_started) pthread_join(st->writer, NULL);
+    if (st->spare && st->spare->nents == 0) {
+        /* keep it: a preallocated empty segment is harmless and recovery
+         * removes it if unused */
+    }
+    store_free(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* reads                                                                */
+
+typedef struct rd_item {
+    blob_t *blob; /* cache hit (a reference) or NULL */
+    uint64_t seg_id, file_off;
+    int64_t base;
+    int32_t count;
+    uint32_t len;
+    uint32_t gen;
+} rd_item_t;
+
+void rmq_store_read_release(rmq_store_read_t *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->nrefs_; i++) blob_unref(r->refs_[i]);
+    free(r->refs_);
+    free(r->iov);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Read one entry from its segment into a new blob; verifies it. */
+static rmq_err_t read_from_wal(rmq_store_t *st, uint64_t stream_id, const rd_item_t *it, blob_t **out) {
+    blob_t *b = blob_new(it->len);
+    if (!b) return RMQ_ERR_NOMEM;
+    rmq_err_t err = RMQ_NONE;
+    pthread_rwlock_rdlock(&st->seg_mu);
+    seg_t *g = segtab_find(st, it->seg_id);
+    if (!g) err = RMQ_ERR_NOT_FOUND;
+    else if (rmq_wal_io_pread_all(st->io, g->fd, b->data, RMQ_WAL_HDR + (size_t)it->len, (off_t)it->file_off) < 0)
+        err = RMQ_ERR_IO;
+    pthread_rwlock_unlock(&st->seg_mu);
+    if (err == RMQ_NONE) {
+        rmq_wal_hdr_t h;
+        if (rmq_wal_hdr_decode(b->data, it->seg_id, it->len, &h) != RMQ_NONE || h.len != it->len ||
+            h.stream_id != stream_id || h.base_offset != it->base || h.type != RMQ_WAL_DATA ||
+            !rmq_wal_hdr_crc_ok(b->data, b->data + RMQ_WAL_HDR, h.len))
+            err = RMQ_ERR_CORRUPT;
+    }
+    if (err) {
+        free(b);
+        if (err == RMQ_ERR_CORRUPT)
+            RMQ_ERROR(SUB, "msg=\"WAL entry failed verification on read\" stream=%" PRIu64 " segment=%" PRIu64
+                           " offset=%" PRIu64, stream_id, it->seg_id, it->file_off);
+        return err;
+    }
+    *out = b;
+    return RMQ_NONE;
+}
+
+rmq_err_t rmq_store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes,
+                         rmq_store_read_t *out) {
+    memset(out, 0, sizeof(*out));
+    stream_t *s = stream_lookup(st, stream_id);
+    if (!s) {
+        out->next_offset = 0;
+        return offset == 0 ? RMQ_NONE : RMQ_OFFSET_OUT_OF_RANGE;
+    }
+    pthread_mutex_lock(&s->mu);
+    out->log_start = s->log_start;
+    out->high_watermark = s->hw;
+    out->next_offset = offset;
+    if (offset < s->log_start || offset > s->hw) {
+        pthread_mutex_unlock(&s->mu);
+        return RMQ_OFFSET_OUT_OF_RANGE;
+    }
+    if (offset == s->hw) {
+        pthread_mutex_unlock(&s->mu);
+        return RMQ_NONE;
+    }
+    size_t i = idx_search(s, offset);
+    size_t cnt = 0;
+    size_t bytes = 0;
+    int64_t expect = -1;
+    for (size_t k = i; k < s->n; k++) {
+        const idx_ent_t *e = &s->idx[k];
+        if (e->base + e->count > s->hw || e->seg_id == 0) break;
+        if (k == i ? e->base > offset : e->base != expect) break;
+        if (cnt > 0 && bytes + e->len > max_bytes) break;
+        bytes += e->len;
+        expect = e->base + e->count;
+        cnt++;
+    }
+    if (cnt == 0) {
+        pthread_mutex_unlock(&s->mu);
+        return RMQ_ERR_NOT_FOUND; /* not in the local WAL: object tier */
+    }
+    rd_item_t stackit[32];
+    rd_item_t *items = cnt <= 32 ? stackit : malloc(cnt * sizeof(*items));
+    out->iov = malloc(cnt * sizeof(*out->iov));
+    out->refs_ = malloc(cnt * sizeof(void *));
+    if (!items || !out->iov || !out->refs_) {
+        pthread_mutex_unlock(&s->mu);
+        if (items != stackit) free(items);
+        rmq_store_read_release(out);
+        return RMQ_ERR_NOMEM;
+    }
+    uint32_t gen = s->gen;
+    for (size_t k = 0; k < cnt; k++) {
+        const idx_ent_t *e = &s->idx[i + k];
+        items[k] = (rd_item_t){e->blob ? blob_ref(e->blob) : NULL, e->seg_id, e->file_off, e->base, e->count,
+                               e->len, gen};
+    }
+    pthread_mutex_unlock(&s->mu);
+    rmq_err_t err = RMQ_NONE;
+    size_t k = 0;
+    for (; k < cnt; k++) {
+        blob_t *b = items[k].blob;
+        if (!b) {
+            err = read_from_wal(st, stream_id, &items[k], &b);
+            if (err) break;
+        }
+        out->refs_[out->nrefs_++] = b;
+        out->iov[out->iovcnt].iov_base = b->data + RMQ_WAL_HDR;
+        out->iov[out->iovcnt].iov_len = b->len;
+        out->iovcnt++;
+        out->bytes += b->len;
+        out->next_offset = items[k].base + items[k].count;
+    }
+    for (size_t q = k; q < cnt; q++) blob_unref(items[q].blob);
+    if (items != stackit) free(items);
+    if (err && out->iovcnt == 0) {
+        rmq_store_read_release(out);
+        out->next_offset = offset;
+        return err;
+    }
+    return RMQ_NONE; /* a later batch failing only shortens the result */
+}
+
+/* ------------------------------------------------------------------ */
+/* stream operations                                                    */
+
+rmq_err_t rmq_store_stream_info(rmq_store_t *st, uint64_t stream_id, int64_t *log_start, int64_t *high_watermark,
+                                int64_t *log_end) {
+    int64_t a = 0, b = 0, c = 0;
+    stream_t *s = stream_lookup(st, stream_id);
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        a = s->log_start;
+        b = s->hw;
+        c = s->next;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (log_start) *log_start = a;
+    if (high_watermark) *high_watermark = b;
+    if (log_end) *log_end = c;
+    return RMQ_NONE;
+}
+
+rmq_err_t rmq_store_stream_wal_start(rmq_store_t *st, uint64_t stream_id, int64_t *wal_start) {
+    *wal_start = 0;
+    stream_t *s = stream_lookup(st, stream_id);
+    if (!s) return RMQ_NONE;
+    pthread_mutex_lock(&s->mu);
+    int64_t ws = s->hw;
+    for (size_t k = s->n; k > s->head; k--) {
+        const idx_ent_t *e = &s->idx[k - 1];
+        if (e->base + e->count > s->hw) continue; /* not durable yet */
+        if (e->seg_id == 0 || e->base + e->count != ws) break;
+        ws = e->base;
+    }
+    *wal_start = ws < s->log_start ? s->log_start : ws;
+    pthread_mutex_unlock(&s->mu);
+    return RMQ_NONE;
+}
+
+rmq_err_t rmq_store_offset_for_timestamp(rmq_store_t *st, uint64_t stream_id, int64_t ts, int64_t *offset) {
+    *offset = -1;
+    stream_t *s = stream_lookup(st, stream_id);
+    if (!s) return RMQ_NONE;
+    pthread_mutex_lock(&s->mu);
+    for (size_t k = s->head; k < s->n; k++) {
+        const idx_ent_t *e = &s->idx[k];
+        if (e->base + e->count > s->hw) break;
+        if (e->max_ts >= ts) {
+            *offset = e->base < s->log_start ? s->log_start : e->base;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return RMQ_NONE;
+}
+
+static pend_t *control_pend(stream_t *s, uint8_t type, waiter_t *w) {
+    pend_t *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->blob = blob_new(0);
+    if (!p->blob) {
+        free(p);
+        return NULL;
+    }
+    p->s = s;
+    p->type = type;
+    p->cb = waiter_cb;
+    p->ud = w;
+    return p;
+}
+
+rmq_err_t rmq_store_trim(rmq_store_t *st, uint64_t stream_id, int64_t new_log_start) {
+    stream_t *s = stream_lookup(st, stream_id);
+    if (!s) return new_log_start <= 0 ? RMQ_NONE : RMQ_OFFSET_OUT_OF_RANGE;
+    waiter_t w;
+    waiter_init(&w);
+    pend_t *p = control_pend(s, RMQ_WAL_TRIM, &w);
+    if (!p) return RMQ_ERR_NOMEM;
+    int64_t want = new_log_start;
+retry:
+    pthread_mutex_lock(&s->mu);
+    new_log_start = want < 0 ? s->hw : want;
+    rmq_err_t err = RMQ_NONE;
+    if (new_log_start > s->hw) err = RMQ_OFFSET_OUT_OF_RANGE;
+    else if (new_log_start <= s->log_start) err = -1; /* nothing to do */
+    if (err == RMQ_NONE) {
+        p->base = new_log_start;
+        p->gen = s->gen;
+        err = enqueue(st, p, NULL, NULL);
+        if (err == RMQ_NONE) {
+            s->log_start = new_log_start;
+            idx_trim_front(s);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (err == RMQ_ERR_AGAIN) {
+        wait_spare(st);
+        goto retry;
+    }
+    if (err != RMQ_NONE) {
+        blob_unref(p->blob);
+        free(p);
+        return err == -1 ? RMQ_NONE : err;
+    }
+    return waiter_wait(&w);
+}
+
+rmq_err_t rmq_store_stream_delete(rmq_store_t *st, uint64_t stream_id) {
+    stream_t *s = stream_lookup(st, stream_id);
+    if (!s) return RMQ_NONE;
+    waiter_t w;
+    waiter_init(&w);
+    pend_t *p = control_pend(s, RMQ_WAL_DELETE, &w);
+    if (!p) return RMQ_ERR_NOMEM;
+    rmq_err_t err;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        uint32_t gen = s->gen + 1;
+        p->gen = gen;
+        err = enqueue(st, p, NULL, NULL); /* on success p belongs to the writer */
+        if (err == RMQ_NONE) {
+            stream_reset(s, gen);
+            s->deleted = true;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (err != RMQ_ERR_AGAIN) break;
+        wait_spare(st);
+    }
+    if (err != RMQ_NONE) {
+        blob_unref(p->blob);
+        free(p);
+        return err;
+    }
+    return waiter_wait(&w);
+}
+
+rmq_err_t rmq_store_list_streams(rmq_store_t *st, uint64_t **ids, size_t *n) {
+    *ids = NULL;
+    *n = 0;
+    pthread_rwlock_rdlock(&st->map_mu);
+    uint64_t *v = malloc((st->nstreams ? st->nstreams : 1) * sizeof(uint64_t));
+    if (!v) {
+        pthread_rwlock_unlock(&st->map_mu);
+        return RMQ_ERR_NOMEM;
+    }
+    size_t k = 0;
+    for (size_t b = 0; b < st->nbuckets; b++)
+        for (stream_t *s = st->buckets[b]; s; s = s->hnext) {
+            pthread_mutex_lock(&s->mu);
+            if (!s->deleted) v[k++] = s->id;
+            pthread_mutex_unlock(&s->mu);
+        }
+    pthread_rwlock_unlock(&st->map_mu);
+    *ids = v;
+    *n = k;
+    return RMQ_NONE;
+}
+
+rmq_err_t rmq_store_sync(rmq_store_t *st) {
+    waiter_t w;
+    waiter_init(&w);
+    pend_t *p = calloc(1, sizeof(*p));
+    if (!p) return RMQ_ERR_NOMEM;
+    p->type = 0;
+    p->cb = waiter_cb;
+    p->ud = &w;
+    rmq_err_t err = enqueue(st, p, NULL, NULL);
+    if (err) {
+        free(p);
+        return err;
+    }
+    return waiter_wait(&w);
+}
+
+/* ------------------------------------------------------------------ */
+/* reclaim hook                                                         */
+
+void rmq_store_set_sealed_cb(rmq_store_t *st, rmq_store_sealed_cb cb, void *ud) {
+    pthread_mutex_lock(&st->cb_mu);
+    st->sealed_cb = cb;
+    st->sealed_ud = ud;
+    if (cb) {
+        pthread_mutex_lock(&st->q_mu);
+        pthread_rwlock_rdlock(&st->seg_mu);
+        size_t n = 0;
+        seg_t **v = malloc((st->nsegs ? st->nsegs : 1) * sizeof(*v));
+        for (size_t i = 0; v && i < st->nsegs; i++)
+            if (st->segs[i]->sealed) v[n++] = st->segs[i];
+        pthread_rwlock_unlock(&st->seg_mu);
+        pthread_mutex_unlock(&st->q_mu);
+        /* segments cannot be freed meanwhile: reclaim takes cb_mu */
+        for (size_t i = 0; i < n; i++) {
+            rmq_store_segment_info_t info = {v[i]->id, v[i]->path, atomic_load(&v[i]->used), v[i]->nents,
+                                             v[i]->ents};
+            cb(ud, &info);
+        }
+        free(v);
+    }
+    pthread_mutex_unlock(&st->cb_mu);
+}
+
+rmq_err_t rmq_store_segment_pread(rmq_store_t *st, uint64_t segment_id, uint64_t off, void *buf, size_t len) {
+    pthread_mutex_lock(&st->q_mu);
+    pthread_rwlock_rdlock(&st->seg_mu);
+    seg_t *g = segtab_find(st, segment_id);
+    bool ok = g && g->sealed;
+    pthread_mutex_unlock(&st->q_mu);
+    rmq_err_t err = RMQ_ERR_NOT_FOUND;
+    if (ok) {
+        if (off > g->size || len > g->size - off) err = RMQ_ERR_INVALID_ARG;
+        else err = rmq_wal_io_pread_all(st->io, g->fd, buf, len, (off_t)off) < 0 ? RMQ_ERR_IO : RMQ_NONE;
+    }
+    pthread_rwlock_unlock(&st->seg_mu);
+    return err;
+}
+
+rmq_err_t rmq_store_reclaim(rmq_store_t *st, uint64_t segment_id) {
+    reclaim_req_t req = {.seg_id = segment_id};
+    pthread_mutex_lock(&st->q_mu);
+    pthread_rwlock_rdlock(&st->seg_mu);
+    seg_t *g = segtab_find(st, segment_id);
+    bool ok = g && g->sealed;
+    pthread_rwlock_unlock(&st->seg_mu);
+    if (!ok || st->stop) {
+        pthread_mutex_unlock(&st->q_mu);
+        return st->stop ? RMQ_ERR_CLOSED : RMQ_ERR_INVALID_ARG;
+    }
+    req.next = st->reclaims;
+    st->reclaims = &req;
+    pthread_cond_signal(&st->q_cond);
+    while (!req.done) pthread_cond_wait(&st->done_cond, &st->q_mu);
+    pthread_mutex_unlock(&st->q_mu);
+    return req.err;
+}
+
+/* ------------------------------------------------------------------ */
+/* stats                                                                */
+
+void rmq_store_stats(rmq_store_t *st, rmq_store_stats_t *o) {
+    memset(o, 0, sizeof(*o));
+    o->appends = atomic_load(&st->st_appends);
+    o->append_bytes = atomic_load(&st->st_bytes);
+    o->append_errors = atomic_load(&st->st_errors);
+    o->groups = atomic_load(&st->st_groups);
+    o->fsyncs = atomic_load(&st->st_fsyncs);
+    for (int i = 0; i < RMQ_STORE_FSYNC_BUCKETS; i++) o->fsync_hist_us[i] = atomic_load(&st->st_hist[i]);
+    pthread_mutex_lock(&st->q_mu);
+    pthread_rwlock_rdlock(&st->seg_mu);
+    for (size_t i = 0; i < st->nsegs; i++) {
+        o->usage_bytes += atomic_load(&st->segs[i]->used);
+        o->allocated_bytes += st->segs[i]->size;
+        o->segments_live++;
+        if (st->segs[i]->sealed) o->segments_sealed++;
+    }
+    pthread_rwlock_unlock(&st->seg_mu);
+    o->read_only = st->ro;
+    pthread_mutex_unlock(&st->q_mu);
+    o->capacity_bytes = st->cfg.capacity_bytes;
+    pthread_mutex_lock(&st->cache_mu);
+    o->cache_bytes = st->cache_bytes;
+    pthread_mutex_unlock(&st->cache_mu);
+    o->recovery_ms = st->recovery_ms;
+}
+
+const char *rmq_store_last_error(rmq_store_t *st) {
+    pthread_mutex_lock(&st->q_mu);
+    const char *m = st->ro ? st->errmsg : "";
+    pthread_mutex_unlock(&st->q_mu);
+    return m;
+}

@@ -1,0 +1,51 @@
+/* wal_io.h - the disk interface of the storage engine.
+ *
+ * Every file operation of the WAL (segments, checkpoint, directory) goes
+ * through an rmq_wal_io_t so tests can inject faults (short writes, EIO on
+ * fdatasync, ENOSPC on preallocation, torn data) and the fuzz target can run
+ * recovery against an in-memory filesystem. rmq_wal_io_default() is the real
+ * thing (plain syscalls). Every function returns >= 0 on success and a
+ * negative errno on failure (never -1 + errno). Paths are borrowed for the
+ * call only. */
+#ifndef RMQ_STORAGE_WAL_IO_H
+#define RMQ_STORAGE_WAL_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+typedef struct rmq_wal_io {
+    /* open(2): returns an fd or -errno. */
+    int (*open)(void *ud, const char *path, int flags, int mode);
+    /* pwritev(2): bytes written (may be short) or -errno. iov borrowed. */
+    ssize_t (*pwritev)(void *ud, int fd, const struct iovec *iov, int iovcnt, off_t off);
+    int (*fdatasync)(void *ud, int fd);
+    /* fallocate(2) with the given mode (0 or FALLOC_FL_ZERO_RANGE|KEEP_SIZE). */
+    int (*fallocate)(void *ud, int fd, int mode, off_t off, off_t len);
+    /* pread(2) into the caller's buf: bytes read (short at EOF) or -errno. */
+    ssize_t (*pread)(void *ud, int fd, void *buf, size_t len, off_t off);
+    int (*close)(void *ud, int fd);
+    int (*unlink)(void *ud, const char *path);
+    /* rename(2), used for the atomic checkpoint replace. */
+    int (*rename)(void *ud, const char *from, const char *to);
+    /* File size in bytes or -errno. */
+    int64_t (*fsize)(void *ud, int fd);
+    /* Call fn(arg, name) for each entry name in dir (names borrowed for the
+     * call). Returns 0 or -errno. */
+    int (*list)(void *ud, const char *dir, void (*fn)(void *arg, const char *name), void *arg);
+    void *ud;
+} rmq_wal_io_t;
+
+/* The real syscalls (static storage). */
+const rmq_wal_io_t *rmq_wal_io_default(void);
+
+/* Write all of iov[0..iovcnt) at off, retrying short writes and EINTR.
+ * Returns 0 or -errno (-EIO if the device keeps returning 0 bytes). The
+ * iovec array is copied internally; the caller's array is not modified. */
+int rmq_wal_io_pwritev_all(const rmq_wal_io_t *io, int fd, const struct iovec *iov, int iovcnt, off_t off);
+/* Read exactly len bytes at off into buf; -EIO-like errors as -errno,
+ * -ENODATA if the file ends first. */
+int rmq_wal_io_pread_all(const rmq_wal_io_t *io, int fd, void *buf, size_t len, off_t off);
+
+#endif

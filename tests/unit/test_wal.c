@@ -1,0 +1,734 @@
+/* test_wal.c - unit tests of the storage engine (src/storage): appends,
+ * reads, offsets, write cache, recovery, trim/delete durability, reclaim and
+ * back-pressure, and injected I/O faults (short writes, EIO on fdatasync,
+ * ENOSPC, corrupted and torn tails). The kill -9 crash test lives in
+ * test_storage_crash.c. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "storage/wal_format.h"
+#include "storage_test_util.h"
+
+static rmq_store_config_t small_cfg(const char *dir) {
+    rmq_store_config_t c;
+    rmq_store_config_default(&c);
+    c.dir = dir;
+    c.segment_size_bytes = 256 * 1024;
+    c.capacity_bytes = 4 * 1024 * 1024;
+    c.write_cache_size_bytes = 1 << 20;
+    return c;
+}
+
+static rmq_store_t *open_ok(const rmq_store_config_t *c, const rmq_wal_io_t *io) {
+    rmq_store_t *st = NULL;
+    char err[256];
+    rmq_err_t e = rmq_store_open(c, io, &st, err, sizeof(err));
+    if (e) fprintf(stderr, "open: %s: %s\n", rmq_err_name(e), err);
+    assert_int_equal(e, RMQ_NONE);
+    assert_non_null(st);
+    return st;
+}
+
+/* Append a deterministic batch of len bytes; checks the offset. */
+static void put(rmq_store_t *st, uint64_t sid, size_t len, int32_t cnt, int64_t expect_off) {
+    uint8_t *b = malloc(len);
+    tu_fill(b, len, sid, expect_off);
+    memset(b, 0xEE, 8); /* the store must overwrite it */
+    int64_t off = -2;
+    assert_int_equal(tu_append(st, sid, b, len, cnt, 1000 + expect_off, &off), RMQ_NONE);
+    assert_int_equal(off, expect_off);
+    free(b);
+}
+
+/* Read the whole stream from `from` and check every batch against tu_fill;
+ * returns the number of batches, *end = next offset. lens/cnt fixed. */
+static int verify_stream(rmq_store_t *st, uint64_t sid, int64_t from, size_t len, int32_t cnt, int64_t *end) {
+    int n = 0;
+    int64_t off = from;
+    uint8_t *exp = malloc(len);
+    for (;;) {
+        rmq_store_read_t r;
+        rmq_err_t e = rmq_store_read(st, sid, off, 1 << 20, &r);
+        assert_int_equal(e, RMQ_NONE);
+        if (r.iovcnt == 0) {
+            rmq_store_read_release(&r);
+            break;
+        }
+        for (size_t i = 0; i < r.iovcnt; i++) {
+            assert_int_equal(r.iov[i].iov_len, len);
+            tu_fill(exp, len, sid, off);
+            assert_memory_equal(r.iov[i].iov_base, exp, len);
+            off += cnt;
+            n++;
+        }
+        assert_int_equal(r.next_offset, off);
+        rmq_store_read_release(&r);
+    }
+    free(exp);
+    if (end) *end = off;
+    return n;
+}
+
+static void test_roundtrip_and_reopen(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    for (int i = 0; i < 60; i++)
+        for (uint64_t s = 1; s <= 3; s++) put(st, s, 100 + (size_t)s * 10, 2, (int64_t)i * 2);
+    int64_t ls, hw, le, end;
+    for (uint64_t s = 1; s <= 3; s++) {
+        rmq_store_stream_info(st, s, &ls, &hw, &le);
+        assert_int_equal(ls, 0);
+        assert_int_equal(hw, 120);
+        assert_int_equal(le, 120);
+        assert_int_equal(verify_stream(st, s, 0, 100 + s * 10, 2, &end), 60);
+        assert_int_equal(end, 120);
+    }
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    uint64_t *ids;
+    size_t n;
+    assert_int_equal(rmq_store_list_streams(st, &ids, &n), RMQ_NONE);
+    assert_int_equal(n, 3);
+    free(ids);
+    for (uint64_t s = 1; s <= 3; s++) {
+        rmq_store_stream_info(st, s, &ls, &hw, &le);
+        assert_int_equal(hw, 120);
+        assert_int_equal(le, 120);
+        assert_int_equal(verify_stream(st, s, 0, 100 + s * 10, 2, NULL), 60);
+        put(st, s, 100 + s * 10, 2, 120);
+    }
+    assert_int_equal(verify_stream(st, 2, 0, 120, 2, &end), 61);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* ---- several threads appending to one stream ---- */
+typedef struct cc_arg {
+    rmq_store_t *st;
+    int tid;
+    int64_t offs[200];
+    atomic_int done;
+} cc_arg_t;
+
+static void cc_cb(void *ud, rmq_err_t err, int64_t off) {
+    (void)off;
+    cc_arg_t *a = ud;
+    assert_int_equal(err, RMQ_NONE);
+    atomic_fetch_add(&a->done, 1);
+}
+
+static void *cc_thread(void *p) {
+    cc_arg_t *a = p;
+    for (int i = 0; i < 200; i++) {
+        uint8_t b[64] = {0};
+        b[8] = (uint8_t)a->tid;
+        memcpy(b + 9, &i, sizeof(i));
+        int64_t hw_before;
+        rmq_store_stream_info(a->st, 7, NULL, NULL, &hw_before);
+        assert_int_equal(rmq_store_append(a->st, 7, b, sizeof(b), 3, 0, cc_cb, a), RMQ_NONE);
+        (void)hw_before;
+    }
+    return NULL;
+}
+
+static void test_concurrent_offsets(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    cc_arg_t args[4];
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        memset(&args[t], 0, sizeof(args[t]));
+        args[t].st = st;
+        args[t].tid = t;
+        pthread_create(&th[t], NULL, cc_thread, &args[t]);
+    }
+    for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    for (int t = 0; t < 4; t++) assert_int_equal(atomic_load(&args[t].done), 200);
+    int64_t hw;
+    rmq_store_stream_info(st, 7, NULL, &hw, NULL);
+    assert_int_equal(hw, 4 * 200 * 3);
+    /* every batch at the offset the file says, each thread's in call order */
+    int last[4] = {-1, -1, -1, -1};
+    int64_t off = 0;
+    while (off < hw) {
+        rmq_store_read_t r;
+        assert_int_equal(rmq_store_read(st, 7, off, 4096, &r), RMQ_NONE);
+        assert_true(r.iovcnt > 0);
+        for (size_t i = 0; i < r.iovcnt; i++) {
+            const uint8_t *b = r.iov[i].iov_base;
+            assert_int_equal((int64_t)rmq_be64(b), off);
+            int tid = b[8], seq;
+            memcpy(&seq, b + 9, sizeof(seq));
+            assert_int_equal(seq, last[tid] + 1);
+            last[tid] = seq;
+            off += 3;
+        }
+        rmq_store_read_release(&r);
+    }
+    for (int t = 0; t < 4; t++) assert_int_equal(last[t], 199);
+    rmq_store_stats_t s;
+    rmq_store_stats(st, &s);
+    assert_int_equal(s.appends, 800);
+    assert_true(s.fsyncs >= 1 && s.fsyncs <= 801); /* group commit may merge */
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_read_semantics(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    rmq_store_read_t r;
+    /* unknown stream = empty */
+    assert_int_equal(rmq_store_read(st, 99, 0, 100, &r), RMQ_NONE);
+    assert_int_equal(r.iovcnt, 0);
+    rmq_store_read_release(&r);
+    for (int i = 0; i < 10; i++) put(st, 1, 1000, 10, i * 10);
+    /* offset inside a batch returns that whole batch */
+    assert_int_equal(rmq_store_read(st, 1, 25, 1, &r), RMQ_NONE);
+    assert_int_equal(r.iovcnt, 1);
+    assert_int_equal((int64_t)rmq_be64(r.iov[0].iov_base), 20);
+    assert_int_equal(r.next_offset, 30);
+    rmq_store_read_release(&r);
+    /* max_bytes limits, but at least one batch */
+    assert_int_equal(rmq_store_read(st, 1, 0, 2500, &r), RMQ_NONE);
+    assert_int_equal(r.iovcnt, 2);
+    assert_int_equal(r.bytes, 2000);
+    rmq_store_read_release(&r);
+    /* at end: empty; beyond: out of range */
+    assert_int_equal(rmq_store_read(st, 1, 100, 2500, &r), RMQ_NONE);
+    assert_int_equal(r.iovcnt, 0);
+    rmq_store_read_release(&r);
+    assert_int_equal(rmq_store_read(st, 1, 101, 2500, &r), RMQ_OFFSET_OUT_OF_RANGE);
+    rmq_store_read_release(&r);
+    /* timestamps: put() uses 1000 + base */
+    int64_t o;
+    assert_int_equal(rmq_store_offset_for_timestamp(st, 1, 1035, &o), RMQ_NONE);
+    assert_int_equal(o, 40);
+    assert_int_equal(rmq_store_offset_for_timestamp(st, 1, 0, &o), RMQ_NONE);
+    assert_int_equal(o, 0);
+    assert_int_equal(rmq_store_offset_for_timestamp(st, 1, 99999, &o), RMQ_NONE);
+    assert_int_equal(o, -1);
+    /* trim, then below log start is out of range */
+    assert_int_equal(rmq_store_trim(st, 1, 35), RMQ_NONE);
+    assert_int_equal(rmq_store_trim(st, 1, 1000), RMQ_OFFSET_OUT_OF_RANGE);
+    assert_int_equal(rmq_store_read(st, 1, 34, 100, &r), RMQ_OFFSET_OUT_OF_RANGE);
+    rmq_store_read_release(&r);
+    assert_int_equal(rmq_store_read(st, 1, 35, 1, &r), RMQ_NONE);
+    assert_int_equal((int64_t)rmq_be64(r.iov[0].iov_base), 30);
+    rmq_store_read_release(&r);
+    /* bad arguments */
+    uint8_t b[8] = {0};
+    assert_int_equal(rmq_store_append(st, 1, b, 7, 1, 0, NULL, NULL), RMQ_ERR_INVALID_ARG);
+    assert_int_equal(rmq_store_append(st, 1, b, 8, 0, 0, NULL, NULL), RMQ_ERR_INVALID_ARG);
+    uint8_t *big = calloc(1, c.segment_size_bytes);
+    assert_int_equal(rmq_store_append(st, 1, big, c.segment_size_bytes, 1, 0, NULL, NULL), RMQ_ERR_TOO_LARGE);
+    free(big);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_write_cache(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    for (int i = 0; i < 5; i++) put(st, 1, 5000, 1, i);
+    rmq_store_read_t r1, r2;
+    assert_int_equal(rmq_store_read(st, 1, 0, 1 << 20, &r1), RMQ_NONE);
+    assert_int_equal(rmq_store_read(st, 1, 0, 1 << 20, &r2), RMQ_NONE);
+    assert_int_equal(r1.iovcnt, 5);
+    for (size_t i = 0; i < 5; i++) assert_ptr_equal(r1.iov[i].iov_base, r2.iov[i].iov_base); /* zero-copy */
+    rmq_store_read_release(&r1);
+    rmq_store_read_release(&r2);
+    rmq_store_close(st);
+    /* a 12 KB cache: old batches come from the file, still byte-identical */
+    c.write_cache_size_bytes = 12000;
+    st = open_ok(&c, NULL);
+    for (int i = 5; i < 40; i++) put(st, 1, 5000, 1, i);
+    rmq_store_stats_t s;
+    rmq_store_stats(st, &s);
+    assert_true(s.cache_bytes <= 12000);
+    assert_int_equal(verify_stream(st, 1, 0, 5000, 1, NULL), 40);
+    assert_int_equal(rmq_store_read(st, 1, 0, 1, &r1), RMQ_NONE);
+    assert_int_equal(rmq_store_read(st, 1, 0, 1, &r2), RMQ_NONE);
+    assert_ptr_not_equal(r1.iov[0].iov_base, r2.iov[0].iov_base); /* read from the WAL each time */
+    rmq_store_read_release(&r1);
+    rmq_store_read_release(&r2);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_short_writes(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    atomic_store(&f.max_write, 333);
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    for (int i = 0; i < 40; i++) put(st, 5, 3000, 1, i);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 5, 0, 3000, 1, NULL), 40);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_fsync_eio_read_only(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    for (int i = 0; i < 10; i++) put(st, 1, 200, 1, i);
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    atomic_store(&f.fdatasync_ok, 0);
+    uint8_t b[200];
+    tu_fill(b, sizeof(b), 1, 10);
+    int64_t off = 0;
+    assert_int_equal(tu_append(st, 1, b, sizeof(b), 1, 0, &off), RMQ_ERR_IO);
+    assert_int_equal(off, -1);
+    /* no retry-and-carry-on: read-only from now on, with a clear reason */
+    assert_int_equal(rmq_store_append(st, 1, b, sizeof(b), 1, 0, NULL, NULL), RMQ_ERR_READ_ONLY);
+    assert_non_null(strstr(rmq_store_last_error(st), "fdatasync"));
+    rmq_store_stats_t s;
+    rmq_store_stats(st, &s);
+    assert_true(s.read_only);
+    int64_t hw;
+    rmq_store_stream_info(st, 1, NULL, &hw, NULL);
+    assert_int_equal(hw, 10); /* the failed batch never became visible */
+    assert_int_equal(verify_stream(st, 1, 0, 200, 1, NULL), 10);
+    atomic_store(&f.fdatasync_ok, -1);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    rmq_store_stream_info(st, 1, NULL, &hw, NULL);
+    assert_true(hw >= 10); /* acknowledged data is there; the unacknowledged batch may be */
+    int64_t end;
+    verify_stream(st, 1, 0, 200, 1, &end);
+    assert_int_equal(end, hw);
+    put(st, 1, 200, 1, hw);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_pwrite_error(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    put(st, 1, 100, 1, 0);
+    atomic_store(&f.pwritev_err, -EIO);
+    uint8_t b[100] = {0};
+    assert_int_equal(tu_append(st, 1, b, sizeof(b), 1, 0, NULL), RMQ_ERR_IO);
+    assert_int_equal(rmq_store_append(st, 2, b, sizeof(b), 1, 0, NULL, NULL), RMQ_ERR_READ_ONLY);
+    assert_non_null(strstr(rmq_store_last_error(st), "pwritev"));
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_enospc_backpressure(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    rmq_store_t *st = open_ok(&c, &f.io);
+    tu_sleep_ms(50); /* let the writer preallocate its spare */
+    atomic_store(&f.fallocate_err, -ENOSPC);
+    int64_t next = 0;
+    rmq_err_t e = RMQ_NONE;
+    uint8_t b[10000];
+    for (int i = 0; i < 30 && e == RMQ_NONE; i++) {
+        tu_fill(b, sizeof(b), 3, next);
+        int64_t off;
+        e = tu_append(st, 3, b, sizeof(b), 1, 0, &off);
+        if (e == RMQ_NONE) assert_int_equal(off, next++);
+    }
+    assert_int_equal(e, RMQ_ERR_NOSPACE);
+    assert_true(rmq_err_retriable(e));
+    assert_true(next >= 6); /* the first segment and the spare filled */
+    atomic_store(&f.fallocate_err, 0);
+    for (int tries = 0; tries < 100; tries++) { /* the writer retries the preallocation */
+        tu_fill(b, sizeof(b), 3, next);
+        e = tu_append(st, 3, b, sizeof(b), 1, 0, NULL);
+        if (e == RMQ_NONE) break;
+        assert_int_equal(e, RMQ_ERR_NOSPACE);
+        tu_sleep_ms(20);
+    }
+    assert_int_equal(e, RMQ_NONE);
+    next++;
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    int64_t end;
+    assert_int_equal(verify_stream(st, 3, 0, sizeof(b), 1, &end), next);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* ---- capacity, sealed segments, reclaim, checkpoint ---- */
+typedef struct sealed_log {
+    pthread_mutex_t mu;
+    uint64_t ids[64];
+    size_t entries[64];
+    int n;
+} sealed_log_t;
+
+static void on_sealed(void *ud, const rmq_store_segment_info_t *seg) {
+    sealed_log_t *l = ud;
+    pthread_mutex_lock(&l->mu);
+    if (l->n < 64) {
+        l->ids[l->n] = seg->segment_id;
+        l->entries[l->n] = seg->n_entries;
+        l->n++;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void test_full_reclaim_checkpoint(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    c.capacity_bytes = 4 * 64 * 1024;
+    rmq_store_t *st = open_ok(&c, NULL);
+    sealed_log_t sl = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+    rmq_store_set_sealed_cb(st, on_sealed, &sl);
+    uint8_t b[10000];
+    int64_t next[2] = {0, 0};
+    rmq_err_t e = RMQ_NONE;
+    for (int i = 0; i < 100 && e == RMQ_NONE; i++) {
+        uint64_t sid = (uint64_t)(i % 2) + 1;
+        tu_fill(b, sizeof(b), sid, next[sid - 1]);
+        e = tu_append(st, sid, b, sizeof(b), 1, 0, NULL);
+        if (e == RMQ_NONE) next[sid - 1]++;
+    }
+    assert_int_equal(e, RMQ_ERR_WAL_FULL);
+    assert_true(rmq_err_retriable(e));
+    assert_int_equal(next[0] + next[1], 4 * 6); /* 6 entries of 10064 bytes per 64 KiB segment */
+    assert_int_equal(sl.n, 3);
+    assert_int_equal(sl.entries[0], 6);
+    /* nothing was overwritten: all data still readable */
+    assert_int_equal(verify_stream(st, 1, 0, sizeof(b), 1, NULL), next[0]);
+    /* the uploader reads a sealed segment, then reclaims it */
+    uint8_t hdr[RMQ_WAL_HDR];
+    assert_int_equal(rmq_store_segment_pread(st, sl.ids[0], 0, hdr, sizeof(hdr)), RMQ_NONE);
+    assert_int_equal(rmq_be32(hdr), RMQ_WAL_MAGIC);
+    assert_int_equal(rmq_store_reclaim(st, 12345), RMQ_ERR_INVALID_ARG);
+    rmq_store_stats_t s;
+    rmq_store_stats(st, &s);
+    assert_int_equal(rmq_store_reclaim(st, s.segments_live ? sl.ids[0] : 0), RMQ_NONE);
+    rmq_store_read_t r;
+    assert_int_equal(rmq_store_read(st, 1, 0, 100, &r), RMQ_ERR_NOT_FOUND);
+    rmq_store_read_release(&r);
+    int64_t ws;
+    rmq_store_stream_wal_start(st, 1, &ws);
+    assert_int_equal(ws, 3);
+    /* room again (the writer preallocates a new segment) */
+    e = RMQ_ERR_WAL_FULL;
+    for (int tries = 0; tries < 100 && e != RMQ_NONE; tries++) {
+        tu_fill(b, sizeof(b), 1, next[0]);
+        e = tu_append(st, 1, b, sizeof(b), 1, 0, NULL);
+        if (e) tu_sleep_ms(10);
+    }
+    assert_int_equal(e, RMQ_NONE);
+    next[0]++;
+    rmq_store_close(st);
+    /* recovery knows where the reclaimed data went */
+    st = open_ok(&c, NULL);
+    int64_t ls, hw;
+    rmq_store_stream_info(st, 1, &ls, &hw, NULL);
+    assert_int_equal(ls, 0);
+    assert_int_equal(hw, next[0]);
+    rmq_store_stream_wal_start(st, 1, &ws);
+    assert_int_equal(ws, 3);
+    assert_int_equal(rmq_store_read(st, 1, 2, 100, &r), RMQ_ERR_NOT_FOUND);
+    rmq_store_read_release(&r);
+    int64_t end;
+    assert_int_equal(verify_stream(st, 1, 3, sizeof(b), 1, &end), next[0] - 3);
+    sealed_log_t sl2 = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+    rmq_store_set_sealed_cb(st, on_sealed, &sl2); /* recovered sealed segments are reported */
+    assert_int_equal(sl2.n, 3); /* 2 and 3, and 4 which filled before the last append */
+    assert_int_equal(sl2.ids[0], sl.ids[1]);
+    /* reclaim everything sealed, reopen twice: offsets survive */
+    for (int i = 0; i < sl2.n; i++) assert_int_equal(rmq_store_reclaim(st, sl2.ids[i]), RMQ_NONE);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    rmq_store_stream_info(st, 2, &ls, &hw, NULL);
+    assert_int_equal(hw, next[1]);
+    tu_fill(b, sizeof(b), 2, next[1]);
+    int64_t off;
+    assert_int_equal(tu_append(st, 2, b, sizeof(b), 1, 0, &off), RMQ_NONE);
+    assert_int_equal(off, next[1]);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    rmq_store_stream_info(st, 2, &ls, &hw, NULL);
+    assert_int_equal(hw, next[1] + 1);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_trim_delete_durable(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    for (int i = 0; i < 10; i++) {
+        put(st, 1, 300, 1, i);
+        put(st, 2, 300, 1, i);
+    }
+    assert_int_equal(rmq_store_trim(st, 1, 4), RMQ_NONE);
+    assert_int_equal(rmq_store_stream_delete(st, 2), RMQ_NONE);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    int64_t ls, hw, le;
+    rmq_store_stream_info(st, 1, &ls, &hw, &le);
+    assert_int_equal(ls, 4);
+    assert_int_equal(hw, 10);
+    assert_int_equal(verify_stream(st, 1, 4, 300, 1, NULL), 6);
+    rmq_store_stream_info(st, 2, &ls, &hw, &le);
+    assert_int_equal(hw, 0);
+    uint64_t *ids;
+    size_t n;
+    rmq_store_list_streams(st, &ids, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 1);
+    free(ids);
+    put(st, 2, 300, 1, 0); /* a new stream 2 */
+    put(st, 2, 300, 1, 1);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    rmq_store_stream_info(st, 2, &ls, &hw, &le);
+    assert_int_equal(hw, 2);
+    assert_int_equal(verify_stream(st, 2, 0, 300, 1, NULL), 2);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* Path of segment file `id` (the first one is 1). */
+static void seg_file(const char *dir, unsigned id, char *out, size_t n) {
+    snprintf(out, n, "%s/wal-%016x.seg", dir, id);
+}
+
+static void patch_file(const char *path, off_t off, const void *p, size_t n) {
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, p, n, off), (ssize_t)n);
+    close(fd);
+}
+
+static void test_corrupt_and_torn_tail(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    for (int i = 0; i < 20; i++) put(st, 1, 1000, 1, i);
+    rmq_store_close(st);
+    char path[512];
+    seg_file(dir, 1, path, sizeof(path));
+    /* flip one payload byte of the last entry */
+    off_t last = 19 * (RMQ_WAL_HDR + 1000);
+    uint8_t x = 0x5a;
+    patch_file(path, last + RMQ_WAL_HDR + 500, &x, 1);
+    st = open_ok(&c, NULL);
+    int64_t hw;
+    rmq_store_stream_info(st, 1, NULL, &hw, NULL);
+    assert_int_equal(hw, 19);
+    assert_int_equal(verify_stream(st, 1, 0, 1000, 1, NULL), 19);
+    /* a shorter entry now sits where the corrupt one was; the rest of the
+     * old bytes must never be resurrected */
+    put(st, 1, 1000 - RMQ_WAL_HDR - 200, 1, 19);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    rmq_store_stream_info(st, 1, NULL, &hw, NULL);
+    assert_int_equal(hw, 20);
+    rmq_store_close(st);
+    /* torn tail: half a header of garbage, then a valid-looking old copy */
+    uint8_t garbage[40];
+    memset(garbage, 0xA7, sizeof(garbage));
+    off_t end = 19 * (RMQ_WAL_HDR + 1000) + RMQ_WAL_HDR + (1000 - RMQ_WAL_HDR - 200);
+    patch_file(path, end, garbage, sizeof(garbage));
+    st = open_ok(&c, NULL);
+    rmq_store_stream_info(st, 1, NULL, &hw, NULL);
+    assert_int_equal(hw, 20);
+    put(st, 1, 1000, 1, 20);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    rmq_store_stream_info(st, 1, NULL, &hw, NULL);
+    assert_int_equal(hw, 21);
+    /* entries 0..18 are 1000 bytes, 19 is shorter, 20 is 1000 */
+    rmq_store_read_t r;
+    assert_int_equal(rmq_store_read(st, 1, 19, 1, &r), RMQ_NONE);
+    assert_int_equal(r.iov[0].iov_len, 1000 - RMQ_WAL_HDR - 200);
+    rmq_store_read_release(&r);
+    assert_int_equal(rmq_store_read(st, 1, 20, 1, &r), RMQ_NONE);
+    uint8_t exp[1000];
+    tu_fill(exp, sizeof(exp), 1, 20);
+    assert_memory_equal(r.iov[0].iov_base, exp, 1000);
+    rmq_store_read_release(&r);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* A same-sized entry replacing a corrupt one must not resurrect the valid
+ * old entry that followed it (recovery zeroes the tail it truncates). */
+static void test_no_ghost_after_truncation(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    for (int i = 0; i < 20; i++) put(st, 1, 1000, 1, i);
+    rmq_store_close(st);
+    char path[512];
+    seg_file(dir, 1, path, sizeof(path));
+    uint8_t x = 0x5a;
+    patch_file(path, 18 * (RMQ_WAL_HDR + 1000) + 30, &x, 1); /* header of entry 18 */
+    st = open_ok(&c, NULL);
+    int64_t hw;
+    rmq_store_stream_info(st, 1, NULL, &hw, NULL);
+    assert_int_equal(hw, 18);
+    put(st, 2, 1000, 1, 0); /* exactly where entry 18 was */
+    rmq_store_close(st);
+    st = open_ok(&c, NULL); /* old entry 19 (base 19) would be a gap: open would fail */
+    rmq_store_stream_info(st, 1, NULL, &hw, NULL);
+    assert_int_equal(hw, 18);
+    rmq_store_stream_info(st, 2, NULL, &hw, NULL);
+    assert_int_equal(hw, 1);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_corrupt_sealed_segment_detected(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    rmq_store_t *st = open_ok(&c, NULL);
+    for (int i = 0; i < 20; i++) put(st, 1, 10000, 1, i); /* > 3 segments */
+    rmq_store_close(st);
+    /* corrupt the 2nd entry of the first segment: its later entries would be
+     * lost, and the next segment continues after them -> refuse to open */
+    char path[512];
+    seg_file(dir, 1, path, sizeof(path));
+    uint8_t x = 0x11;
+    patch_file(path, (RMQ_WAL_HDR + 10000) + RMQ_WAL_HDR + 20, &x, 1);
+    rmq_store_t *st2 = NULL;
+    char err[256];
+    assert_int_equal(rmq_store_open(&c, NULL, &st2, err, sizeof(err)), RMQ_ERR_CORRUPT);
+    assert_null(st2);
+    assert_non_null(strstr(err, "stream 1"));
+    tu_rmdir(dir);
+}
+
+static void test_fsync_off_background_flush(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    c.fsync_on_write = false;
+    c.flush_interval_ms = 10;
+    rmq_store_t *st = open_ok(&c, &f.io);
+    int base = atomic_load(&f.fdatasyncs);
+    for (int i = 0; i < 20; i++) put(st, 1, 500, 1, i);
+    int after_puts = atomic_load(&f.fdatasyncs);
+    assert_true(after_puts - base < 20); /* completions did not wait for fdatasync */
+    tu_sleep_ms(60);
+    assert_true(atomic_load(&f.fdatasyncs) > after_puts); /* background flush ran */
+    put(st, 1, 500, 1, 20);
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 1, 0, 500, 1, NULL), 21);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_format_codecs(void **state) {
+    (void)state;
+    uint8_t payload[100];
+    for (int i = 0; i < 100; i++) payload[i] = (uint8_t)i;
+    rmq_wal_hdr_t h = {100, RMQ_WAL_DATA, 42, 7, 3, 1, 99, 5}, d;
+    uint8_t hdr[RMQ_WAL_HDR];
+    rmq_wal_hdr_encode(hdr, &h, payload, rmq_wal_body_crc(payload, 100));
+    assert_int_equal(rmq_wal_hdr_decode(hdr, 5, 100, &d), RMQ_NONE);
+    assert_int_equal(d.stream_id, 42);
+    assert_int_equal(d.base_offset, 7);
+    assert_true(rmq_wal_hdr_crc_ok(hdr, payload, 100));
+    payload[50] ^= 1;
+    assert_false(rmq_wal_hdr_crc_ok(hdr, payload, 100));
+    assert_int_equal(rmq_wal_hdr_decode(hdr, 6, 100, &d), RMQ_ERR_CORRUPT); /* other segment */
+    assert_int_equal(rmq_wal_hdr_decode(hdr, 5, 99, &d), RMQ_ERR_CORRUPT);  /* too long */
+    hdr[0] ^= 1;
+    assert_int_equal(rmq_wal_hdr_decode(hdr, 5, 100, &d), RMQ_ERR_BAD_MAGIC);
+
+    uint64_t rec[2] = {3, 5};
+    rmq_wal_ckpt_stream_t ss[1] = {{9, 2, 10, 20}};
+    rmq_wal_ckpt_t c = {1, 2, 3, 2, rec, 1, ss}, c2;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(rmq_wal_ckpt_encode(&c, &buf, &len), RMQ_NONE);
+    assert_int_equal(rmq_wal_ckpt_decode(buf, len, &c2), RMQ_NONE);
+    assert_int_equal(c2.n_reclaimed, 2);
+    assert_int_equal(c2.reclaimed[1], 5);
+    assert_int_equal(c2.streams[0].end, 20);
+    rmq_wal_ckpt_free(&c2);
+    for (size_t cut = 0; cut < len; cut++) assert_int_not_equal(rmq_wal_ckpt_decode(buf, cut, &c2), RMQ_NONE);
+    buf[len - 1] ^= 1;
+    assert_int_equal(rmq_wal_ckpt_decode(buf, len, &c2), RMQ_ERR_BAD_CRC);
+    free(buf);
+}
+
+static void test_config_errors(void **state) {
+    (void)state;
+    rmq_store_config_t c;
+    rmq_store_config_default(&c);
+    rmq_store_t *st = NULL;
+    char err[128];
+    assert_int_equal(rmq_store_open(&c, NULL, &st, err, sizeof(err)), RMQ_ERR_CONFIG);
+    c.dir = "/tmp/rmq-never-created";
+    c.capacity_bytes = c.segment_size_bytes;
+    assert_int_equal(rmq_store_open(&c, NULL, &st, err, sizeof(err)), RMQ_ERR_CONFIG);
+    assert_null(st);
+}
+
+int main(void) {
+    rmq_log_set_level(RMQ_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_codecs),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_roundtrip_and_reopen),
+        cmocka_unit_test(test_concurrent_offsets),
+        cmocka_unit_test(test_read_semantics),
+        cmocka_unit_test(test_write_cache),
+        cmocka_unit_test(test_short_writes),
+        cmocka_unit_test(test_fsync_eio_read_only),
+        cmocka_unit_test(test_pwrite_error),
+        cmocka_unit_test(test_enospc_backpressure),
+        cmocka_unit_test(test_full_reclaim_checkpoint),
+        cmocka_unit_test(test_trim_delete_durable),
+        cmocka_unit_test(test_corrupt_and_torn_tail),
+        cmocka_unit_test(test_no_ghost_after_truncation),
+        cmocka_unit_test(test_corrupt_sealed_segment_detected),
+        cmocka_unit_test(test_fsync_off_background_flush),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
