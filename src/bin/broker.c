@@ -83,6 +83,7 @@ int main(int argc, char **argv) {
     o.max_frame_bytes = (uint32_t)cfg.network.max_frame_bytes;
     o.max_inflight = (uint32_t)cfg.network.max_inflight_requests;
     o.idle_timeout_ms = (uint32_t)cfg.network.connection_timeout_ms;
+    o.max_buffered_bytes = cfg.network.max_buffered_request_bytes;
     o.sndbuf = (int)cfg.network.socket_send_buffer_bytes;
     o.rcvbuf = (int)cfg.network.socket_receive_buffer_bytes;
     o.wal_dir = wal_dir;

@@ -151,6 +151,7 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     nc.max_inflight = o->max_inflight;
     nc.max_connections = o->max_connections;
     nc.idle_timeout_ms = o->idle_timeout_ms;
+    nc.max_buffered_bytes = o->max_buffered_bytes;
     nc.sndbuf = o->sndbuf;
     nc.rcvbuf = o->rcvbuf;
     nc.on_frame = rmq_broker_on_frame;

@@ -25,6 +25,7 @@ typedef struct rmq_broker_opts {
     uint32_t max_frame_bytes;
     uint32_t max_inflight;
     uint32_t idle_timeout_ms;
+    uint64_t max_buffered_bytes; /* net memory budget, 0 = unlimited */
     int sndbuf, rcvbuf;
     /* storage */
     const char *wal_dir;

@@ -50,6 +50,7 @@ static const rmq_cfg_field_t broker_schema[] = {
     BF(network, connection_timeout_ms, RMQ_CFG_INT64, 1000, 86400000, "600000", NULL, 0, NULL, "idle connection timeout"),
     BF(network, max_frame_bytes, RMQ_CFG_SIZE, 1024, INT32_MAX, "104857600", NULL, 0, NULL, "largest request frame accepted"),
     BF(network, max_inflight_requests, RMQ_CFG_INT64, 1, 1024, "64", NULL, 0, NULL, "pipelined requests per connection"),
+    BF(network, max_buffered_request_bytes, RMQ_CFG_SIZE, 0, 64 * GiB, "536870912", NULL, 0, NULL, "memory budget for unfinished requests; above it clients are not read (0 = unlimited)"),
     BF(network, io_threads, RMQ_CFG_INT64, 1, 256, "2", NULL, 0, NULL, "network event-loop threads"),
     BF(network, socket_send_buffer_bytes, RMQ_CFG_SIZE, 0, GiB, "0", NULL, 0, NULL, "SO_SNDBUF (0 = OS default)"),
     BF(network, socket_receive_buffer_bytes, RMQ_CFG_SIZE, 0, GiB, "0", NULL, 0, NULL, "SO_RCVBUF (0 = OS default)"),

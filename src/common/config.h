@@ -45,6 +45,7 @@ typedef struct rmq_broker_config {
         int64_t connection_timeout_ms;
         uint64_t max_frame_bytes;
         int64_t max_inflight_requests;
+        uint64_t max_buffered_request_bytes; /* 0 = unlimited */
         int64_t io_threads;
         uint64_t socket_send_buffer_bytes;    /* 0 = OS default */
         uint64_t socket_receive_buffer_bytes; /* 0 = OS default */

@@ -54,6 +54,7 @@ struct rmq_net_slot {
     bool done;
     uint8_t *data; /* owned */
     size_t len;
+    size_t frame_len; /* request bytes charged to the memory budget */
 };
 
 struct rmq_net_conn {
@@ -86,7 +87,8 @@ struct rmq_net {
     atomic_uint_fast64_t next_conn_id;
     atomic_int_fast64_t open_conns;
     atomic_int_fast64_t total_inflight;
-    atomic_uint_fast64_t st_total, st_frames, st_bytes_in, st_bytes_out, st_rejected;
+    atomic_uint_fast64_t st_total, st_frames, st_bytes_in, st_bytes_out, st_rejected, st_pauses;
+    atomic_uint_fast64_t buffered; /* request bytes of unfinished slots */
     atomic_bool stopping;
 };
 
@@ -119,6 +121,16 @@ rmq_err_t rmq_net_parse_hostport(const char *s, char *host, size_t hostlen, int 
 }
 
 /* ---------------- connection lifetime ---------------- */
+
+static bool rmq_net_over_budget(rmq_net_t *n) {
+    return n->cfg.max_buffered_bytes && atomic_load(&n->buffered) > n->cfg.max_buffered_bytes;
+}
+
+/* Free a finished slot and give its bytes back to the budget. */
+static void rmq_net_slot_free(rmq_net_t *n, rmq_net_slot_t *s) {
+    atomic_fetch_sub(&n->buffered, s->frame_len);
+    free(s);
+}
 
 static void rmq_net_conn_free(rmq_net_conn_t *c) {
     free(c->rbuf);
@@ -159,7 +171,7 @@ static void rmq_net_conn_do_close(rmq_net_conn_t *c) {
             else c->slot_head = nx;
             if (c->slot_tail == s) c->slot_tail = prev;
             free(s->data);
-            free(s);
+            rmq_net_slot_free(n, s);
             c->inflight--;
             atomic_fetch_sub(&n->total_inflight, 1);
             rmq_net_conn_unref(c);
@@ -212,11 +224,9 @@ static void rmq_net_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 
 static void rmq_net_maybe_resume(rmq_net_conn_t *c) {
     rmq_net_t *n = c->loop->net;
-    if (c->closed || c->reading || c->processing || c->inflight >= n->cfg.max_inflight ||
-        atomic_load(&n->stopping))
-        return;
-    rmq_net_conn_process(c); /* frames already buffered first */
-    if (c->closed || c->inflight >= n->cfg.max_inflight) return;
+    if (c->closed || c->processing || atomic_load(&n->stopping)) return;
+    rmq_net_conn_process(c); /* frames already buffered first, within the limits */
+    if (c->closed || c->reading || c->inflight >= n->cfg.max_inflight || rmq_net_over_budget(n)) return;
     if (uv_read_start((uv_stream_t *)&c->tcp, rmq_net_alloc, rmq_net_on_read) == 0) c->reading = true;
 }
 
@@ -251,7 +261,7 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
         } else {
             free(s->data);
         }
-        free(s);
+        rmq_net_slot_free(n, s);
         rmq_net_conn_unref(c); /* the slot's reference */
     }
     rmq_net_maybe_resume(c);
@@ -276,7 +286,7 @@ void rmq_net_slot_complete(rmq_net_slot_t *slot, uint8_t *data, size_t len) {
         c->inflight--;
         atomic_fetch_sub(&c->loop->net->total_inflight, 1);
         free(data);
-        free(slot);
+        rmq_net_slot_free(c->loop->net, slot);
         rmq_net_conn_unref(c);
         return;
     }
@@ -305,6 +315,8 @@ static void rmq_net_dispatch(rmq_net_conn_t *c, uint8_t *frame, size_t len) {
         return;
     }
     s->conn = c;
+    s->frame_len = len;
+    atomic_fetch_add(&n->buffered, len);
     rmq_net_conn_ref(c);
     if (c->slot_tail) c->slot_tail->next = s;
     else c->slot_head = s;
@@ -323,7 +335,8 @@ static void rmq_net_conn_process(rmq_net_conn_t *c) {
     if (c->processing) return;
     c->processing = true;
     rmq_net_conn_ref(c);
-    while (!c->closed && !c->big && c->inflight < n->cfg.max_inflight && c->rlen - off >= 4) {
+    while (!c->closed && !c->big && c->inflight < n->cfg.max_inflight && !rmq_net_over_budget(n) &&
+           c->rlen - off >= 4) {
         int32_t size = (int32_t)rmq_be32(c->rbuf + off);
         if (size <= 0 || (uint32_t)size > n->cfg.max_frame_bytes) {
             char why[128];
@@ -394,9 +407,11 @@ static void rmq_net_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
         c->rlen += (size_t)nread;
     }
     rmq_net_conn_process(c);
-    if (!c->closed && (c->inflight >= n->cfg.max_inflight || atomic_load(&n->stopping)) && c->reading) {
+    bool budget = rmq_net_over_budget(n);
+    if (!c->closed && (c->inflight >= n->cfg.max_inflight || atomic_load(&n->stopping) || budget) && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
+        if (budget) atomic_fetch_add(&n->st_pauses, 1);
     }
 }
 
@@ -506,16 +521,22 @@ int rmq_net_loop_index(const rmq_net_loop_t *l) { return l->idx; }
 rmq_net_loop_t *rmq_net_loop_at(rmq_net_t *n, int idx) { return &n->loops[idx]; }
 int rmq_net_loop_count(const rmq_net_t *n) { return n->nloops; }
 
+/* Every 100 ms: close idle connections, resume those the memory budget
+ * paused (room may have been freed by another loop's requests). */
 static void rmq_net_on_sweep(uv_timer_t *t) {
     rmq_net_loop_t *l = t->data;
     rmq_net_t *n = l->net;
-    if (!n->cfg.idle_timeout_ms) return;
     uint64_t now = rmq_net_now_ms();
     rmq_net_conn_t *c = l->conns;
     while (c) {
         rmq_net_conn_t *nx = c->next;
-        if (c->inflight == 0 && now - c->last_active_ms > n->cfg.idle_timeout_ms)
+        if (n->cfg.idle_timeout_ms && c->inflight == 0 && now - c->last_active_ms > n->cfg.idle_timeout_ms) {
             rmq_net_conn_close(c, "idle timeout");
+        } else if (!c->reading) {
+            rmq_net_conn_ref(c);
+            rmq_net_maybe_resume(c);
+            rmq_net_conn_unref(c);
+        }
         c = nx;
     }
 }
@@ -616,7 +637,7 @@ rmq_err_t rmq_net_start(const rmq_net_config_t *cfg, rmq_net_t **out, char *errb
         l->async.data = l;
         uv_timer_init(&l->loop, &l->sweep);
         l->sweep.data = l;
-        uv_timer_start(&l->sweep, rmq_net_on_sweep, 1000, 1000);
+        uv_timer_start(&l->sweep, rmq_net_on_sweep, 100, 100);
         uv_tcp_init(&l->loop, &l->listener);
         l->listener.data = l;
         uv_tcp_open(&l->listener, fds[i]);
@@ -701,4 +722,6 @@ void rmq_net_get_stats(rmq_net_t *n, rmq_net_stats_t *out) {
     out->bytes_in = atomic_load(&n->st_bytes_in);
     out->bytes_out = atomic_load(&n->st_bytes_out);
     out->frames_rejected = atomic_load(&n->st_rejected);
+    out->buffered_bytes = atomic_load(&n->buffered);
+    out->budget_pauses = atomic_load(&n->st_pauses);
 }

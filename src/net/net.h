@@ -13,8 +13,9 @@
  * in request order on a connection, so slots are queued in arrival order and
  * written out from the head as they complete, whatever order handlers finish
  * in. A connection with max_inflight slots outstanding stops reading until
- * some complete (back-pressure); so does one whose owner called
- * rmq_net_conn_pause_reading.
+ * some complete (back-pressure); so does every connection while the request
+ * bytes held by unfinished requests exceed max_buffered_bytes (the memory
+ * budget; paused connections are resumed within 100 ms of room appearing).
  *
  * Ownership: the frame buffer passed to the callback is heap memory owned by
  * the callee (free() it). Response bytes given to rmq_net_slot_complete are
@@ -50,6 +51,9 @@ typedef struct rmq_net_config {
     uint32_t max_inflight;       /* per connection, >= 1 */
     uint32_t max_connections;    /* across all threads; extra accepts are closed */
     uint32_t idle_timeout_ms;    /* 0 = never */
+    uint64_t max_buffered_bytes; /* request bytes held by unfinished requests, all
+                                    connections together; above it no connection
+                                    reads more until some finish (0 = unlimited) */
     int sndbuf, rcvbuf;          /* 0 = OS default */
     rmq_net_frame_cb on_frame;
     rmq_net_conn_cb on_open, on_close;
@@ -102,6 +106,8 @@ typedef struct rmq_net_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t frames_rejected;
+    uint64_t buffered_bytes; /* request bytes held by unfinished requests now */
+    uint64_t budget_pauses;  /* times a connection stopped reading for the memory budget */
 } rmq_net_stats_t;
 void rmq_net_get_stats(rmq_net_t *n, rmq_net_stats_t *out);
 

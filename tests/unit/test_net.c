@@ -55,8 +55,9 @@ static void on_frame(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t 
     finish(p);
 }
 
-static rmq_net_t *start(void) {
+static rmq_net_t *start_budget(uint64_t budget) {
     rmq_net_config_t cfg = {0};
+    cfg.max_buffered_bytes = budget;
     cfg.listen = "127.0.0.1:0";
     cfg.io_threads = 2;
     cfg.max_frame_bytes = 4 << 20;
@@ -68,6 +69,8 @@ static rmq_net_t *start(void) {
     assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
     return n;
 }
+
+static rmq_net_t *start(void) { return start_budget(0); }
 
 static int dial(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -190,6 +193,32 @@ static void test_client_disconnect_with_pending(void **s) {
     rmq_net_stop(n, 1000);
 }
 
+static void test_memory_budget_pauses_and_resumes(void **s) {
+    (void)s;
+    rmq_net_t *n = start_budget(300); /* smaller than two frames */
+    int fd = dial(rmq_net_port(n));
+    char payload[256];
+    memset(payload, 'b', sizeof payload);
+    for (int i = 0; i < 6; i++) {
+        payload[0] = (char)('0' + i);
+        send_frame(fd, 1, payload, sizeof payload); /* slow handler */
+    }
+    for (int i = 0; i < 6; i++) {
+        uint8_t hdr[4];
+        assert_int_equal(read_full(fd, hdr, 4), 0);
+        assert_int_equal(rmq_be32(hdr), sizeof payload);
+        char got[256];
+        assert_int_equal(read_full(fd, got, sizeof got), 0);
+        assert_int_equal(got[0], '0' + i);
+    }
+    rmq_net_stats_t st;
+    rmq_net_get_stats(n, &st);
+    assert_true(st.budget_pauses >= 1);
+    assert_int_equal(st.buffered_bytes, 0);
+    close(fd);
+    rmq_net_stop(n, 1000);
+}
+
 static void test_parse_hostport(void **s) {
     (void)s;
     char h[64];
@@ -210,6 +239,7 @@ int main(void) {
         cmocka_unit_test(test_large_frame),
         cmocka_unit_test(test_malformed_closes_only_that_connection),
         cmocka_unit_test(test_client_disconnect_with_pending),
+        cmocka_unit_test(test_memory_budget_pauses_and_resumes),
         cmocka_unit_test(test_parse_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,62 @@
+"""The rustmq-broker command line and startup failures: --help, --version,
+bad arguments and bad configs exit non-zero with a message naming the problem,
+a busy port stops startup, and the ready line names the listener."""
+import re
+import socket
+import subprocess
+
+from conftest import BROKER_BIN, Broker
+
+
+def run(args, timeout=30):
+    return subprocess.run([BROKER_BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_version_and_help():
+    r = run(["--version"])
+    assert r.returncode == 0
+    assert re.match(rb"rustmq-broker \d+\.\d+\.\d+", r.stdout), r.stdout
+    r = run(["--help"])
+    assert r.returncode == 0
+    assert b"--config" in r.stdout and b"SIGTERM" in r.stdout
+
+
+def test_unknown_argument():
+    r = run(["--no-such-flag"])
+    assert r.returncode != 0
+    assert b"--no-such-flag" in r.stderr
+
+
+def test_bad_config(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[network]\nlisten = "127.0.0.1:1"\nno_such_key = 3\n')
+    r = run(["--config", str(cfg)])
+    assert r.returncode != 0
+    assert b"no_such_key" in r.stderr and b":3" in r.stderr, r.stderr
+    cfg.write_text('[topics]\nauto_create = "maybe"\n')
+    r = run(["--config", str(cfg)])
+    assert r.returncode != 0 and b"auto_create" in r.stderr, r.stderr
+    r = run(["--config", str(tmp_path / "missing.toml")])
+    assert r.returncode != 0 and b"missing.toml" in r.stderr, r.stderr
+
+
+def test_port_in_use(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        b = Broker(tmp_path / "b", name="busy")
+        b.config["network"]["listen"] = "127.0.0.1:%d" % port
+        b.write_config()
+        r = run(["--config", b.config_path], timeout=60)
+        assert r.returncode != 0, "broker started on a port that is in use"
+        assert str(port).encode() in r.stderr, r.stderr[-2000:]
+
+
+def test_ready_line(broker):
+    text = broker.log_text()
+    line = next(l for l in text.splitlines() if 'msg="ready"' in l)
+    assert "listeners=" in line and ("127.0.0.1:%d" % broker.port) in line
+    assert broker.stop() == 0
+    assert 'msg="stopped"' in broker.log_text()
