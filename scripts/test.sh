@@ -39,7 +39,11 @@ count_ctest() { # $1 = log, $2 = phase
 build() { # $1 = dir, rest = cmake args
   local dir=$1; shift
   cmake -S . -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
-  ninja -C "$dir" -j "$JOBS"
+  if ninja -C "$dir" -j "$JOBS" >"$dir.build.log" 2>&1; then
+    echo "built $dir ($(grep -c 'Building C' "$dir.build.log") files compiled)"
+  else
+    grep -E 'error|FAILED' "$dir.build.log" | head -40; return 1
+  fi
 }
 
 if [[ $SKIP != *" unit "* ]]; then

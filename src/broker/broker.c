@@ -50,6 +50,11 @@ static rmq_err_t rmq_broker_init_cluster(rmq_broker_t *b, char *errbuf, size_t e
     return err;
 }
 
+static int rmq_u64_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Streams in the WAL whose topic was deleted while we were down (or whose
  * delete did not reach the store) are deleted now. */
 static void rmq_broker_drop_orphans(rmq_broker_t *b) {
@@ -74,9 +79,9 @@ static void rmq_broker_drop_orphans(rmq_broker_t *b) {
         }
     }
     rmq_meta_state_unlock(b->state);
+    if (live_n) qsort(live, live_n, sizeof *live, rmq_u64_cmp);
     for (size_t i = 0; i < n; i++) {
-        bool found = false;
-        for (size_t k = 0; k < live_n && !found; k++) found = live[k] == ids[i];
+        bool found = live_n && bsearch(&ids[i], live, live_n, sizeof *live, rmq_u64_cmp);
         if (!found) {
             RMQ_INFO("broker", "msg=\"dropping stream of a deleted topic\" stream=%llu", (unsigned long long)ids[i]);
             rmq_store_stream_delete(b->store, ids[i]);

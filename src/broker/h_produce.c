@@ -63,6 +63,19 @@ static void rmq_produce_on_durable(void *ud, rmq_err_t err, int64_t base_offset)
     rmq_produce_release(op->ctx, false);
 }
 
+/* Append failures are logged at most once per 10 s: a full WAL rejects every
+ * produce and would otherwise flood the log, but operators must see it. */
+static void rmq_produce_log_append_error(const char *topic, int32_t partition, rmq_err_t err) {
+    static atomic_uint_fast64_t last_ns;
+    uint64_t now = rmq_mono_ns(), prev = atomic_load(&last_ns);
+    if (prev && now - prev < 10000000000ull) return;
+    if (!atomic_compare_exchange_strong(&last_ns, &prev, now)) return;
+    RMQ_WARN("broker", "msg=\"append refused\" topic=%s partition=%d err=%s hint=\"%s\"", topic, partition,
+             rmq_err_name(err),
+             err == RMQ_ERR_WAL_FULL ? "WAL is at wal.capacity_bytes until uploaded segments are reclaimed"
+                                     : "see earlier storage errors");
+}
+
 static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const char *topic,
                                   const rmq_kmsg_produce_request_partition_produce_data_t *pd, rmq_pp_resp_t *pr) {
     rmq_broker_t *b = req->b;
@@ -159,9 +172,7 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
         if (err) {
             atomic_fetch_sub(&ctx->pending, 1);
             pr->error_code = rmq_err_to_wire(err);
-            if (err != RMQ_ERR_WAL_FULL)
-                RMQ_WARN("broker", "msg=\"append failed\" topic=%s partition=%d err=%s", topic, pd->index,
-                         rmq_err_name(err));
+            rmq_produce_log_append_error(topic, pd->index, err);
             break;
         }
         if (ps) rmq_producers_record(ps, bt.h.producer_id, bt.h.producer_epoch, bt.h.base_sequence,
