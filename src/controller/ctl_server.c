@@ -1,0 +1,342 @@
+/* ctl_server.c - controller RPC listener (see ctl_server.h, ctl_proto.h).
+ * Owns the net server and the in-flight request contexts; the raft store
+ * and the ring are borrowed. */
+#include "controller/ctl_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "controller/meta_state.h"
+#include "net/net.h"
+
+#define FETCH_MAX_BYTES (4u << 20)
+
+struct rmq_ctl_server {
+    rmq_net_t *net;
+    rmq_raft_store_t *raft;
+    rmq_ctl_ring_t *ring;
+};
+
+/* An asynchronous request waiting for the raft thread. */
+typedef struct pend {
+    rmq_ctl_server_t *srv;
+    rmq_net_conn_t *conn;
+    rmq_net_slot_t *slot;
+    rmq_net_loop_t *loop;
+    int32_t corr;
+    rmq_buf_t resp;
+} pend_t;
+
+void rmq_ctl_ring_observer(void *ring, uint64_t raft_index, int64_t meta_index, rmq_meta_result_t *res,
+                           const uint8_t *cmd, size_t len) {
+    (void)raft_index, (void)res;
+    rmq_ctl_ring_push(ring, meta_index, cmd, len);
+}
+
+void rmq_ctl_ring_restored(void *ring, int64_t meta_index) { rmq_ctl_ring_reset(ring, meta_index); }
+
+/* The net module writes response bytes as given: the frame size is ours. */
+static void resp_begin(rmq_buf_t *b, int32_t corr, rmq_err_t err) {
+    rmq_buf_init(b);
+    rmq_buf_put_u32(b, 0); /* size, patched by send_resp */
+    rmq_buf_put_i32(b, corr);
+    rmq_buf_put_i16(b, (int16_t)err);
+}
+
+static void send_resp(rmq_net_slot_t *slot, rmq_buf_t *b) {
+    if (b->oom) {
+        rmq_buf_free(b);
+        rmq_net_slot_complete(slot, NULL, 0);
+        return;
+    }
+    rmq_buf_patch_u32(b, 0, (uint32_t)(b->len - 4));
+    size_t n;
+    uint8_t *p = rmq_buf_detach(b, &n);
+    rmq_net_slot_complete(slot, p, n);
+}
+
+static void not_leader_body(rmq_ctl_server_t *s, rmq_buf_t *b) {
+    rmq_raft_info_t in;
+    rmq_raft_store_info(s->raft, &in);
+    rmq_buf_put_i32(b, in.leader_id == in.node_id ? 0 : in.leader_id);
+    rmq_ctl_put_str(b, in.leader_id == in.node_id ? "" : in.leader_address);
+}
+
+static void reply_error(rmq_ctl_server_t *s, rmq_net_slot_t *slot, int32_t corr, rmq_err_t err) {
+    rmq_buf_t b;
+    resp_begin(&b, corr, err);
+    if (err == RMQ_NOT_CONTROLLER) not_leader_body(s, &b);
+    send_resp(slot, &b);
+}
+
+/* ---- async plumbing ---- */
+
+static pend_t *pend_new(rmq_ctl_server_t *s, rmq_net_conn_t *conn, rmq_net_slot_t *slot, int32_t corr) {
+    pend_t *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->srv = s;
+    p->conn = conn;
+    p->slot = slot;
+    p->loop = rmq_net_conn_loop(conn);
+    p->corr = corr;
+    rmq_buf_init(&p->resp);
+    rmq_net_conn_ref(conn);
+    return p;
+}
+
+static void pend_deliver(void *ud) {
+    pend_t *p = ud;
+    send_resp(p->slot, &p->resp);
+    rmq_net_conn_unref(p->conn);
+    free(p);
+}
+
+/* From the raft thread: hand the built response to the connection's thread. */
+static void pend_post(pend_t *p) {
+    if (rmq_net_loop_post(p->loop, pend_deliver, p)) {
+        /* net stopped: the connection is gone with it */
+        rmq_buf_free(&p->resp);
+        free(p);
+    }
+}
+
+/* ---- handlers ---- */
+
+static void h_describe(rmq_ctl_server_t *s, rmq_net_slot_t *slot, int32_t corr) {
+    rmq_raft_info_t in;
+    rmq_raft_store_info(s->raft, &in);
+    rmq_meta_state_t *st = rmq_raft_store_state(s->raft);
+    rmq_buf_t b;
+    resp_begin(&b, corr, RMQ_NONE);
+    rmq_buf_put_i32(&b, in.node_id);
+    rmq_buf_put_u8(&b, (uint8_t)in.state);
+    rmq_buf_put_i64(&b, (int64_t)in.term);
+    rmq_buf_put_i32(&b, in.leader_id);
+    rmq_ctl_put_str(&b, in.leader_address);
+    rmq_buf_put_i64(&b, (int64_t)in.last_applied);
+    rmq_buf_put_i64(&b, (int64_t)in.commit_index);
+    rmq_buf_put_i64(&b, rmq_meta_state_last_index(st));
+    rmq_buf_put_i64(&b, (int64_t)rmq_meta_state_version(st));
+    rmq_meta_uuid_t cid;
+    memset(&cid, 0, sizeof cid);
+    bool has = rmq_meta_state_cluster_id(st, &cid);
+    rmq_buf_put_u8(&b, has ? 1 : 0);
+    rmq_buf_put(&b, cid.b, 16);
+    rmq_buf_put_i32(&b, (int32_t)rmq_meta_state_topic_count(st));
+    rmq_buf_put_u8(&b, in.leader_ready ? 1 : 0);
+    rmq_buf_put_u16(&b, (uint16_t)in.n_servers);
+    for (uint32_t i = 0; i < in.n_servers; i++) {
+        rmq_buf_put_i32(&b, in.servers[i].id);
+        rmq_ctl_put_str(&b, in.servers[i].address);
+        rmq_buf_put_u8(&b, (uint8_t)in.servers[i].role);
+    }
+    send_resp(slot, &b);
+}
+
+static void on_proposed(void *ud, rmq_meta_result_t *res) {
+    pend_t *p = ud;
+    resp_begin(&p->resp, p->corr, res->err);
+    if (res->err == RMQ_NOT_CONTROLLER) {
+        not_leader_body(p->srv, &p->resp);
+    } else {
+        rmq_buf_put_i64(&p->resp, res->index);
+        rmq_buf_put(&p->resp, res->topic_id.b, 16);
+        rmq_ctl_put_str(&p->resp, res->msg);
+        rmq_buf_put_u32(&p->resp, (uint32_t)res->n_stream_ids);
+        for (size_t i = 0; i < res->n_stream_ids; i++) rmq_buf_put_u64(&p->resp, res->stream_ids[i]);
+    }
+    pend_post(p);
+}
+
+static void h_propose(rmq_ctl_server_t *s, rmq_net_conn_t *conn, rmq_net_slot_t *slot, int32_t corr,
+                      const uint8_t *body, size_t len) {
+    pend_t *p = pend_new(s, conn, slot, corr);
+    if (!p) {
+        reply_error(s, slot, corr, RMQ_ERR_NOMEM);
+        return;
+    }
+    rmq_meta_store_t *ms = rmq_raft_store_store(s->raft);
+    char msg[256];
+    rmq_err_t e = ms->ops->propose(ms->impl, body, len, on_proposed, p, msg, sizeof msg);
+    if (e) {
+        rmq_net_conn_unref(conn);
+        rmq_buf_free(&p->resp);
+        free(p);
+        reply_error(s, slot, corr, e);
+    }
+}
+
+static void on_read_barrier(void *ud, rmq_err_t err, const char *msg) {
+    (void)msg;
+    pend_t *p = ud;
+    resp_begin(&p->resp, p->corr, err);
+    if (err == RMQ_NOT_CONTROLLER) {
+        not_leader_body(p->srv, &p->resp);
+    } else if (!err) {
+        rmq_meta_state_t *st = rmq_raft_store_state(p->srv->raft);
+        rmq_buf_t snap;
+        rmq_buf_init(&snap);
+        /* the raft thread is the only writer and it is here: index and
+         * snapshot are the same point in the log */
+        int64_t idx = rmq_meta_state_last_index(st);
+        if (rmq_meta_state_snapshot(st, &snap)) {
+            rmq_buf_free(&p->resp);
+            resp_begin(&p->resp, p->corr, RMQ_ERR_NOMEM);
+        } else {
+            rmq_buf_put_i64(&p->resp, idx);
+            rmq_ctl_put_bytes(&p->resp, snap.data, snap.len);
+        }
+        rmq_buf_free(&snap);
+    }
+    pend_post(p);
+}
+
+static void h_read_state(rmq_ctl_server_t *s, rmq_net_conn_t *conn, rmq_net_slot_t *slot, int32_t corr) {
+    if (!rmq_raft_store_is_leader(s->raft)) {
+        reply_error(s, slot, corr, RMQ_NOT_CONTROLLER);
+        return;
+    }
+    pend_t *p = pend_new(s, conn, slot, corr);
+    if (!p) {
+        reply_error(s, slot, corr, RMQ_ERR_NOMEM);
+        return;
+    }
+    rmq_err_t e = rmq_raft_store_barrier(s->raft, on_read_barrier, p);
+    if (e) {
+        rmq_net_conn_unref(conn);
+        free(p);
+        reply_error(s, slot, corr, e);
+    }
+}
+
+static void h_fetch(rmq_ctl_server_t *s, rmq_net_slot_t *slot, int32_t corr, rmq_cur_t *c) {
+    int64_t from = rmq_cur_i64(c);
+    uint32_t max = rmq_cur_u32(c);
+    if (!rmq_cur_ok(c)) {
+        reply_error(s, slot, corr, RMQ_INVALID_REQUEST);
+        return;
+    }
+    if (max == 0 || max > 10000) max = 10000;
+    rmq_buf_t b;
+    resp_begin(&b, corr, RMQ_NONE);
+    size_t mode_off = b.len;
+    rmq_buf_put_u8(&b, 0);
+    if (!rmq_ctl_ring_fetch(s->ring, from, max, FETCH_MAX_BYTES, &b)) {
+        b.len = mode_off;
+        rmq_buf_put_u8(&b, 1);
+        rmq_meta_state_t *st = rmq_raft_store_state(s->raft);
+        rmq_buf_t snap;
+        rmq_buf_init(&snap);
+        /* informational: the client continues from the restored state's own
+         * index, which may be a little newer than this one */
+        int64_t idx = rmq_meta_state_last_index(st);
+        if (rmq_meta_state_snapshot(st, &snap)) {
+            rmq_buf_free(&snap);
+            rmq_buf_free(&b);
+            reply_error(s, slot, corr, RMQ_ERR_NOMEM);
+            return;
+        }
+        rmq_buf_put_i64(&b, idx);
+        rmq_ctl_put_bytes(&b, snap.data, snap.len);
+        rmq_buf_free(&snap);
+    }
+    send_resp(slot, &b);
+}
+
+static void on_change(void *ud, rmq_err_t err, const char *msg) {
+    pend_t *p = ud;
+    resp_begin(&p->resp, p->corr, err);
+    if (err == RMQ_NOT_CONTROLLER)
+        not_leader_body(p->srv, &p->resp);
+    else
+        rmq_ctl_put_str(&p->resp, msg);
+    pend_post(p);
+}
+
+static void h_change(rmq_ctl_server_t *s, rmq_net_conn_t *conn, rmq_net_slot_t *slot, int32_t corr, int api,
+                     rmq_cur_t *c) {
+    int32_t id = rmq_cur_i32(c);
+    char addr[RMQ_RAFT_ADDR_MAX] = "";
+    if (api == RMQ_CTL_ADD_VOTER) rmq_ctl_get_str(c, addr, sizeof addr);
+    if (!rmq_cur_ok(c) || id < 1 || (api == RMQ_CTL_ADD_VOTER && !addr[0])) {
+        reply_error(s, slot, corr, RMQ_INVALID_REQUEST);
+        return;
+    }
+    if (!rmq_raft_store_is_leader(s->raft)) {
+        reply_error(s, slot, corr, RMQ_NOT_CONTROLLER);
+        return;
+    }
+    pend_t *p = pend_new(s, conn, slot, corr);
+    if (!p) {
+        reply_error(s, slot, corr, RMQ_ERR_NOMEM);
+        return;
+    }
+    RMQ_INFO("ctl", "msg=\"membership change requested\" op=%s id=%d address=%s",
+             api == RMQ_CTL_ADD_VOTER ? "add_voter" : "remove_voter", id, addr);
+    rmq_err_t e = api == RMQ_CTL_ADD_VOTER ? rmq_raft_store_add_voter(s->raft, id, addr, on_change, p)
+                                           : rmq_raft_store_remove_voter(s->raft, id, on_change, p);
+    if (e) {
+        rmq_net_conn_unref(conn);
+        free(p);
+        reply_error(s, slot, corr, e);
+    }
+}
+
+static void on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    rmq_ctl_server_t *s = ud;
+    rmq_cur_t c;
+    rmq_cur_init(&c, frame, len);
+    uint16_t api = rmq_cur_u16(&c);
+    int32_t corr = rmq_cur_i32(&c);
+    if (!rmq_cur_ok(&c)) {
+        free(frame);
+        rmq_net_slot_complete(slot, NULL, 0);
+        rmq_net_conn_close(conn, "short controller RPC header");
+        return;
+    }
+    switch (api) {
+    case RMQ_CTL_DESCRIBE: h_describe(s, slot, corr); break;
+    case RMQ_CTL_PROPOSE: h_propose(s, conn, slot, corr, frame + c.off, len - c.off); break;
+    case RMQ_CTL_READ_STATE: h_read_state(s, conn, slot, corr); break;
+    case RMQ_CTL_FETCH: h_fetch(s, slot, corr, &c); break;
+    case RMQ_CTL_ADD_VOTER:
+    case RMQ_CTL_REMOVE_VOTER: h_change(s, conn, slot, corr, api, &c); break;
+    default: reply_error(s, slot, corr, RMQ_UNSUPPORTED_VERSION); break;
+    }
+    free(frame);
+}
+
+rmq_err_t rmq_ctl_server_start(const rmq_ctl_server_opts_t *o, rmq_ctl_server_t **out, char *msg, size_t cap) {
+    *out = NULL;
+    rmq_ctl_server_t *s = calloc(1, sizeof *s);
+    if (!s) return RMQ_ERR_NOMEM;
+    s->raft = o->raft;
+    s->ring = o->ring;
+    rmq_net_config_t nc;
+    memset(&nc, 0, sizeof nc);
+    nc.listen = o->listen;
+    nc.io_threads = 1;
+    nc.max_frame_bytes = RMQ_CTL_MAX_FRAME;
+    nc.max_inflight = 64;
+    nc.max_connections = 1024;
+    nc.idle_timeout_ms = 0;
+    nc.on_frame = on_frame;
+    nc.ud = s;
+    rmq_err_t e = rmq_net_start(&nc, &s->net, msg, cap);
+    if (e) {
+        free(s);
+        return e;
+    }
+    *out = s;
+    return RMQ_NONE;
+}
+
+int rmq_ctl_server_port(const rmq_ctl_server_t *s) { return rmq_net_port(s->net); }
+
+void rmq_ctl_server_stop(rmq_ctl_server_t *s) {
+    if (!s) return;
+    rmq_net_stop(s->net, 2000);
+    free(s);
+}
