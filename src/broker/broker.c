@@ -1,7 +1,8 @@
-/* broker.c - broker lifecycle: open the metadata log (initialising the
- * cluster id on first start), open the store (recovery), drop streams whose
- * topics no longer exist, bind the Kafka listener; and the orderly stop
- * (stop accepting, drain in-flight requests, flush, close). */
+/* broker.c - broker lifecycle: open the metadata store (an embedded
+ * single-voter Raft controller; cluster id initialised on first start),
+ * open the store (recovery), drop streams whose topics no longer exist,
+ * bind the Kafka listener; and the orderly stop (stop accepting, drain
+ * in-flight requests, flush, close). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,13 +122,11 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
         goto fail;
     }
 
-    rmq_meta_log_opts_t mo;
-    memset(&mo, 0, sizeof mo);
-    mo.data_dir = b->data_dir;
-    err = rmq_meta_log_open(&mo, &b->meta_log, errbuf, errlen);
+    /* no controller endpoints: an embedded single-voter Raft controller,
+     * the same code path as the quorum (docs/controller.md) */
+    err = rmq_raft_store_open_embedded(b->data_dir, o->node_id, NULL, &b->meta_raft, &b->meta, &b->state, errbuf,
+                                       errlen);
     if (err) goto fail;
-    b->meta = rmq_meta_log_store(b->meta_log);
-    b->state = rmq_meta_log_state(b->meta_log);
     err = rmq_broker_init_cluster(b, errbuf, errlen);
     if (err) goto fail;
 
@@ -147,6 +146,8 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     RMQ_INFO("broker", "msg=\"storage open\" wal=%s recovery_ms=%llu", b->wal_dir,
              (unsigned long long)((rmq_mono_ns() - t0) / 1000000));
     rmq_broker_drop_orphans(b);
+    err = rmq_broker_groups_open(b, errbuf, errlen);
+    if (err) goto fail;
 
     rmq_net_config_t nc;
     memset(&nc, 0, sizeof nc);
@@ -183,6 +184,7 @@ void rmq_broker_listener(const rmq_broker_t *b, char *buf, size_t cap) {
 void rmq_broker_stop(rmq_broker_t *b) {
     if (!b) return;
     atomic_store(&b->stopping, true);
+    rmq_broker_groups_stop(b);
     if (b->net) {
         /* parked fetches answer on their timers; wake them now */
         pthread_mutex_lock(&b->parts_mu);
@@ -194,12 +196,13 @@ void rmq_broker_stop(rmq_broker_t *b) {
         rmq_net_stop(b->net, b->o.shutdown_timeout_ms ? b->o.shutdown_timeout_ms : 30000);
         b->net = NULL;
     }
+    rmq_broker_groups_close(b);
     if (b->store) {
         rmq_store_sync(b->store);
         rmq_store_close(b->store);
         b->store = NULL;
     }
-    if (b->meta_log) rmq_meta_log_close(b->meta_log);
+    if (b->meta_raft) rmq_raft_store_close(b->meta_raft);
     rmq_broker_partitions_free(b);
     pthread_mutex_destroy(&b->meta_mu);
     pthread_mutex_destroy(&b->parts_mu);

@@ -17,7 +17,7 @@
 #include "common/arena.h"
 #include "common/buf.h"
 #include "controller/meta_cmd.h"
-#include "controller/meta_log.h"
+#include "controller/raft_store.h"
 #include "controller/meta_state.h"
 #include "controller/meta_store.h"
 #include "net/net.h"
@@ -46,7 +46,7 @@ struct rmq_broker {
     char adv_host[256];
     int adv_port;
     rmq_store_t *store;
-    rmq_meta_log_t *meta_log; /* the local implementation behind meta */
+    rmq_raft_store_t *meta_raft; /* embedded single-voter controller behind meta */
     rmq_meta_store_t *meta;   /* proposals go through this interface */
     rmq_meta_state_t *state;
     pthread_mutex_t meta_mu;
@@ -56,6 +56,7 @@ struct rmq_broker {
     size_t parts_cap, parts_n;
     atomic_int_fast64_t next_pid;
     atomic_bool stopping;
+    struct rmq_broker_groups *groups; /* group coordinator (group_store.c) */
 };
 
 /* One request in flight. Owns the frame and an arena for the decoded body
@@ -139,5 +140,48 @@ void rmq_h_alter_configs(rmq_req_t *req);
 void rmq_h_incremental_alter_configs(rmq_req_t *req);
 void rmq_h_init_producer_id(rmq_req_t *req);
 void rmq_h_delete_records(rmq_req_t *req);
+
+/* group coordinator glue (group_store.c; the state machine is group.h) */
+/* Create the coordinator, replay __consumer_offsets, start its timers.
+ * Call after storage and metadata are open. */
+rmq_err_t rmq_broker_groups_open(rmq_broker_t *b, char *errbuf, size_t errlen);
+/* Stop the timers and answer parked JoinGroup/SyncGroup requests (before
+ * the network drains). Idempotent. */
+void rmq_broker_groups_stop(rmq_broker_t *b);
+/* Wait for offset appends in flight, free (after the network stopped,
+ * before the store closes). NULL-safe, idempotent. */
+void rmq_broker_groups_close(rmq_broker_t *b);
+/* One record of __consumer_offsets: value NULL = tombstone. Borrowed. */
+typedef struct rmq_groups_rec {
+    const char *topic;
+    int32_t partition;
+    const struct rmq_group_offset *value;
+} rmq_groups_rec_t;
+/* Called once on the WAL writer thread when the batch is durable (err 0)
+ * or failed. */
+typedef void (*rmq_broker_groups_write_cb)(void *ud, rmq_err_t err);
+/* Append the group's records as one batch to its __consumer_offsets
+ * partition (created on first use). recs borrowed for the call. On a
+ * synchronous error cb is not called. */
+rmq_err_t rmq_broker_groups_write(rmq_broker_t *b, const char *group_id, const rmq_groups_rec_t *recs, size_t n,
+                                  rmq_broker_groups_write_cb cb, void *ud);
+/* DeleteGroups of one group: forget it and write tombstones for its
+ * offsets; *async true when cb will be called once they are durable. */
+rmq_err_t rmq_broker_groups_delete(rmq_broker_t *b, const char *group_id, rmq_broker_groups_write_cb cb, void *ud,
+                                   bool *async);
+/* Expire offsets per retention now (the ticker runs it periodically). */
+size_t rmq_broker_groups_expire(rmq_broker_t *b, int64_t now_ms);
+
+/* group handlers (h_group.c) */
+void rmq_h_find_coordinator(rmq_req_t *req);
+void rmq_h_join_group(rmq_req_t *req);
+void rmq_h_sync_group(rmq_req_t *req);
+void rmq_h_heartbeat(rmq_req_t *req);
+void rmq_h_leave_group(rmq_req_t *req);
+void rmq_h_offset_commit(rmq_req_t *req);
+void rmq_h_offset_fetch(rmq_req_t *req);
+void rmq_h_list_groups(rmq_req_t *req);
+void rmq_h_describe_groups(rmq_req_t *req);
+void rmq_h_delete_groups(rmq_req_t *req);
 
 #endif
