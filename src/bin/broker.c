@@ -99,6 +99,12 @@ int main(int argc, char **argv) {
     o.default_replication_factor = (int16_t)cfg.topics.default_replication_factor;
     o.max_message_bytes = (int32_t)cfg.topics.max_message_bytes;
     o.shutdown_timeout_ms = 30000;
+    o.admin_enabled = cfg.admin.enabled;
+    o.admin_listen = cfg.admin.listen;
+    o.group_initial_rebalance_delay_ms = cfg.groups.initial_rebalance_delay_ms;
+    o.group_min_session_timeout_ms = cfg.groups.min_session_timeout_ms;
+    o.group_max_session_timeout_ms = cfg.groups.max_session_timeout_ms;
+    o.offsets_retention_minutes = cfg.groups.offsets_retention_minutes;
 
     /* Block the stop signals before any thread starts so only sigwait sees them. */
     sigset_t set;

@@ -106,10 +106,13 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     b->o.rack = b->rack;
     b->o.wal_dir = b->wal_dir;
     b->o.advertised = NULL;
+    b->admin_listen = rmq_strdup0(o->admin_listen);
+    b->o.admin_listen = b->admin_listen;
     pthread_mutex_init(&b->meta_mu, NULL);
     pthread_mutex_init(&b->parts_mu, NULL);
     atomic_init(&b->next_pid, rmq_wall_ms() * 1000);
-    rmq_err_t err;
+    rmq_err_t err = rmq_broker_metrics_init(b);
+    if (err) goto fail;
     const char *adv = o->advertised && *o->advertised ? o->advertised : o->listen;
     if (rmq_net_parse_hostport(adv, b->adv_host, sizeof b->adv_host, &b->adv_port)) {
         snprintf(errbuf, errlen, "invalid advertised address '%s'", adv);
@@ -165,6 +168,9 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     err = rmq_net_start(&nc, &b->net, errbuf, errlen);
     if (err) goto fail;
     if (b->adv_port == 0) b->adv_port = rmq_net_port(b->net);
+    rmq_broker_admin_groups_metrics(b);
+    err = rmq_broker_admin_start(b, errbuf, errlen);
+    if (err) goto fail;
     *out = b;
     return 0;
 fail:
@@ -184,6 +190,7 @@ void rmq_broker_listener(const rmq_broker_t *b, char *buf, size_t cap) {
 void rmq_broker_stop(rmq_broker_t *b) {
     if (!b) return;
     atomic_store(&b->stopping, true);
+    rmq_broker_admin_stop(b);
     rmq_broker_groups_stop(b);
     if (b->net) {
         /* parked fetches answer on their timers; wake them now */
@@ -204,11 +211,13 @@ void rmq_broker_stop(rmq_broker_t *b) {
     }
     if (b->meta_raft) rmq_raft_store_close(b->meta_raft);
     rmq_broker_partitions_free(b);
+    rmq_metrics_free(b->metrics);
     pthread_mutex_destroy(&b->meta_mu);
     pthread_mutex_destroy(&b->parts_mu);
     free(b->data_dir);
     free(b->listen);
     free(b->rack);
     free(b->wal_dir);
+    free(b->admin_listen);
     free(b);
 }

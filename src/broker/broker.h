@@ -41,6 +41,14 @@ typedef struct rmq_broker_opts {
     int16_t default_replication_factor;
     int32_t max_message_bytes; /* broker default for max.message.bytes */
     uint32_t shutdown_timeout_ms;
+    /* admin REST API (single-node mode: served by the broker) */
+    bool admin_enabled;
+    const char *admin_listen;
+    /* consumer groups ([groups]; 0 = Kafka's default) */
+    int64_t group_initial_rebalance_delay_ms;
+    int64_t group_min_session_timeout_ms;
+    int64_t group_max_session_timeout_ms;
+    int64_t offsets_retention_minutes;
 } rmq_broker_opts_t;
 
 /* Open storage (recovery) and metadata, bind the listener and start the I/O

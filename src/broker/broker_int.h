@@ -13,7 +13,9 @@
 #include <stdatomic.h>
 
 #include "broker/broker.h"
+#include "admin/admin.h"
 #include "broker/producer_state.h"
+#include "common/metrics.h"
 #include "common/arena.h"
 #include "common/buf.h"
 #include "controller/meta_cmd.h"
@@ -28,6 +30,8 @@
 
 typedef struct rmq_fetch_node rmq_fetch_node_t;
 
+#define RMQ_BROKER_MAX_API 72 /* api keys below this get per-API metrics */
+
 typedef struct rmq_partition {
     uint64_t stream_id;
     pthread_mutex_t mu;
@@ -38,11 +42,13 @@ typedef struct rmq_partition {
     int32_t max_message_bytes;
     bool log_append_time;
     bool producers_loaded; /* producer state rebuilt from the log */
+    /* per-topic metric series, resolved on first use (under mu) */
+    rmq_counter_t *m_produce_bytes, *m_produce_records, *m_fetch_bytes;
 } rmq_partition_t;
 
 struct rmq_broker {
     rmq_broker_opts_t o;
-    char *data_dir, *listen, *rack, *wal_dir;
+    char *data_dir, *listen, *rack, *wal_dir, *admin_listen;
     char adv_host[256];
     int adv_port;
     rmq_store_t *store;
@@ -55,6 +61,13 @@ struct rmq_broker {
     rmq_partition_t **parts; /* open-addressing by stream id */
     size_t parts_cap, parts_n;
     atomic_int_fast64_t next_pid;
+    /* metrics (admin_glue.c): handles resolved once */
+    rmq_metrics_t *metrics;
+    rmq_counter_t *m_requests[RMQ_BROKER_MAX_API];
+    rmq_hist_t *m_latency[RMQ_BROKER_MAX_API];
+    rmq_metric_family_t *m_produce_bytes, *m_produce_records, *m_fetch_bytes;
+    rmq_hist_t *m_append_latency;
+    rmq_admin_server_t *admin;
     atomic_bool stopping;
     struct rmq_broker_groups *groups; /* group coordinator (group_store.c) */
 };
@@ -121,6 +134,21 @@ rmq_err_t rmq_broker_create_topic(rmq_broker_t *b, const char *name, int32_t par
                                   rmq_meta_uuid_t *topic_id, char *msg, size_t msglen);
 /* Look up topic/partition -> stream id; RMQ_UNKNOWN_TOPIC_OR_PARTITION. */
 rmq_err_t rmq_broker_stream_of(rmq_broker_t *b, const char *topic, int32_t partition, uint64_t *stream_id);
+
+/* Delete a topic (by name, or by id when id is non-NULL and name empty)
+ * and its streams. */
+rmq_err_t rmq_broker_delete_topic(rmq_broker_t *b, const char *name, const rmq_meta_uuid_t *id, char *msg,
+                                  size_t cap);
+/* Resolve p's per-topic metric series (p->mu held). */
+void rmq_partition_metrics(rmq_broker_t *b, rmq_partition_t *p, const char *topic);
+
+/* admin_glue.c / admin_groups.c */
+rmq_err_t rmq_broker_metrics_init(rmq_broker_t *b);
+void rmq_broker_metrics_request(rmq_broker_t *b, int16_t api_key, uint64_t start_ns);
+rmq_err_t rmq_broker_admin_start(rmq_broker_t *b, char *errbuf, size_t errlen);
+void rmq_broker_admin_stop(rmq_broker_t *b);
+void rmq_broker_admin_groups_backend(rmq_admin_backend_t *be);
+void rmq_broker_admin_groups_metrics(rmq_broker_t *b);
 
 /* fetch.c */
 void rmq_partition_wake(rmq_broker_t *b, rmq_partition_t *p);

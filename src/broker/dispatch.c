@@ -22,6 +22,15 @@ static const rmq_handler_t rmq_handlers[] = {
     {1, 4, 16, rmq_h_fetch},
     {2, 0, 9, rmq_h_list_offsets},
     {3, 0, 12, rmq_h_metadata},
+    {8, 0, 8, rmq_h_offset_commit},
+    {9, 0, 8, rmq_h_offset_fetch},
+    {10, 0, 4, rmq_h_find_coordinator},
+    {11, 0, 9, rmq_h_join_group},
+    {12, 0, 4, rmq_h_heartbeat},
+    {13, 0, 5, rmq_h_leave_group},
+    {14, 0, 5, rmq_h_sync_group},
+    {15, 0, 5, rmq_h_describe_groups},
+    {16, 0, 5, rmq_h_list_groups},
     {18, 0, 4, rmq_h_api_versions},
     {19, 0, 7, rmq_h_create_topics},
     {20, 0, 6, rmq_h_delete_topics},
@@ -30,6 +39,7 @@ static const rmq_handler_t rmq_handlers[] = {
     {32, 0, 4, rmq_h_describe_configs},
     {33, 0, 2, rmq_h_alter_configs},
     {37, 0, 3, rmq_h_create_partitions},
+    {42, 0, 2, rmq_h_delete_groups},
     {44, 0, 1, rmq_h_incremental_alter_configs},
     {60, 0, 1, rmq_h_describe_cluster},
 };
@@ -89,6 +99,7 @@ rmq_kstr_t rmq_req_kstr(rmq_req_t *req, const char *s) {
 }
 
 void rmq_req_finish_silent(rmq_req_t *req) {
+    rmq_broker_metrics_request(req->b, req->hdr.api_key, req->start_ns);
     rmq_net_slot_complete(req->slot, NULL, 0);
     rmq_req_free(req);
 }
@@ -117,6 +128,7 @@ void rmq_req_finish(rmq_req_t *req) {
     }
     size_t len;
     uint8_t *data = rmq_buf_detach(&out, &len);
+    rmq_broker_metrics_request(req->b, req->hdr.api_key, req->start_ns);
     rmq_net_slot_complete(req->slot, data, len);
     rmq_req_free(req);
 }

@@ -167,7 +167,8 @@ rmq_err_t rmq_groups_leave(rmq_groups_t *g, const char *group_id, const char *me
  * delays, drop pending member ids nobody claimed. Call every few tens of
  * milliseconds. */
 void rmq_groups_tick(rmq_groups_t *g, int64_t now_ms);
-/* Answer every parked JoinGroup/SyncGroup with err (shutdown). */
+/* Answer every parked JoinGroup/SyncGroup with err (shutdown); from then
+ * on every JoinGroup/SyncGroup is answered with err at once. */
 void rmq_groups_fail_waiters(rmq_groups_t *g, rmq_err_t err);
 
 /* ---- committed offsets ---- */

@@ -79,24 +79,6 @@ void rmq_h_create_topics(rmq_req_t *req) {
 
 /* ---- DeleteTopics ---- */
 
-static rmq_err_t rmq_delete_topic(rmq_broker_t *b, const char *name, const rmq_kuuid_t *id, char *msg, size_t cap) {
-    rmq_meta_cmd_t cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = RMQ_META_CMD_DELETE_TOPIC;
-    cmd.u.delete_topic.name = name ? name : "";
-    if (id) memcpy(cmd.u.delete_topic.topic_id.b, id->b, 16);
-    rmq_meta_result_t res;
-    rmq_meta_result_init(&res);
-    rmq_err_t err = rmq_broker_propose(b, &cmd, &res);
-    snprintf(msg, cap, "%s", res.msg);
-    if (!err) {
-        for (size_t i = 0; i < res.n_stream_ids; i++) rmq_store_stream_delete(b->store, res.stream_ids[i]);
-        RMQ_INFO("broker", "msg=\"topic deleted\" topic=%s partitions=%zu", name ? name : "(by id)",
-                 res.n_stream_ids);
-    }
-    rmq_meta_result_free(&res);
-    return err;
-}
 
 void rmq_h_delete_topics(rmq_req_t *req) {
     rmq_broker_t *b = req->b;
@@ -121,10 +103,10 @@ void rmq_h_delete_topics(rmq_req_t *req) {
             tr[i].name = t->name;
             tr[i].topic_id = t->topic_id;
             char *name = t->name.len >= 0 ? rmq_req_cstr(req, t->name) : NULL;
-            err = rmq_delete_topic(b, name, &t->topic_id, msg, sizeof msg);
+            err = rmq_broker_delete_topic(b, name, (const rmq_meta_uuid_t *)&t->topic_id, msg, sizeof msg);
         } else {
             tr[i].name = rq->topic_names.v[i];
-            err = rmq_delete_topic(b, rmq_req_cstr(req, rq->topic_names.v[i]), NULL, msg, sizeof msg);
+            err = rmq_broker_delete_topic(b, rmq_req_cstr(req, rq->topic_names.v[i]), NULL, msg, sizeof msg);
         }
         tr[i].error_code = rmq_err_to_wire(err);
         tr[i].error_message = rmq_msg_or_null(req, err ? msg : NULL);

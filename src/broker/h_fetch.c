@@ -146,6 +146,7 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
                 pr->records.ptr = fp->data;
                 pr->records.len = (int32_t)rd.bytes;
                 total += rd.bytes;
+                if (fp->part->m_fetch_bytes) rmq_counter_add(fp->part->m_fetch_bytes, rd.bytes);
             }
         }
         rmq_store_read_release(&rd);
@@ -306,6 +307,11 @@ void rmq_h_fetch(rmq_req_t *req) {
             }
             fp->part = rmq_broker_partition(b, fp->stream);
             fp->known = fp->part != NULL;
+            if (fp->part && !fp->part->m_fetch_bytes) {
+                pthread_mutex_lock(&fp->part->mu);
+                rmq_partition_metrics(b, fp->part, topic);
+                pthread_mutex_unlock(&fp->part->mu);
+            }
             if (!fp->known) pr[j].error_code = RMQ_KAFKA_STORAGE_ERROR;
         }
     }

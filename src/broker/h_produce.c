@@ -31,6 +31,7 @@ typedef struct rmq_produce_ctx {
 
 typedef struct rmq_produce_op {
     rmq_produce_ctx_t *ctx;
+    uint64_t start_ns;
     rmq_pp_resp_t *pr;
     rmq_partition_t *part;
     rmq_broker_t *b;
@@ -53,6 +54,7 @@ static void rmq_produce_release(rmq_produce_ctx_t *ctx, bool on_loop) {
 /* WAL writer thread. */
 static void rmq_produce_on_durable(void *ud, rmq_err_t err, int64_t base_offset) {
     rmq_produce_op_t *op = ud;
+    if (op->b->m_append_latency) rmq_hist_observe(op->b->m_append_latency, (double)(rmq_mono_ns() - op->start_ns) / 1e9);
     if (err) {
         op->pr->error_code = rmq_err_to_wire(err);
         op->pr->base_offset = -1;
@@ -114,6 +116,7 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
 
     pthread_mutex_lock(&part->mu);
     rmq_partition_refresh_config(b, part, topic);
+    rmq_partition_metrics(b, part, topic);
     rmq_rb_batches_t it;
     rmq_rb_batch_t bt;
     rmq_rb_batches_init(&it, pd->records.ptr, (size_t)pd->records.len, RMQ_RB_F_NO_CRC);
@@ -162,6 +165,7 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
             break;
         }
         op->ctx = ctx;
+        op->start_ns = rmq_mono_ns();
         op->pr = pr;
         op->part = part;
         op->b = b;
@@ -177,6 +181,8 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
         }
         if (ps) rmq_producers_record(ps, bt.h.producer_id, bt.h.producer_epoch, bt.h.base_sequence,
                                      bt.h.last_offset_delta + 1, log_end);
+        if (part->m_produce_bytes) rmq_counter_add(part->m_produce_bytes, bt.size);
+        if (part->m_produce_records) rmq_counter_add(part->m_produce_records, (uint64_t)bt.h.record_count);
         first = false;
     }
     pthread_mutex_unlock(&part->mu);

@@ -57,6 +57,34 @@ rmq_err_t rmq_broker_create_topic(rmq_broker_t *b, const char *name, int32_t par
     return err;
 }
 
+rmq_err_t rmq_broker_delete_topic(rmq_broker_t *b, const char *name, const rmq_meta_uuid_t *id, char *msg,
+                                  size_t cap) {
+    rmq_meta_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = RMQ_META_CMD_DELETE_TOPIC;
+    cmd.u.delete_topic.name = name ? name : "";
+    if (id) cmd.u.delete_topic.topic_id = *id;
+    rmq_meta_result_t res;
+    rmq_meta_result_init(&res);
+    rmq_err_t err = rmq_broker_propose(b, &cmd, &res);
+    if (msg && cap) snprintf(msg, cap, "%s", res.msg);
+    if (!err) {
+        for (size_t i = 0; i < res.n_stream_ids; i++) rmq_store_stream_delete(b->store, res.stream_ids[i]);
+        RMQ_INFO("broker", "msg=\"topic deleted\" topic=%s partitions=%zu", name && *name ? name : "(by id)",
+                 res.n_stream_ids);
+    }
+    rmq_meta_result_free(&res);
+    return err;
+}
+
+void rmq_partition_metrics(rmq_broker_t *b, rmq_partition_t *p, const char *topic) {
+    if (p->m_produce_bytes || !b->metrics) return;
+    const char *v[1] = {topic};
+    if (b->m_produce_bytes) p->m_produce_bytes = rmq_counter_with(b->m_produce_bytes, v);
+    if (b->m_produce_records) p->m_produce_records = rmq_counter_with(b->m_produce_records, v);
+    if (b->m_fetch_bytes) p->m_fetch_bytes = rmq_counter_with(b->m_fetch_bytes, v);
+}
+
 rmq_err_t rmq_broker_stream_of(rmq_broker_t *b, const char *topic, int32_t partition, uint64_t *stream_id) {
     return rmq_meta_state_stream_id(b->state, topic, partition, stream_id);
 }

@@ -1,0 +1,335 @@
+/* admin_glue.c - the broker side of the admin plane: the metrics the broker
+ * and its storage export, and the rmq_admin_backend_t the REST API
+ * (src/admin) serves from in single-node mode.
+ *
+ * Hot-path metrics are handles resolved once: per API (an array indexed by
+ * api key) and per partition (resolved with the topic name when the
+ * partition's config is refreshed). Everything else is read at scrape time
+ * through callbacks (WAL usage, connections, partitions, consumer lag).
+ * Backend calls run on the admin server's threads; strings they return are
+ * allocated from the arena the server passes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "controller/meta_validate.h"
+
+/* ---------------- metrics ---------------- */
+
+static double rmq_m_connections(void *ud) {
+    rmq_broker_t *b = ud;
+    if (!b->net) return 0;
+    rmq_net_stats_t st;
+    rmq_net_get_stats(b->net, &st);
+    return (double)st.connections_open;
+}
+
+static double rmq_m_partitions(void *ud) { return (double)rmq_meta_state_partition_count(((rmq_broker_t *)ud)->state); }
+static double rmq_m_topics(void *ud) { return (double)rmq_meta_state_topic_count(((rmq_broker_t *)ud)->state); }
+
+static void rmq_m_store(void *ud, rmq_metrics_sink_t *sink, int which) {
+    rmq_broker_t *b = ud;
+    if (!b->store) return;
+    rmq_store_stats_t st;
+    rmq_store_stats(b->store, &st);
+    double v = 0;
+    switch (which) {
+    case 0: v = (double)st.usage_bytes; break;
+    case 1: v = (double)st.capacity_bytes; break;
+    case 2: v = (double)st.fsyncs; break;
+    case 3: v = (double)st.append_bytes; break;
+    case 4: v = (double)st.appends; break;
+    case 5: v = (double)st.cache_bytes; break;
+    case 6: v = st.read_only ? 1 : 0; break;
+    default: break;
+    }
+    rmq_metrics_sink_add(sink, NULL, v);
+}
+static void rmq_m_wal_used(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 0); }
+static void rmq_m_wal_cap(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 1); }
+static void rmq_m_wal_fsyncs(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 2); }
+static void rmq_m_wal_bytes(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 3); }
+static void rmq_m_wal_appends(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 4); }
+static void rmq_m_wal_cache(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 5); }
+static void rmq_m_wal_ro(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 6); }
+
+rmq_err_t rmq_broker_metrics_init(rmq_broker_t *b) {
+    rmq_metrics_t *m = rmq_metrics_new();
+    if (!m) return RMQ_ERR_NOMEM;
+    b->metrics = m;
+    rmq_metrics_register_process(m);
+    rmq_metric_family_t *req = rmq_metrics_family(m, RMQ_METRIC_COUNTER, "rustmq_requests",
+                                                  "Kafka requests handled, by API", "api", NULL, 0);
+    rmq_metric_family_t *lat = rmq_metrics_family(m, RMQ_METRIC_HISTOGRAM, "rustmq_request_latency_seconds",
+                                                  "time from a request's arrival to its response, by API", "api",
+                                                  rmq_hist_buckets_seconds, rmq_hist_buckets_seconds_n);
+    b->m_produce_bytes = rmq_metrics_family(m, RMQ_METRIC_COUNTER, "rustmq_produce_bytes",
+                                            "record batch bytes appended, by topic", "topic", NULL, 0);
+    b->m_produce_records = rmq_metrics_family(m, RMQ_METRIC_COUNTER, "rustmq_produce_records",
+                                              "records appended, by topic", "topic", NULL, 0);
+    b->m_fetch_bytes = rmq_metrics_family(m, RMQ_METRIC_COUNTER, "rustmq_fetch_bytes",
+                                          "record batch bytes returned to consumers, by topic", "topic", NULL, 0);
+    b->m_append_latency = rmq_hist_new(m, "rustmq_wal_append_latency_seconds",
+                                       "time from a produce append to its WAL durability", rmq_hist_buckets_seconds,
+                                       rmq_hist_buckets_seconds_n);
+    size_t n;
+    const rmq_handler_t *h = rmq_broker_handlers(&n);
+    for (size_t i = 0; i < n; i++) {
+        const char *api = rmq_kafka_api_name(h[i].api_key);
+        if (h[i].api_key < 0 || h[i].api_key >= RMQ_BROKER_MAX_API) continue;
+        if (req) b->m_requests[h[i].api_key] = rmq_counter_with(req, &api);
+        if (lat) b->m_latency[h[i].api_key] = rmq_hist_with(lat, &api);
+    }
+    rmq_gauge_fn(m, "rustmq_connections", "open client connections", rmq_m_connections, b);
+    rmq_gauge_fn(m, "rustmq_partitions", "partitions (this broker leads all of them)", rmq_m_partitions, b);
+    rmq_gauge_fn(m, "rustmq_topics", "topics", rmq_m_topics, b);
+    rmq_metrics_collector(m, RMQ_METRIC_GAUGE, "rustmq_wal_used_bytes", "bytes of live WAL entries", NULL,
+                          rmq_m_wal_used, b);
+    rmq_metrics_collector(m, RMQ_METRIC_GAUGE, "rustmq_wal_capacity_bytes", "WAL disk budget", NULL, rmq_m_wal_cap,
+                          b);
+    rmq_metrics_collector(m, RMQ_METRIC_COUNTER, "rustmq_wal_fsyncs_total", "WAL fdatasync calls", NULL,
+                          rmq_m_wal_fsyncs, b);
+    rmq_metrics_collector(m, RMQ_METRIC_COUNTER, "rustmq_wal_append_bytes_total", "bytes appended to the WAL",
+                          NULL, rmq_m_wal_bytes, b);
+    rmq_metrics_collector(m, RMQ_METRIC_COUNTER, "rustmq_wal_appends_total", "batches appended to the WAL", NULL,
+                          rmq_m_wal_appends, b);
+    rmq_metrics_collector(m, RMQ_METRIC_GAUGE, "rustmq_write_cache_bytes", "bytes held by the write cache", NULL,
+                          rmq_m_wal_cache, b);
+    rmq_metrics_collector(m, RMQ_METRIC_GAUGE, "rustmq_wal_read_only",
+                          "1 when the WAL refused writes after an I/O failure", NULL, rmq_m_wal_ro, b);
+    return 0;
+}
+
+void rmq_broker_metrics_request(rmq_broker_t *b, int16_t api_key, uint64_t start_ns) {
+    if (api_key < 0 || api_key >= RMQ_BROKER_MAX_API) return;
+    if (b->m_requests[api_key]) rmq_counter_inc(b->m_requests[api_key]);
+    if (b->m_latency[api_key]) rmq_hist_observe(b->m_latency[api_key], (double)(rmq_mono_ns() - start_ns) / 1e9);
+}
+
+/* ---------------- backend ---------------- */
+
+static char *rmq_bk_cluster_id(rmq_broker_t *b, rmq_arena_t *a) {
+    rmq_meta_uuid_t id;
+    char txt[23] = "";
+    if (rmq_meta_state_cluster_id(b->state, &id)) rmq_meta_uuid_to_base64(&id, txt);
+    return rmq_admin_strdup(a, txt);
+}
+
+static rmq_err_t rmq_bk_cluster(void *ud, rmq_arena_t *a, rmq_admin_cluster_t *out, rmq_admin_errinfo_t *ei) {
+    (void)ei;
+    rmq_broker_t *b = ud;
+    out->cluster_id = rmq_bk_cluster_id(b, a);
+    out->controller_id = b->o.node_id;
+    out->brokers = rmq_arena_alloc(a, sizeof *out->brokers);
+    if (!out->brokers) return RMQ_ERR_NOMEM;
+    out->nbrokers = 1;
+    out->brokers[0].id = b->o.node_id;
+    out->brokers[0].host = rmq_admin_strdup(a, b->adv_host);
+    out->brokers[0].port = b->adv_port;
+    out->brokers[0].rack = b->rack && *b->rack ? rmq_admin_strdup(a, b->rack) : NULL;
+    out->brokers[0].status = atomic_load(&b->stopping) ? "draining" : "active";
+    return 0;
+}
+
+static rmq_err_t rmq_bk_health(void *ud, rmq_arena_t *a, rmq_admin_health_t *out, rmq_admin_errinfo_t *ei) {
+    (void)ei;
+    rmq_broker_t *b = ud;
+    rmq_store_stats_t st;
+    memset(&st, 0, sizeof st);
+    if (b->store) rmq_store_stats(b->store, &st);
+    out->details = rmq_arena_alloc(a, 4 * sizeof *out->details);
+    if (!out->details) return RMQ_ERR_NOMEM;
+    char usage[64];
+    snprintf(usage, sizeof usage, "%.1f%%",
+             st.capacity_bytes ? 100.0 * (double)st.usage_bytes / (double)st.capacity_bytes : 0.0);
+    bool full = st.capacity_bytes && st.usage_bytes + (st.capacity_bytes / 50) >= st.capacity_bytes;
+    out->details[0] = (rmq_admin_kv_t){"wal", st.read_only ? "read-only" : "ok"};
+    out->details[1] = (rmq_admin_kv_t){"wal_usage", rmq_admin_strdup(a, usage)};
+    out->details[2] = (rmq_admin_kv_t){"metadata", b->state ? "ok" : "unavailable"};
+    out->details[3] = (rmq_admin_kv_t){"listener", b->net ? "ok" : "down"};
+    out->ndetails = 4;
+    out->ok = !st.read_only && b->state && b->net;
+    out->status = !out->ok ? "unhealthy" : full ? "degraded" : "healthy";
+    return 0;
+}
+
+static bool rmq_bk_ready(void *ud, char *why, size_t cap) {
+    rmq_broker_t *b = ud;
+    if (atomic_load(&b->stopping)) {
+        snprintf(why, cap, "shutting down");
+        return false;
+    }
+    if (!b->net) {
+        snprintf(why, cap, "Kafka listener not started");
+        return false;
+    }
+    return true;
+}
+
+static rmq_err_t rmq_bk_list_topics(void *ud, rmq_arena_t *a, rmq_admin_topic_list_t *out, rmq_admin_errinfo_t *ei) {
+    (void)ei;
+    rmq_broker_t *b = ud;
+    rmq_meta_state_rdlock(b->state);
+    size_t n = rmq_meta_state_topic_count_locked(b->state);
+    out->topics = n ? rmq_arena_alloc(a, n * sizeof *out->topics) : NULL;
+    if (n && !out->topics) {
+        rmq_meta_state_unlock(b->state);
+        return RMQ_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const rmq_meta_topic_t *t = rmq_meta_state_topic_at(b->state, i);
+        out->topics[i].name = rmq_admin_strdup(a, t->name);
+        out->topics[i].partitions = t->n_partitions;
+        out->topics[i].replication_factor = t->replication_factor;
+        out->topics[i].internal = t->name[0] == '_' && t->name[1] == '_';
+    }
+    out->ntopics = n;
+    rmq_meta_state_unlock(b->state);
+    return 0;
+}
+
+static rmq_err_t rmq_bk_describe_topic(void *ud, rmq_arena_t *a, const char *name, rmq_admin_topic_t *out,
+                                       rmq_admin_errinfo_t *ei) {
+    rmq_broker_t *b = ud;
+    rmq_meta_state_rdlock(b->state);
+    const rmq_meta_topic_t *t = rmq_meta_state_find_topic(b->state, name);
+    if (!t) {
+        rmq_meta_state_unlock(b->state);
+        snprintf(ei->msg, sizeof ei->msg, "topic '%s' does not exist", name);
+        return RMQ_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    out->name = rmq_admin_strdup(a, t->name);
+    out->partitions = t->n_partitions;
+    out->replication_factor = t->replication_factor;
+    out->internal = t->name[0] == '_' && t->name[1] == '_';
+    out->parts = t->n_partitions ? rmq_arena_alloc(a, (size_t)t->n_partitions * sizeof *out->parts) : NULL;
+    uint64_t *streams = t->n_partitions ? malloc((size_t)t->n_partitions * sizeof *streams) : NULL;
+    for (int32_t i = 0; out->parts && streams && i < t->n_partitions; i++) {
+        rmq_admin_partition_t *p = &out->parts[i];
+        p->partition = i;
+        p->leader = b->o.node_id;
+        p->leader_epoch = t->partitions[i].leader_epoch;
+        p->nreplicas = p->nisr = 1;
+        p->replicas[0] = p->isr[0] = b->o.node_id;
+        streams[i] = t->partitions[i].stream_id;
+    }
+    out->nparts = out->parts ? (size_t)t->n_partitions : 0;
+    rmq_meta_state_unlock(b->state);
+    for (size_t i = 0; streams && i < out->nparts; i++) {
+        int64_t ls = -1, hw = -1;
+        rmq_store_stream_info(b->store, streams[i], &ls, &hw, NULL);
+        out->parts[i].log_start_offset = ls;
+        out->parts[i].high_watermark = hw;
+    }
+    free(streams);
+    size_t nd;
+    const rmq_meta_config_def_t *defs = rmq_meta_config_defs(&nd);
+    out->configs = rmq_arena_alloc(a, nd * sizeof *out->configs);
+    size_t k = 0;
+    for (size_t i = 0; out->configs && i < nd; i++) {
+        char val[1024];
+        bool over = false;
+        if (rmq_meta_state_config(b->state, name, defs[i].name, val, sizeof val, &over)) continue;
+        if (!over && strcmp(defs[i].name, "max.message.bytes") == 0)
+            snprintf(val, sizeof val, "%d", b->o.max_message_bytes);
+        out->configs[k].name = defs[i].name;
+        out->configs[k].value = defs[i].sensitive ? NULL : rmq_admin_strdup(a, val);
+        k++;
+    }
+    out->nconfigs = k;
+    return 0;
+}
+
+static rmq_err_t rmq_bk_create_topic(void *ud, rmq_arena_t *a, const rmq_admin_new_topic_t *t,
+                                     rmq_admin_errinfo_t *ei) {
+    rmq_broker_t *b = ud;
+    rmq_meta_kv_t *kv = t->nconfigs ? rmq_arena_alloc(a, t->nconfigs * sizeof *kv) : NULL;
+    if (t->nconfigs && !kv) return RMQ_ERR_NOMEM;
+    for (size_t i = 0; i < t->nconfigs; i++) {
+        kv[i].key = t->configs[i].name;
+        kv[i].value = t->configs[i].value ? t->configs[i].value : "";
+    }
+    if (t->replication_factor > INT16_MAX) return RMQ_INVALID_REPLICATION_FACTOR;
+    return rmq_broker_create_topic(b, t->name, t->partitions, (int16_t)t->replication_factor, kv,
+                                   (uint32_t)t->nconfigs, false, NULL, ei->msg, sizeof ei->msg);
+}
+
+static rmq_err_t rmq_bk_delete_topic(void *ud, rmq_arena_t *a, const char *name, rmq_admin_errinfo_t *ei) {
+    (void)a;
+    return rmq_broker_delete_topic(ud, name, NULL, ei->msg, sizeof ei->msg);
+}
+
+static rmq_err_t rmq_bk_alter(void *ud, rmq_arena_t *a, const char *name, const rmq_admin_kv_t *configs, size_t n,
+                              rmq_admin_errinfo_t *ei) {
+    rmq_broker_t *b = ud;
+    rmq_meta_cfg_alter_t *ops = n ? rmq_arena_alloc(a, n * sizeof *ops) : NULL;
+    if (n && !ops) return RMQ_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        ops[i].key = configs[i].name;
+        ops[i].op = configs[i].value ? RMQ_META_CFG_SET : RMQ_META_CFG_DELETE;
+        ops[i].value = configs[i].value;
+    }
+    rmq_meta_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = RMQ_META_CMD_ALTER_TOPIC_CONFIGS;
+    cmd.u.alter_configs.name = name;
+    cmd.u.alter_configs.ops = ops;
+    cmd.u.alter_configs.n_ops = (uint32_t)n;
+    rmq_meta_result_t res;
+    rmq_meta_result_init(&res);
+    rmq_err_t err = rmq_broker_propose(b, &cmd, &res);
+    if (err) snprintf(ei->msg, sizeof ei->msg, "%s", res.msg);
+    rmq_meta_result_free(&res);
+    return err;
+}
+
+static rmq_err_t rmq_bk_create_partitions(void *ud, rmq_arena_t *a, const char *name, int32_t total,
+                                          rmq_admin_errinfo_t *ei) {
+    (void)a;
+    rmq_broker_t *b = ud;
+    rmq_meta_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = RMQ_META_CMD_CREATE_PARTITIONS;
+    cmd.u.create_partitions.name = name;
+    cmd.u.create_partitions.total = total;
+    rmq_meta_result_t res;
+    rmq_meta_result_init(&res);
+    rmq_err_t err = rmq_broker_propose(b, &cmd, &res);
+    if (err) snprintf(ei->msg, sizeof ei->msg, "%s", res.msg);
+    rmq_meta_result_free(&res);
+    return err;
+}
+
+rmq_err_t rmq_broker_admin_start(rmq_broker_t *b, char *errbuf, size_t errlen) {
+    if (!b->o.admin_enabled || !b->o.admin_listen || !*b->o.admin_listen) return 0;
+    rmq_admin_config_t ac;
+    rmq_admin_config_default(&ac);
+    ac.listen = b->o.admin_listen;
+    rmq_admin_backend_t be;
+    memset(&be, 0, sizeof be);
+    be.ud = b;
+    be.cluster = rmq_bk_cluster;
+    be.health = rmq_bk_health;
+    be.ready = rmq_bk_ready;
+    be.list_topics = rmq_bk_list_topics;
+    be.describe_topic = rmq_bk_describe_topic;
+    be.create_topic = rmq_bk_create_topic;
+    be.delete_topic = rmq_bk_delete_topic;
+    be.alter_topic_configs = rmq_bk_alter;
+    be.create_partitions = rmq_bk_create_partitions;
+    rmq_broker_admin_groups_backend(&be);
+    be.metrics = b->metrics;
+    rmq_err_t err = rmq_admin_server_start(&ac, &be, &b->admin, errbuf, errlen);
+    if (!err)
+        RMQ_INFO("broker", "msg=\"admin API listening\" listen=%s port=%d", b->o.admin_listen,
+                 rmq_admin_server_port(b->admin));
+    return err;
+}
+
+void rmq_broker_admin_stop(rmq_broker_t *b) {
+    if (b->admin) rmq_admin_server_stop(b->admin);
+    b->admin = NULL;
+}
