@@ -1,6 +1,8 @@
 /* bench_wal.c - benchmark of the storage engine's WAL (src/storage).
  *
- * Prints, for 1 KiB records in 64 KiB and 1 MiB batches appended from 1, 4
+ * For each WAL write mode (plain pwritev + fdatasync, O_DIRECT, io_uring,
+ * O_DIRECT + io_uring; --mode picks one, default all) it prints,
+ * for 1 KiB records in 64 KiB and 1 MiB batches appended from 1, 4
  * and 16 threads with fsync on: MB/s, appends/s, fsyncs/s and the p50 /
  * p99 / p99.9 append-to-durable latency. Beside them it measures, in the
  * same run and on the same disk, the raw sequential write + fdatasync
@@ -10,7 +12,8 @@
  * an infinitely fast uploader would, so runs are time-bound, not
  * capacity-bound.
  *
- * Usage: bench_wal [--dir DIR] [--seconds S] [--recovery-mib N] [--inflight K]
+ * Usage: bench_wal [--mode plain|direct|uring|direct+uring|all] [--dir DIR]
+ *                  [--seconds S] [--recovery-mib N] [--inflight K] [--no-recovery]
  * DIR must be on the disk to measure (default /tmp, which is ext4 here).
  * Prints figures only; it is never a timed test. */
 #include <errno.h>
@@ -33,6 +36,15 @@ static const char *g_base = "/tmp";
 static double g_seconds = 3.0;
 static uint64_t g_recovery_mib = 1024;
 static int g_inflight = 1;
+static bool g_recovery = true;
+
+typedef struct mode {
+    const char *name;
+    bool direct, uring;
+} mode_t_;
+static const mode_t_ g_modes[4] = {
+    {"plain", false, false}, {"direct", true, false}, {"uring", false, true}, {"direct+uring", true, true}};
+static const mode_t_ *g_mode = &g_modes[0];
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
@@ -62,18 +74,21 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 /* ---------------- raw disk ceiling ---------------- */
-static double raw_bandwidth(size_t chunk, double seconds, double *fsyncs_per_s) {
+/* Sequential pwrite of `chunk` bytes + fdatasync, in a loop (O_DIRECT from
+ * an aligned buffer when direct): MB/s, and *fsyncs_per_s. */
+static double raw_bandwidth(size_t chunk, double seconds, double *fsyncs_per_s, bool direct) {
     char *dir = mk_dir();
     char path[512];
     snprintf(path, sizeof(path), "%s/raw", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | (direct ? O_DIRECT : 0), 0644);
     uint64_t fsz = 512ull << 20;
     if (fd < 0 || fallocate(fd, 0, 0, (off_t)fsz) < 0) {
         perror("raw file");
         exit(1);
     }
     fdatasync(fd);
-    uint8_t *buf = malloc(chunk);
+    uint8_t *buf = NULL;
+    if (posix_memalign((void **)&buf, 4096, chunk) != 0) exit(1);
     for (size_t i = 0; i < chunk; i++) buf[i] = (uint8_t)(i * 7);
     uint64_t t0 = rmq_mono_ns(), bytes = 0, n = 0, off = 0;
     while ((double)(rmq_mono_ns() - t0) < seconds * 1e9) {
@@ -202,10 +217,12 @@ static void *worker_main(void *p) {
 static void run_case(size_t batch, int threads) {
     /* the disk is shared and noisy: measure its ceiling right before each case */
     double raw_fs;
-    double raw_mbs = raw_bandwidth(batch, g_seconds < 1.5 ? g_seconds : 1.5, &raw_fs);
+    double raw_mbs = raw_bandwidth(batch, g_seconds < 1.5 ? g_seconds : 1.5, &raw_fs, false);
     char *dir = mk_dir();
     rmq_store_config_t c;
     rmq_store_config_default(&c);
+    c.direct_io = g_mode->direct;
+    c.io_uring = g_mode->uring;
     c.dir = dir;
     c.segment_size_bytes = 128ull << 20;
     c.capacity_bytes = 2048ull << 20;
@@ -257,7 +274,7 @@ static void run_case(size_t batch, int threads) {
     qsort(all, n, sizeof(uint64_t), cmp_u64);
     double mbs = (double)bytes / secs / 1e6;
 #define PCT(p) (n ? (double)all[(size_t)((double)(n - 1) * (p))] / 1e3 : 0.0)
-    printf("%-9s %3d  %9.1f  %8.0f  %8.0f  %9.0f  %9.0f  %9.0f  %9.1f  %5.0f%%\n",
+    printf("%-12s %-9s %3d  %9.1f  %8.0f  %8.0f  %9.0f  %9.0f  %9.0f  %9.1f  %5.0f%%\n", g_mode->name,
            batch >= (1u << 20) ? "1 MiB" : "64 KiB", threads, mbs, (double)n / secs, (double)(s1.fsyncs - s0.fsyncs) / secs, PCT(0.50), PCT(0.99), PCT(0.999),
            raw_mbs, raw_mbs > 0 ? 100.0 * mbs / raw_mbs : 0.0);
     fflush(stdout);
@@ -295,6 +312,8 @@ static void recovery_bench(void) {
     char *dir = mk_dir();
     rmq_store_config_t c;
     rmq_store_config_default(&c);
+    c.direct_io = g_mode->direct;
+    c.io_uring = g_mode->uring;
     c.dir = dir;
     c.segment_size_bytes = 128ull << 20;
     c.capacity_bytes = (g_recovery_mib << 20) + (256ull << 20);
@@ -340,41 +359,69 @@ static void recovery_bench(void) {
     double warm = (double)(rmq_mono_ns() - t0) / 1e6;
     rmq_store_close(st);
     rmq_log_set_level(RMQ_LOG_WARN);
-    printf("recovery of a %.2f GiB WAL (%" PRIu64 " entries of 64 KiB, 1000 streams): cold %.0f ms (%.0f MB/s), "
+    printf("%-12s recovery of a %.2f GiB WAL (%" PRIu64 " entries of 64 KiB, 1000 streams): cold %.0f ms (%.0f MB/s), "
            "warm %.0f ms; fill took %.1f s\n",
-           (double)written / (1 << 30), written / (batch + 64), cold, (double)written / (cold / 1e3) / 1e6, warm, fill);
+           g_mode->name, (double)written / (1 << 30), written / (batch + 64), cold, (double)written / (cold / 1e3) / 1e6, warm, fill);
     free(buf);
     rm_dir(dir);
 }
 
 int main(int argc, char **argv) {
+    const char *mode = "all";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc) g_base = argv[++i];
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) mode = argv[++i];
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) g_seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--recovery-mib") && i + 1 < argc) g_recovery_mib = (uint64_t)atoll(argv[++i]);
         else if (!strcmp(argv[i], "--inflight") && i + 1 < argc) g_inflight = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-recovery")) g_recovery = false;
         else {
-            fprintf(stderr, "usage: %s [--dir DIR] [--seconds S] [--recovery-mib N] [--inflight K]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--mode plain|direct|uring|direct+uring|all] [--dir DIR] [--seconds S] "
+                    "[--recovery-mib N] [--inflight K] [--no-recovery]\n",
+                    argv[0]);
             return 2;
         }
     }
+    const mode_t_ *run[4];
+    int nrun = 0;
+    for (int m = 0; m < 4; m++)
+        if (!strcmp(mode, "all") || !strcmp(mode, g_modes[m].name)) run[nrun++] = &g_modes[m];
+    if (nrun == 0) {
+        fprintf(stderr, "unknown --mode %s\n", mode);
+        return 2;
+    }
     if (g_inflight < 1) g_inflight = 1;
     rmq_log_set_level(RMQ_LOG_WARN);
-    printf("bench_wal: dir=%s seconds/case=%.1f in-flight appends/thread=%d, 1 KiB records, fsync_on_write=true\n",
-           g_base, g_seconds, g_inflight);
-    double f64, f1m;
-    double raw64 = raw_bandwidth(64 * 1024, g_seconds, &f64);
-    double raw1m = raw_bandwidth(1 << 20, g_seconds, &f1m);
+    printf("bench_wal: dir=%s mode=%s seconds/case=%.1f in-flight appends/thread=%d, 1 KiB records, "
+           "fsync_on_write=true\n",
+           g_base, mode, g_seconds, g_inflight);
+    double f64, f1m, d64, d1m;
+    double raw64 = raw_bandwidth(64 * 1024, g_seconds, &f64, false);
+    double raw1m = raw_bandwidth(1 << 20, g_seconds, &f1m, false);
+    double draw64 = raw_bandwidth(64 * 1024, g_seconds, &d64, true);
+    double draw1m = raw_bandwidth(1 << 20, g_seconds, &d1m, true);
     printf("raw sequential write+fdatasync, same disk: 64 KiB writes %.1f MB/s (%.0f fsyncs/s), "
            "1 MiB writes %.1f MB/s (%.0f fsyncs/s)\n", raw64, f64, raw1m, f1m);
-    printf("O_DIRECT and io_uring paths: not implemented (config keys rejected), plain pwritev+fdatasync only\n\n");
-    printf("raw MB/s column: the same write size measured again just before each case\n");
-    printf("batch   thr       MB/s  appends/s  fsyncs/s   p50 us     p99 us   p99.9 us   raw MB/s  %%raw\n");
+    printf("raw O_DIRECT write+fdatasync, same disk:   64 KiB writes %.1f MB/s (%.0f fsyncs/s), "
+           "1 MiB writes %.1f MB/s (%.0f fsyncs/s)\n\n", draw64, d64, draw1m, d1m);
+    printf("raw MB/s column: plain pwrite+fdatasync of the batch size, measured again just before each case\n");
+    printf("mode         batch   thr       MB/s  appends/s  fsyncs/s   p50 us     p99 us   p99.9 us   raw MB/s  %%raw\n");
     size_t batches[2] = {64 * 1024, 1 << 20};
     int threads[3] = {1, 4, 16};
-    for (int b = 0; b < 2; b++)
-        for (int t = 0; t < 3; t++) run_case(batches[b], threads[t]);
+    for (int m = 0; m < nrun; m++) {
+        g_mode = run[m];
+        for (int b = 0; b < 2; b++)
+            for (int t = 0; t < 3; t++) run_case(batches[b], threads[t]);
+    }
     printf("\n");
-    recovery_bench();
+    if (g_recovery)
+        for (int m = 0; m < nrun; m++) {
+            g_mode = run[m];
+            double rf;
+            double rraw = raw_bandwidth(1 << 20, 1.0, &rf, false);
+            printf("(raw 1 MiB write+fdatasync just before: %.1f MB/s)\n", rraw);
+            recovery_bench();
+        }
     return 0;
 }

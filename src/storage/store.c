@@ -10,7 +10,14 @@
  * Lifetimes: stream structs live until close (a deleted stream gets a new
  * generation); blobs (header + batch) are refcounted by the queue, the
  * index, the cache FIFO and read results; segments are freed by reclaim
- * (under seg_mu write lock) or at close. */
+ * (under seg_mu write lock) or at close.
+ *
+ * Write paths (chosen at open, see write_run): plain pwritev + fdatasync;
+ * O_DIRECT (the group is copied into a 4096-aligned buffer that starts with
+ * the already written head of its first 4 KiB block and is zero-filled to
+ * the next block boundary, so the on-disk format is unchanged); io_uring
+ * (the group's writes and an fdatasync linked with IOSQE_IO_LINK, one
+ * submission, completed on the CQEs); or both. */
 #include "storage/store.h"
 
 #include <errno.h>
@@ -26,12 +33,21 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/falloc.h>
+#ifdef RMQ_HAVE_URING
+#include <liburing.h>
+#endif
 
 #include "common/buf.h"
 #include "common/log.h"
 #include "storage/wal_format.h"
 
 #define SUB "storage"
+
+#define DIO_ALIGN 4096u             /* O_DIRECT offset, length and buffer alignment */
+#define DIO_CHUNK (8u << 20)        /* largest aligned buffer the writer assembles at once */
+#define RING_DEPTH 64u              /* io_uring submission queue entries */
+#define RING_IOV_MAX 1024           /* iovecs per io_uring writev (IOV_MAX) */
+#define PEND_SEAL 0xF0              /* internal queue marker of rmq_store_seal_active */
 
 /* ------------------------------------------------------------------ */
 /* blobs                                                                */
@@ -86,7 +102,8 @@ typedef struct stream {
 
 typedef struct seg {
     uint64_t id;
-    int fd;
+    int fd;  /* buffered read/write fd: reads, recovery, fdatasync, zeroing */
+    int wfd; /* O_DIRECT fd for the writer's data writes (direct_io), else -1 */
     char *path;
     uint64_t size;
     _Atomic uint64_t used; /* bytes of entries */
@@ -163,6 +180,16 @@ struct rmq_store {
     seg_t *wseg; /* last segment written */
     bool dirty;  /* written but not fdatasync'd (fsync_on_write = false) */
     uint64_t next_flush_ns;
+    uint8_t *abuf;      /* direct_io: DIO_ALIGN-aligned group buffer (posix_memalign) */
+    size_t abuf_cap;
+    uint8_t *pblk;      /* direct_io: head of the last, partly written block */
+    uint64_t pblk_seg;  /* ...of this segment id (0 = nothing cached) */
+    uint64_t pblk_off;  /* ...starting at this block-aligned file offset */
+    size_t pblk_len;    /* ...this many bytes long (< DIO_ALIGN) */
+#ifdef RMQ_HAVE_URING
+    struct io_uring ring; /* io_uring: used by the writer thread only */
+    bool ring_ok;
+#endif
 
     pthread_mutex_t cache_mu;
     cache_item_t *fifo;
@@ -188,6 +215,7 @@ void rmq_store_config_default(rmq_store_config_t *cfg) {
     cfg->fsync_on_write = true;
     cfg->flush_interval_ms = 100;
     cfg->write_cache_size_bytes = 64ull << 20;
+    cfg->direct_io = true; /* measured faster than the plain path: bench/README.md "## WAL" */
 }
 
 static uint64_t now_ns(rmq_store_t *st) { return st->clock->mono_ns(st->clock->ud); }
@@ -234,6 +262,7 @@ static int do_fdatasync(rmq_store_t *st, int fd) {
 static void seg_free(rmq_store_t *st, seg_t *g) {
     if (!g) return;
     if (g->fd >= 0) st->io->close(st->io->ud, g->fd);
+    if (g->wfd >= 0) st->io->close(st->io->ud, g->wfd);
     free(g->path);
     free(g->ents);
     free(g);
@@ -281,12 +310,21 @@ static seg_t *segtab_find(rmq_store_t *st, uint64_t id) {
     return lo < st->nsegs && st->segs[lo]->id == id ? st->segs[lo] : NULL;
 }
 
+/* direct_io: open the writer's O_DIRECT fd of g (0 or -errno). */
+static int seg_open_direct(rmq_store_t *st, seg_t *g) {
+    int r = st->io->open(st->io->ud, g->path, O_WRONLY | O_DIRECT | O_CLOEXEC, 0);
+    if (r < 0) return r;
+    g->wfd = r;
+    return 0;
+}
+
 /* Create and preallocate segment file `id`; durable (file + directory). */
 static rmq_err_t seg_create(rmq_store_t *st, uint64_t id, seg_t **out, char *msg, size_t msglen) {
     seg_t *g = calloc(1, sizeof(*g));
     if (!g) return RMQ_ERR_NOMEM;
     g->id = id;
     g->fd = -1;
+    g->wfd = -1;
     g->size = st->cfg.segment_size_bytes;
     g->path = seg_path(st->dir, id);
     if (!g->path) {
@@ -308,11 +346,17 @@ static rmq_err_t seg_create(rmq_store_t *st, uint64_t id, seg_t **out, char *msg
         what = "fsync dir";
         r = fsync_dir(st);
     }
+    bool dio_fail = false;
+    if (r >= 0 && st->cfg.direct_io) {
+        what = "open with O_DIRECT (set wal.direct_io = false if this filesystem has no O_DIRECT)";
+        r = seg_open_direct(st, g);
+        dio_fail = r == -EINVAL;
+    }
     if (r < 0) {
         snprintf(msg, msglen, "create segment %s: %s: %s", g->path, what, strerror(-r));
         if (g->fd >= 0) st->io->unlink(st->io->ud, g->path);
         seg_free(st, g);
-        return errno_to_err(r);
+        return dio_fail ? RMQ_ERR_UNSUPPORTED : errno_to_err(r);
     }
     *out = g;
     return RMQ_NONE;
@@ -505,6 +549,17 @@ static void fill_header(pend_t *p, uint32_t body_crc) {
     rmq_wal_hdr_encode(p->blob->data, &h, p->blob->data + RMQ_WAL_HDR, body_crc);
 }
 
+/* Append p to the writer's queue (caller holds q_mu; the queue owns p). */
+static void queue_push_locked(rmq_store_t *st, pend_t *p) {
+    p->next = NULL;
+    if (st->qtail) st->qtail->next = p;
+    else {
+        st->qhead = p;
+        pthread_cond_signal(&st->q_cond);
+    }
+    st->qtail = p;
+}
+
 /* Reserve WAL space for p (p->blob->len payload bytes) and queue it.
  * Caller holds p->s->mu (if any). On success the queue owns p (the writer
  * may free it at any moment: the caller must not touch p again) and
@@ -549,15 +604,7 @@ static rmq_err_t enqueue(rmq_store_t *st, pend_t *p, uint64_t *seg_id, uint64_t 
             if (file_off) *file_off = p->off;
         }
     }
-    if (err == RMQ_NONE) {
-        p->next = NULL;
-        if (st->qtail) st->qtail->next = p;
-        else {
-            st->qhead = p;
-            pthread_cond_signal(&st->q_cond);
-        }
-        st->qtail = p;
-    }
+    if (err == RMQ_NONE) queue_push_locked(st, p);
     pthread_mutex_unlock(&st->q_mu);
     return err;
 }
@@ -698,35 +745,295 @@ static void seal_segment(rmq_store_t *st, seg_t *g, seal_list_t *sl) {
     (void)sl;
 }
 
-/* Write one run of entries that are contiguous in segment g; fdatasync if
- * configured. Returns 0 or -errno and sets *what. */
-static int write_run(rmq_store_t *st, seg_t *g, pend_t **run, size_t n, const char **what) {
-    struct iovec *iov = malloc(n * sizeof(*iov));
-    if (!iov) {
-        *what = "pwritev (out of memory)";
+#ifdef RMQ_HAVE_URING
+static int uring_hook(rmq_store_t *st, int op, int fd, int res) {
+    return st->cfg.uring_hook ? st->cfg.uring_hook(st->cfg.uring_hook_ud, op, fd, res) : res;
+}
+
+/* io_uring path: write iov[0..cnt) (borrowed until return) at off to fd and,
+ * when sync, fdatasync it, as one submission of linked SQEs (writev... ->
+ * fsync(IORING_FSYNC_DATASYNC), IOSQE_IO_LINK), then wait for every CQE.
+ * A short write cancels the rest of the chain: what was written is kept and
+ * the remainder plus the fsync are submitted again. Any error (write or
+ * fsync) is returned, never retried. 0 or -errno; *what names the step. */
+static int ring_write(rmq_store_t *st, int fd, const struct iovec *iov, int cnt, off_t off, bool sync,
+                      const char **what) {
+    struct iovec stackv[64];
+    struct iovec *v = cnt <= 64 ? stackv : malloc((size_t)cnt * sizeof(*v));
+    if (!v) {
+        *what = "io_uring writev (out of memory)";
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) {
-        iov[i].iov_base = run[i]->blob->data;
-        iov[i].iov_len = RMQ_WAL_HDR + (size_t)run[i]->blob->len;
+    memcpy(v, iov, (size_t)cnt * sizeof(*v));
+    int cur = 0, zero_tries = 0, r = 0;
+    bool need_sync = sync;
+    while (cur < cnt || need_sync) {
+        size_t want[RING_DEPTH];
+        int wres[RING_DEPTH];
+        unsigned nw = 0;
+        int ci = cur;
+        off_t o = off;
+        struct io_uring_sqe *sqe = NULL;
+        while (ci < cnt && nw < RING_DEPTH - 1) {
+            int k = cnt - ci < RING_IOV_MAX ? cnt - ci : RING_IOV_MAX;
+            size_t bytes = 0;
+            for (int i = 0; i < k; i++) bytes += v[ci + i].iov_len;
+            sqe = io_uring_get_sqe(&st->ring); /* the ring is empty: never NULL */
+            io_uring_prep_writev(sqe, fd, v + ci, (unsigned)k, (uint64_t)o);
+            sqe->flags |= IOSQE_IO_LINK;
+            sqe->user_data = nw;
+            wres[nw] = -ECANCELED;
+            want[nw++] = bytes;
+            o += (off_t)bytes;
+            ci += k;
+        }
+        bool with_sync = need_sync && ci == cnt;
+        unsigned nsqe = nw;
+        int fres = -ECANCELED;
+        if (with_sync) {
+            sqe = io_uring_get_sqe(&st->ring);
+            io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+            sqe->user_data = RING_DEPTH;
+            nsqe++;
+        } else if (sqe) {
+            sqe->flags &= (uint8_t)~IOSQE_IO_LINK; /* chains never span submissions */
+        }
+        uint64_t t0 = now_ns(st);
+        unsigned submitted = 0;
+        while (submitted < nsqe) {
+            int n = io_uring_submit(&st->ring);
+            if (n == -EINTR || n == -EAGAIN) continue;
+            if (n <= 0) {
+                if (n == 0) n = -EIO; /* nothing taken although SQEs are queued */
+                /* cannot tell what reached the kernel: give up (read-only) */
+                *what = "io_uring submit";
+                r = n;
+                goto out;
+            }
+            submitted += (unsigned)n;
+        }
+        for (unsigned got = 0; got < submitted; got++) {
+            struct io_uring_cqe *cqe;
+            int w;
+            while ((w = io_uring_wait_cqe(&st->ring, &cqe)) == -EINTR) {
+            }
+            if (w < 0) {
+                *what = "io_uring wait";
+                r = w;
+                goto out;
+            }
+            uint64_t ud = cqe->user_data;
+            int res = cqe->res;
+            io_uring_cqe_seen(&st->ring, cqe);
+            if (ud == RING_DEPTH) fres = uring_hook(st, RMQ_WAL_URING_FSYNC, fd, res);
+            else if (ud < nw) wres[ud] = uring_hook(st, RMQ_WAL_URING_WRITE, fd, res);
+        }
+        size_t prog = 0;
+        bool all = true;
+        for (unsigned i = 0; i < nw; i++) {
+            int res = wres[i];
+            if (res >= 0 && (size_t)res == want[i]) {
+                prog += want[i];
+                continue;
+            }
+            all = false;
+            if (res >= 0) {
+                prog += (size_t)res;
+            } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
+                *what = "io_uring writev";
+                r = res;
+                goto out;
+            }
+            break;
+        }
+        if (all && with_sync) {
+            hist_add(st, now_ns(st) - t0); /* write + fdatasync of the last chain */
+            if (fres < 0) {
+                *what = "io_uring fdatasync";
+                r = fres;
+                goto out;
+            }
+            need_sync = false;
+        }
+        if (prog == 0 && !all) {
+            if (++zero_tries > 8) {
+                *what = "io_uring writev (no progress)";
+                r = -EIO;
+                goto out;
+            }
+            continue;
+        }
+        zero_tries = 0;
+        off += (off_t)prog;
+        while (cur < cnt && prog >= v[cur].iov_len) {
+            prog -= v[cur].iov_len;
+            cur++;
+        }
+        if (cur < cnt && prog > 0) {
+            v[cur].iov_base = (char *)v[cur].iov_base + prog;
+            v[cur].iov_len -= prog;
+        }
     }
-    int r = rmq_wal_io_pwritev_all(st->io, g->fd, iov, (int)n, (off_t)run[0]->off);
-    free(iov);
+out:
+    if (v != stackv) free(v);
+    return r;
+}
+#endif
+
+/* Write iov[0..cnt) (borrowed) at off to fd and, when sync, make it durable:
+ * through the ring (io_uring) or with pwritev + fdatasync. 0 or -errno;
+ * *what names the failed step. */
+static int write_sync(rmq_store_t *st, int fd, const struct iovec *iov, int cnt, off_t off, bool sync,
+                      const char **what) {
+#ifdef RMQ_HAVE_URING
+    if (st->ring_ok) return ring_write(st, fd, iov, cnt, off, sync, what);
+#endif
+    int r = rmq_wal_io_pwritev_all(st->io, fd, iov, cnt, off);
     if (r < 0) {
         *what = "pwritev";
         return r;
     }
-    atomic_fetch_add_explicit(&st->st_groups, 1, memory_order_relaxed);
-    if (st->cfg.fsync_on_write) {
-        r = do_fdatasync(st, g->fd);
-        if (r < 0) {
-            *what = "fdatasync";
-            return r;
-        }
-    } else {
-        st->dirty = true;
+    if (sync) {
+        r = do_fdatasync(st, fd);
+        if (r < 0) *what = "fdatasync";
     }
+    return r;
+}
+
+/* direct_io: write a run through g's O_DIRECT fd. The run is copied into
+ * the aligned buffer after the head of its first block (the bytes of that
+ * block already on disk, cached in pblk or read back), zero-filled up to
+ * the next block boundary and written in DIO_CHUNK pieces; only the last
+ * one is synced. The rewritten head is byte-identical to what is on disk
+ * and the zero tail is what a preallocated segment holds after its last
+ * entry, so the format and recovery are the same as for the plain path. */
+static int write_run_direct(rmq_store_t *st, seg_t *g, pend_t **run, size_t n, bool sync, const char **what) {
+    uint64_t start = run[0]->off;
+    uint64_t blk = start & ~(uint64_t)(DIO_ALIGN - 1);
+    size_t pre = (size_t)(start - blk);
+    uint64_t total = pre;
+    for (size_t i = 0; i < n; i++) total += RMQ_WAL_HDR + (uint64_t)run[i]->blob->len;
+    uint64_t want = (total + DIO_ALIGN - 1) & ~(uint64_t)(DIO_ALIGN - 1);
+    if (want > DIO_CHUNK) want = DIO_CHUNK;
+    if (st->abuf_cap < want) {
+        void *nb = NULL;
+        if (posix_memalign(&nb, DIO_ALIGN, (size_t)want) != 0) {
+            *what = "pwritev (aligned buffer: out of memory)";
+            return -ENOMEM;
+        }
+        free(st->abuf);
+        st->abuf = nb;
+        st->abuf_cap = (size_t)want;
+    }
+    size_t cap = st->abuf_cap, fill = 0;
+    if (pre) {
+        if (st->pblk_seg == g->id && st->pblk_off == blk && st->pblk_len == pre) {
+            memcpy(st->abuf, st->pblk, pre);
+        } else {
+            int r = rmq_wal_io_pread_all(st->io, g->fd, st->abuf, pre, (off_t)blk);
+            if (r < 0) {
+                *what = "pread (head of the partly written block)";
+                return r;
+            }
+        }
+        fill = pre;
+    }
+    st->pblk_seg = 0; /* invalid until this run is written */
+    uint64_t woff = blk;
+    struct iovec v;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *src = run[i]->blob->data;
+        size_t left = RMQ_WAL_HDR + (size_t)run[i]->blob->len;
+        while (left > 0) {
+            size_t k = cap - fill < left ? cap - fill : left;
+            memcpy(st->abuf + fill, src, k);
+            fill += k;
+            src += k;
+            left -= k;
+            if (fill == cap && (left > 0 || i + 1 < n)) {
+                v = (struct iovec){st->abuf, cap};
+                int r = write_sync(st, g->wfd, &v, 1, (off_t)woff, false, what);
+                if (r < 0) return r;
+                woff += cap;
+                fill = 0;
+            }
+        }
+    }
+    size_t padded = (fill + DIO_ALIGN - 1) & ~(size_t)(DIO_ALIGN - 1);
+    memset(st->abuf + fill, 0, padded - fill);
+    v = (struct iovec){st->abuf, padded};
+    int r = write_sync(st, g->wfd, &v, 1, (off_t)woff, sync, what);
+    if (r < 0) return r;
+    size_t tail = fill & (DIO_ALIGN - 1);
+    memcpy(st->pblk, st->abuf + fill - tail, tail);
+    st->pblk_off = woff + fill - tail;
+    st->pblk_len = tail;
+    st->pblk_seg = g->id;
     return 0;
+}
+
+/* Write one run of entries that are contiguous in segment g; fdatasync if
+ * configured. Returns 0 or -errno and sets *what. */
+static int write_run(rmq_store_t *st, seg_t *g, pend_t **run, size_t n, const char **what) {
+    bool sync = st->cfg.fsync_on_write;
+    int r;
+    if (st->cfg.direct_io) {
+        r = write_run_direct(st, g, run, n, sync, what);
+    } else {
+        struct iovec *iov = malloc(n * sizeof(*iov));
+        if (!iov) {
+            *what = "pwritev (out of memory)";
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            iov[i].iov_base = run[i]->blob->data;
+            iov[i].iov_len = RMQ_WAL_HDR + (size_t)run[i]->blob->len;
+        }
+        r = write_sync(st, g->fd, iov, (int)n, (off_t)run[0]->off, sync, what);
+        free(iov);
+    }
+    if (r < 0) return r;
+    atomic_fetch_add_explicit(&st->st_groups, 1, memory_order_relaxed);
+    if (!sync) st->dirty = true;
+    return 0;
+}
+
+static rmq_err_t write_checkpoint(rmq_store_t *st, const uint64_t *excl, size_t nexcl, char *msg, size_t msglen);
+
+/* rmq_store_seal_active's marker reached the writer (writer thread, after
+ * every entry queued before it is written and completed, so the stream
+ * table matches the WAL position): make the sealed segment durable, move
+ * the write position to the empty segment `next`, record that in the
+ * checkpoint (position next/0 tells recovery the older tail is sealed, as a
+ * valid entry in `next` would), then seal it. Any failure here turns the
+ * WAL read-only, like every other failed write. */
+static rmq_err_t seal_active_now(rmq_store_t *st, seg_t *next) {
+    seg_t *old = st->wseg;
+    if (old == next) return RMQ_NONE;
+    const char *what = "fdatasync";
+    int r = 0;
+    char msg[256] = "";
+    if (old && st->dirty) {
+        r = do_fdatasync(st, old->fd);
+        if (r == 0) st->dirty = false;
+    }
+    if (r == 0) {
+        st->wseg = next;
+        if (write_checkpoint(st, NULL, 0, msg, sizeof(msg)) != RMQ_NONE) {
+            what = msg;
+            r = -EIO;
+        }
+    }
+    if (r < 0) {
+        pthread_mutex_lock(&st->q_mu);
+        set_ro_locked(st, "WAL seal: %s failed: %s; the WAL is now read-only", what, r);
+        pthread_mutex_unlock(&st->q_mu);
+        RMQ_ERROR(SUB, "msg=\"sealing the active segment failed, read-only\" detail=\"%s\" err=\"%s\"", what,
+                  strerror(-r));
+        return RMQ_ERR_IO;
+    }
+    if (old) seal_segment(st, old, NULL);
+    return RMQ_NONE;
 }
 
 /* Write a group of queued entries (in queue order) and complete them. */
@@ -769,6 +1076,10 @@ static void process_group(rmq_store_t *st, pend_t *list) {
             ok[i++] = true;
             continue;
         }
+        if (all[i]->type == PEND_SEAL) { /* always last: handled after the completions */
+            i++;
+            continue;
+        }
         seg_t *g = all[i]->seg;
         size_t rn = 0;
         size_t j = i;
@@ -778,7 +1089,7 @@ static void process_group(rmq_store_t *st, pend_t *list) {
                 have_marker = true;
                 continue;
             }
-            if (all[j]->seg != g || all[j]->off != expect) break;
+            if (all[j]->type == PEND_SEAL || all[j]->seg != g || all[j]->off != expect) break;
             expect += RMQ_WAL_HDR + all[j]->blob->len;
             run[rn++] = all[j];
         }
@@ -843,8 +1154,13 @@ static void process_group(rmq_store_t *st, pend_t *list) {
             pthread_mutex_unlock(&p->s->mu);
         }
     }
+    pend_t *seal_p = NULL;
     for (size_t q = 0; q < n; q++) {
         pend_t *p = all[q];
+        if (p->type == PEND_SEAL) {
+            seal_p = p;
+            continue;
+        }
         if (p->cb) p->cb(p->ud, ok[q] ? RMQ_NONE : (fail_err ? fail_err : RMQ_ERR_IO), ok[q] ? p->base : -1);
         if (!ok[q]) atomic_fetch_add_explicit(&st->st_errors, 1, memory_order_relaxed);
         blob_unref(p->blob);
@@ -853,6 +1169,11 @@ static void process_group(rmq_store_t *st, pend_t *list) {
     free(all);
     free(ok);
     for (size_t q = 0; q < sl.n; q++) seal_segment(st, sl.segs[q], NULL);
+    if (seal_p) {
+        rmq_err_t e = fail_err ? fail_err : seal_active_now(st, seal_p->seg);
+        seal_p->cb(seal_p->ud, e, -1);
+        free(seal_p);
+    }
 }
 
 /* Create the spare segment if there is room (writer thread). */
@@ -1099,7 +1420,17 @@ static void *writer_main(void *arg) {
         st->reclaims = NULL;
         bool stopping = st->stop && !list && !rl;
         pthread_mutex_unlock(&st->q_mu);
-        if (list) process_group(st, list);
+        while (list) { /* a seal marker ends its group (see seal_active_now) */
+            pend_t *rest = NULL;
+            for (pend_t *p = list; p; p = p->next)
+                if (p->type == PEND_SEAL) {
+                    rest = p->next;
+                    p->next = NULL;
+                    break;
+                }
+            process_group(st, list);
+            list = rest;
+        }
         if (rl) process_reclaims(st, rl);
         if (spare_due) make_spare(st);
         if (!st->cfg.fsync_on_write && st->dirty && now_ns(st) >= st->next_flush_ns) {
@@ -1410,6 +1741,7 @@ static rmq_err_t recover(rmq_store_t *st, char *msg, size_t ml) {
         }
         g->id = id;
         g->path = path;
+        g->wfd = -1;
         g->fd = st->io->open(st->io->ud, path, O_RDWR | O_CLOEXEC, 0);
         int64_t sz = g->fd >= 0 ? st->io->fsize(st->io->ud, g->fd) : g->fd;
         if (g->fd < 0 || sz < 0) {
@@ -1453,12 +1785,27 @@ static rmq_err_t recover(rmq_store_t *st, char *msg, size_t ml) {
     for (size_t i = 0; i < st->nsegs && err == RMQ_NONE; i++)
         if (st->segs[i] != tail) st->segs[i]->sealed = true;
     if (err == RMQ_NONE && tail) {
-        if (tail->size != st->cfg.segment_size_bytes && tail_stop > 0) {
-            /* segment size changed: seal the old tail, start a new one */
+        /* A checkpoint at the start of a later segment means the tail was
+         * sealed (rmq_store_seal_active) before that segment got an entry. */
+        bool sealed_by_ckpt = rc.have_ckpt && rc.pos_off == 0 && rc.pos_seg > tail->id;
+        if ((tail->size != st->cfg.segment_size_bytes || sealed_by_ckpt) && tail_stop > 0) {
+            /* segment size changed, or sealed: seal the old tail, start a new one */
             tail->sealed = true;
             tail = NULL;
+        } else if (st->cfg.direct_io && tail->size % DIO_ALIGN != 0) {
+            snprintf(msg, ml, "tail segment %s: size %" PRIu64 " is not a multiple of %u (wal.direct_io)",
+                     tail->path, tail->size, DIO_ALIGN);
+            err = RMQ_ERR_CONFIG;
         } else {
             err = zero_tail(st, tail, tail_stop, msg, ml);
+            if (err == RMQ_NONE && st->cfg.direct_io) {
+                int r = seg_open_direct(st, tail);
+                if (r < 0) {
+                    snprintf(msg, ml, "open %s with O_DIRECT: %s; set wal.direct_io = false", tail->path,
+                             strerror(-r));
+                    err = r == -EINVAL ? RMQ_ERR_UNSUPPORTED : RMQ_ERR_IO;
+                }
+            }
         }
     }
     if (err == RMQ_NONE && !tail) {
@@ -1515,6 +1862,11 @@ static void store_free(rmq_store_t *st) {
         }
     }
     free(st->buckets);
+#ifdef RMQ_HAVE_URING
+    if (st->ring_ok) io_uring_queue_exit(&st->ring);
+#endif
+    free(st->abuf);
+    free(st->pblk);
     for (size_t i = 0; i < st->nsegs; i++) seg_free(st, st->segs[i]);
     free(st->segs);
     for (size_t i = 0; i < st->fifo_n; i++) blob_unref(st->fifo[(st->fifo_head + i) % st->fifo_cap].blob);
@@ -1551,11 +1903,18 @@ rmq_err_t rmq_store_open(const rmq_store_config_t *cfg, const rmq_wal_io_t *io, 
         snprintf(errbuf, errlen, "storage: capacity_bytes must hold at least 2 segments");
         return RMQ_ERR_CONFIG;
     }
-    if (cfg->direct_io || cfg->io_uring) {
-        snprintf(errbuf, errlen, "storage: %s is not supported by this build's WAL writer",
-                 cfg->direct_io ? "direct_io" : "io_uring");
+    if (cfg->direct_io && cfg->segment_size_bytes % DIO_ALIGN != 0) {
+        snprintf(errbuf, errlen, "storage: wal.direct_io needs segment_size_bytes to be a multiple of %u",
+                 DIO_ALIGN);
+        return RMQ_ERR_CONFIG;
+    }
+#ifndef RMQ_HAVE_URING
+    if (cfg->io_uring) {
+        snprintf(errbuf, errlen, "storage: wal.io_uring = true but this build has no liburing; "
+                                 "set wal.io_uring = false");
         return RMQ_ERR_UNSUPPORTED;
     }
+#endif
     rmq_store_t *st = calloc(1, sizeof(*st));
     if (!st) return RMQ_ERR_NOMEM;
     st->cfg = *cfg;
@@ -1573,10 +1932,28 @@ rmq_err_t rmq_store_open(const rmq_store_config_t *cfg, const rmq_wal_io_t *io, 
     pthread_cond_init(&st->done_cond, NULL);
     pthread_mutex_init(&st->cache_mu, NULL);
     pthread_mutex_init(&st->cb_mu, NULL);
-    if (!st->dir || !st->buckets) {
+    if (cfg->direct_io && posix_memalign((void **)&st->pblk, DIO_ALIGN, DIO_ALIGN) != 0) st->pblk = NULL;
+    if (!st->dir || !st->buckets || (cfg->direct_io && !st->pblk)) {
         store_free(st);
         return RMQ_ERR_NOMEM;
     }
+#ifdef RMQ_HAVE_URING
+    if (cfg->io_uring) {
+        int r = io_uring_queue_init(RING_DEPTH, &st->ring, 0);
+        int hr = uring_hook(st, RMQ_WAL_URING_INIT, -1, r);
+        if (r == 0 && hr < 0) io_uring_queue_exit(&st->ring);
+        if (hr < 0) {
+            snprintf(errbuf, errlen,
+                     "storage: wal.io_uring = true but io_uring_queue_init failed: %s (io_uring blocked by "
+                     "seccomp, a container runtime or kernel.io_uring_disabled?); set wal.io_uring = false to use "
+                     "pwritev + fdatasync",
+                     strerror(-hr));
+            store_free(st);
+            return RMQ_ERR_UNSUPPORTED;
+        }
+        st->ring_ok = true;
+    }
+#endif
     if (st->io == rmq_wal_io_default() && mkdir(st->dir, 0755) < 0 && errno != EEXIST) {
         snprintf(errbuf, errlen, "storage: mkdir %s: %s", st->dir, strerror(errno));
         store_free(st);
@@ -1910,6 +2287,46 @@ rmq_err_t rmq_store_sync(rmq_store_t *st) {
         return err;
     }
     return waiter_wait(&w);
+}
+
+rmq_err_t rmq_store_seal_active(rmq_store_t *st) {
+    waiter_t w;
+    waiter_init(&w);
+    pend_t *p = calloc(1, sizeof(*p));
+    if (!p) return RMQ_ERR_NOMEM;
+    p->type = PEND_SEAL;
+    p->cb = waiter_cb;
+    p->ud = &w;
+    for (;;) {
+        rmq_err_t err = RMQ_NONE;
+        bool wait = false;
+        pthread_mutex_lock(&st->q_mu);
+        if (st->ro) err = RMQ_ERR_READ_ONLY;
+        else if (st->stop) err = RMQ_ERR_CLOSED;
+        else if (st->assign_off == 0) err = -1; /* nothing in the active segment */
+        else if (st->spare) {
+            /* later entries go to the spare; the marker follows every entry
+             * of the old segment through the queue */
+            st->cur = st->spare;
+            st->spare = NULL;
+            st->assign_off = 0;
+            pthread_cond_signal(&st->q_cond); /* make the next spare */
+            p->seg = st->cur;
+            queue_push_locked(st, p);
+            pthread_mutex_unlock(&st->q_mu);
+            return waiter_wait(&w);
+        } else if (st->nsegs >= st->max_files) err = RMQ_ERR_WAL_FULL;
+        else if (st->spare_err) {
+            err = st->spare_err;
+            pthread_cond_signal(&st->q_cond);
+        } else wait = true;
+        pthread_mutex_unlock(&st->q_mu);
+        if (!wait) {
+            free(p);
+            return err == -1 ? RMQ_NONE : err;
+        }
+        wait_spare(st); /* the spare is being created */
+    }
 }
 
 /* ------------------------------------------------------------------ */

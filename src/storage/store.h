@@ -9,10 +9,12 @@
  *
  * Threads: appends, reads and info calls may come from any thread. One WAL
  * writer thread writes everything pending with one vectored write and one
- * fdatasync (group commit) and runs the completion callbacks. Callbacks run
+ * fdatasync (group commit; optionally O_DIRECT from aligned buffers and/or
+ * submitted through io_uring, see rmq_store_config_t) and runs the
+ * completion callbacks. Callbacks run
  * on that writer thread: they must be quick and must not call the
- * synchronous functions (trim, stream_delete, reclaim, sync) - that would
- * deadlock. Appending from a callback is allowed.
+ * synchronous functions (trim, stream_delete, reclaim, sync, seal_active)
+ * - that would deadlock. Appending from a callback is allowed.
  *
  * See docs/storage.md for the format, recovery and failure semantics. */
 #ifndef RMQ_STORAGE_STORE_H
@@ -34,13 +36,20 @@ typedef struct rmq_store_config {
     bool fsync_on_write;         /* true: complete appends after fdatasync */
     uint32_t flush_interval_ms;  /* fsync_on_write=false: background flush period */
     uint64_t write_cache_size_bytes; /* recent batches kept in memory (0 = none) */
-    bool direct_io;              /* O_DIRECT writes from aligned buffers */
-    bool io_uring;               /* submit writes + fdatasync through io_uring */
+    bool direct_io;              /* O_DIRECT writes from 4096-aligned buffers (segment
+                                    size must be a multiple of 4096; the filesystem must
+                                    support O_DIRECT, else open fails: ERR_UNSUPPORTED) */
+    bool io_uring;               /* submit writes + fdatasync through io_uring (open fails
+                                    with ERR_UNSUPPORTED if the ring cannot be set up) */
     const rmq_clock_t *clock;    /* NULL = rmq_clock_system() */
+    rmq_wal_uring_hook_fn uring_hook; /* tests only (fault injection on the io_uring path):
+                                         NULL = none; see storage/wal_io.h */
+    void *uring_hook_ud;
 } rmq_store_config_t;
 
 /* Defaults: capacity 1 GiB, segments 128 MiB, fsync on, flush 100 ms, cache
- * 64 MiB, no O_DIRECT, no io_uring, dir NULL (caller must set it). */
+ * 64 MiB, O_DIRECT on, no io_uring (the winners of bench/bench_wal.c),
+ * dir NULL (caller must set it). */
 void rmq_store_config_default(rmq_store_config_t *cfg);
 
 typedef struct rmq_store rmq_store_t;
@@ -149,6 +158,17 @@ typedef void (*rmq_store_sealed_cb)(void *ud, const rmq_store_segment_info_t *se
  * e.g. recovered ones - and then on the writer thread whenever a segment
  * fills and its data is durable. */
 void rmq_store_set_sealed_cb(rmq_store_t *st, rmq_store_sealed_cb cb, void *ud);
+/* Time-based sealing (the object tier's upload_interval_ms): if the active
+ * segment holds any entry, seal it now instead of when it fills - later
+ * appends go to a new segment, the old one is made durable, the sealed
+ * callback fires for it (before this returns) and it can be reclaimed like
+ * any sealed segment. The seal survives a crash (recorded in the
+ * checkpoint). RMQ_NONE also when the active segment is empty (nothing to
+ * do). Errors: RMQ_ERR_WAL_FULL / RMQ_ERR_NOSPACE (no segment to move to:
+ * retriable, like append), RMQ_ERR_READ_ONLY, RMQ_ERR_CLOSED, RMQ_ERR_IO
+ * (the seal could not be made durable: the WAL turned read-only). Blocks:
+ * call from any thread except store callbacks. */
+rmq_err_t rmq_store_seal_active(rmq_store_t *st);
 /* Read bytes of a sealed segment (for the uploader): buf (caller-owned)
  * gets len bytes at off. RMQ_ERR_NOT_FOUND if not a live sealed segment. */
 rmq_err_t rmq_store_segment_pread(rmq_store_t *st, uint64_t segment_id, uint64_t off, void *buf, size_t len);

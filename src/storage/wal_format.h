@@ -5,6 +5,11 @@
  *
  * Segment file "wal-<id as 16 hex digits>.seg": preallocated to the segment
  * size, a sequence of entries from offset 0, zeros after the last one.
+ * The layout is the same in every write mode (plain, O_DIRECT, io_uring):
+ * O_DIRECT writes whole 4 KiB blocks by rewriting the head of the last,
+ * partly written block with identical bytes and zero-filling after the
+ * group, i.e. the zeros that follow the last entry anyway. "RWL1" is the
+ * format version; a change of layout must change the magic.
  * Entry = 64-byte header + payload (no padding):
  *    0 u32 magic 'RWL1'        4 u32 crc (see below)
  *    8 u32 payload length     12 u8 type, u8 flags(0), u16 reserved(0)

@@ -6,7 +6,18 @@
  * recovery against an in-memory filesystem. rmq_wal_io_default() is the real
  * thing (plain syscalls). Every function returns >= 0 on success and a
  * negative errno on failure (never -1 + errno). Paths are borrowed for the
- * call only. */
+ * call only.
+ *
+ * The O_DIRECT path uses the same functions (open gets O_DIRECT in its
+ * flags, pwritev gets 4096-aligned buffers, offsets and lengths). The
+ * io_uring path cannot go through a function table without losing what it
+ * is for (the kernel does the write and the fdatasync), so the store uses
+ * a real ring and passes every step's result through an optional
+ * rmq_wal_uring_hook_fn, where tests turn successes into failures or short
+ * writes. That hook is given in rmq_store_config_t (uring_hook), not here:
+ * rmq_wal_io_t is initialized positionally by existing code (the fuzz
+ * target), and a new member would break those initializers under
+ * -Wmissing-field-initializers. */
 #ifndef RMQ_STORAGE_WAL_IO_H
 #define RMQ_STORAGE_WAL_IO_H
 
@@ -36,6 +47,13 @@ typedef struct rmq_wal_io {
     int (*list)(void *ud, const char *dir, void (*fn)(void *arg, const char *name), void *arg);
     void *ud;
 } rmq_wal_io_t;
+
+/* Sees the result of each io_uring step and returns the result the store
+ * acts on. op is one of RMQ_WAL_URING_*; res is io_uring_queue_init's return
+ * (INIT, fd -1), or a CQE's res (WRITE: bytes written or -errno; FSYNC: 0 or
+ * -errno). */
+typedef int (*rmq_wal_uring_hook_fn)(void *ud, int op, int fd, int res);
+enum { RMQ_WAL_URING_INIT = 1, RMQ_WAL_URING_WRITE = 2, RMQ_WAL_URING_FSYNC = 3 };
 
 /* The real syscalls (static storage). */
 const rmq_wal_io_t *rmq_wal_io_default(void);

@@ -1,7 +1,8 @@
 /* storage_test_util.h - helpers shared by the storage unit tests (header
  * only, included by tests/unit/test_wal.c and test_storage_crash.c): temp
- * directories on the real filesystem, a fault-injecting rmq_wal_io_t, and a
- * blocking append helper. */
+ * directories on the real filesystem, the WAL write modes (plain, O_DIRECT,
+ * io_uring, both) the tests are repeated in, a fault-injecting rmq_wal_io_t
+ * (plus the io_uring result hook), and a blocking append helper. */
 #ifndef RMQ_TEST_STORAGE_UTIL_H
 #define RMQ_TEST_STORAGE_UTIL_H
 
@@ -9,7 +10,9 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -44,6 +47,47 @@ static inline void tu_sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+/* ---- write modes ---- */
+typedef struct tu_mode {
+    const char *name;
+    bool direct, uring;
+} tu_mode_t;
+
+static const tu_mode_t tu_all_modes[4] = {
+    {"plain", false, false}, {"direct", true, false}, {"uring", false, true}, {"direct+uring", true, true}};
+
+/* The modes to test: RMQ_WAL_MODES="plain,uring" (names as above) or all
+ * four; io_uring modes only in builds with liburing. Fills out (>= 4
+ * slots), returns the count. */
+static inline int tu_modes(tu_mode_t *out) {
+    const char *env = getenv("RMQ_WAL_MODES");
+    int n = 0;
+    for (int i = 0; i < 4; i++) {
+#ifndef RMQ_HAVE_URING
+        if (tu_all_modes[i].uring) continue;
+#endif
+        if (env && *env) {
+            bool found = false;
+            const char *p = env;
+            size_t l = strlen(tu_all_modes[i].name);
+            while (*p) {
+                size_t k = strcspn(p, ",");
+                if (k == l && strncmp(p, tu_all_modes[i].name, l) == 0) found = true;
+                p += k;
+                if (*p == ',') p++;
+            }
+            if (!found) continue;
+        }
+        out[n++] = tu_all_modes[i];
+    }
+    return n;
+}
+
+static inline void tu_mode_apply(rmq_store_config_t *c, const tu_mode_t *m) {
+    c->direct_io = m->direct;
+    c->io_uring = m->uring;
+}
+
 /* ---- fault injection ---- */
 typedef struct tu_fault_io {
     rmq_wal_io_t io;
@@ -51,11 +95,15 @@ typedef struct tu_fault_io {
     atomic_int fdatasync_ok;    /* >=0: that many more fdatasyncs succeed, then EIO */
     atomic_int fallocate_err;   /* nonzero: fallocate(mode 0) returns this (-ENOSPC) */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
-    atomic_int fdatasyncs;
+    atomic_int fdatasyncs;      /* fdatasync calls plus io_uring fsyncs */
+    atomic_int uring_init_err;  /* nonzero: io_uring_queue_init "fails" with this */
+    atomic_int direct_opens;    /* opens with O_DIRECT */
+    atomic_int uring_writes;    /* io_uring write completions seen */
 } tu_fault_io_t;
 
 static inline int tu_f_open(void *ud, const char *p, int fl, int mode) {
-    (void)ud;
+    tu_fault_io_t *f = ud;
+    if (fl & O_DIRECT) atomic_fetch_add(&f->direct_opens, 1);
     return rmq_wal_io_default()->open(NULL, p, fl, mode);
 }
 static inline ssize_t tu_f_pwritev(void *ud, int fd, const struct iovec *iov, int n, off_t off) {
@@ -70,15 +118,40 @@ static inline ssize_t tu_f_pwritev(void *ud, int fd, const struct iovec *iov, in
     }
     return rmq_wal_io_default()->pwritev(NULL, fd, iov, n, off);
 }
-static inline int tu_f_fdatasync(void *ud, int fd) {
-    tu_fault_io_t *f = ud;
+/* The fdatasync budget shared by the syscall and the io_uring fsync. */
+static inline int tu_f_sync_fault(tu_fault_io_t *f) {
     atomic_fetch_add(&f->fdatasyncs, 1);
     int left = atomic_load(&f->fdatasync_ok);
     if (left >= 0) {
         if (left == 0) return -EIO;
         atomic_fetch_sub(&f->fdatasync_ok, 1);
     }
-    return rmq_wal_io_default()->fdatasync(NULL, fd);
+    return 0;
+}
+static inline int tu_f_fdatasync(void *ud, int fd) {
+    int r = tu_f_sync_fault(ud);
+    return r ? r : rmq_wal_io_default()->fdatasync(NULL, fd);
+}
+/* io_uring result hook (rmq_store_config_t.uring_hook): the same faults as
+ * the syscalls - pwritev_err fails writes, max_write makes them short (the
+ * store rewrites the rest), fdatasync_ok fails fsyncs - plus init errors. */
+static inline int tu_f_uring(void *ud, int op, int fd, int res) {
+    tu_fault_io_t *f = ud;
+    (void)fd;
+    if (op == RMQ_WAL_URING_INIT) {
+        int e = atomic_load(&f->uring_init_err);
+        return e ? e : res;
+    }
+    if (op == RMQ_WAL_URING_FSYNC) {
+        int r = tu_f_sync_fault(f);
+        return r ? r : res;
+    }
+    atomic_fetch_add(&f->uring_writes, 1);
+    int e = atomic_load(&f->pwritev_err);
+    if (e) return e;
+    int mx = atomic_load(&f->max_write);
+    if (mx > 0 && res > mx) return mx;
+    return res;
 }
 static inline int tu_f_fallocate(void *ud, int fd, int mode, off_t off, off_t len) {
     tu_fault_io_t *f = ud;
@@ -116,6 +189,12 @@ static inline void tu_fault_init(tu_fault_io_t *f) {
     f->io = (rmq_wal_io_t){tu_f_open, tu_f_pwritev, tu_f_fdatasync, tu_f_fallocate, tu_f_pread,
                            tu_f_close, tu_f_unlink, tu_f_rename, tu_f_fsize, tu_f_list, f};
     atomic_store(&f->fdatasync_ok, -1);
+}
+
+/* Route the io_uring path's results of a store opened with c through f. */
+static inline void tu_fault_attach(rmq_store_config_t *c, tu_fault_io_t *f) {
+    c->uring_hook = tu_f_uring;
+    c->uring_hook_ud = f;
 }
 
 /* ---- blocking append ---- */

@@ -11,7 +11,15 @@
  * 2..200 ms, reopens the store and checks: every acknowledged append is
  * there byte-identical, offsets are dense from the start, the whole stream
  * reads back with nothing after its end, and new appends continue at the
- * right offsets. RMQ_CRASH_ITERATIONS overrides the default 50. */
+ * right offsets. RMQ_CRASH_ITERATIONS overrides the default 50.
+ *
+ * Iterations rotate through the WAL write modes (plain, O_DIRECT, io_uring,
+ * O_DIRECT + io_uring; RMQ_WAL_MODES selects), so 50 iterations cost what
+ * they did with one mode; a second life and the verification reopen use the
+ * next mode, so every recovery also reads a WAL written in another mode.
+ * Reclaiming iterations also run a sealer thread that calls
+ * rmq_store_seal_active every few milliseconds (time-based sealing), so
+ * crashes land right after seals too. */
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -44,9 +52,10 @@ static size_t batch_len(uint64_t sid, int64_t off) {
 }
 static int32_t batch_cnt(uint64_t sid, int64_t off) { return 1 + (int32_t)(tu_mix(sid ^ ((uint64_t)off << 20)) % 4); }
 
-static rmq_store_config_t crash_cfg(const char *dir) {
+static rmq_store_config_t crash_cfg(const char *dir, const tu_mode_t *mode) {
     rmq_store_config_t c;
     rmq_store_config_default(&c);
+    tu_mode_apply(&c, mode);
     c.dir = dir;
     c.segment_size_bytes = 4u << 20;
     c.capacity_bytes = 64u << 20;
@@ -83,6 +92,18 @@ static void child_sealed(void *ud, const rmq_store_segment_info_t *seg) {
     if (ch->nsealed < 256) ch->sealed[ch->nsealed++] = seg->segment_id;
     pthread_cond_signal(&ch->cond);
     pthread_mutex_unlock(&ch->mu);
+}
+
+static void *child_sealer(void *p) {
+    child_t *ch = p;
+    uint64_t rnd = tu_mix((uint64_t)getpid());
+    for (;;) {
+        rnd = tu_mix(rnd);
+        tu_sleep_ms(2 + (int)(rnd % 15));
+        rmq_err_t e = rmq_store_seal_active(ch->st);
+        if (e != RMQ_NONE && e != RMQ_ERR_WAL_FULL && e != RMQ_ERR_NOSPACE) _exit(7);
+    }
+    return NULL;
 }
 
 static void *child_reclaimer(void *p) {
@@ -133,17 +154,18 @@ static void *child_appender(void *p) {
     return NULL;
 }
 
-static void child_main(const char *dir, int fd, bool reclaim) {
+static void child_main(const char *dir, int fd, bool reclaim, const tu_mode_t *mode) {
     rmq_log_set_level(RMQ_LOG_ERROR);
     alarm(20); /* never outlive a broken parent */
     child_t ch = {.fd = fd, .reclaim = reclaim, .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    rmq_store_config_t c = crash_cfg(dir);
+    rmq_store_config_t c = crash_cfg(dir, mode);
     char err[256];
     if (rmq_store_open(&c, NULL, &ch.st, err, sizeof(err)) != RMQ_NONE) _exit(2);
-    pthread_t th[NTHREADS + 1];
+    pthread_t th[NTHREADS + 2];
     if (reclaim) {
         rmq_store_set_sealed_cb(ch.st, child_sealed, &ch);
         pthread_create(&th[NTHREADS], NULL, child_reclaimer, &ch);
+        pthread_create(&th[NTHREADS + 1], NULL, child_sealer, &ch);
     }
     cthread_t ct[NTHREADS];
     for (int t = 0; t < NTHREADS; t++) {
@@ -203,8 +225,8 @@ static void collect_sealed(void *ud, const rmq_store_segment_info_t *seg) {
     if (s->n < 64) s->ids[s->n++] = seg->segment_id;
 }
 
-static void verify(const char *dir, const acks_t *a, bool reclaim, size_t *batches_out) {
-    rmq_store_config_t c = crash_cfg(dir);
+static void verify(const char *dir, const acks_t *a, bool reclaim, const tu_mode_t *mode, size_t *batches_out) {
+    rmq_store_config_t c = crash_cfg(dir, mode);
     rmq_store_t *st = NULL;
     char err[256];
     rmq_err_t e = rmq_store_open(&c, NULL, &st, err, sizeof(err));
@@ -294,14 +316,20 @@ static void test_crash_recovery(void **state) {
     if (env && atoi(env) > 0) iters = atoi(env);
     uint64_t rnd = tu_mix((uint64_t)rmq_mono_ns());
     size_t total_acks = 0, total_batches = 0;
+    tu_mode_t modes[4];
+    int nm = tu_modes(modes);
+    assert_true(nm > 0);
+    size_t per_mode_acks[4] = {0};
     uint64_t t0 = rmq_mono_ns();
     for (int it = 0; it < iters; it++) {
         char *dir = tu_mkdir();
         bool reclaim = it % 2 == 1;
         /* a second life for some iterations: crash again on top of a recovered WAL */
         int lives = it % 5 == 4 ? 2 : 1;
+        int mi = it % nm; /* mode of the first life; later lives and the check use the next ones */
         acks_t a = {0};
         for (int life = 0; life < lives; life++) {
+            const tu_mode_t *mode = &modes[(mi + life) % nm];
             int pfd[2];
             assert_int_equal(pipe(pfd), 0);
             fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);
@@ -311,7 +339,7 @@ static void test_crash_recovery(void **state) {
             assert_true(pid >= 0);
             if (pid == 0) {
                 close(pfd[0]);
-                child_main(dir, pfd[1], reclaim);
+                child_main(dir, pfd[1], reclaim, mode);
                 _exit(0);
             }
             close(pfd[1]);
@@ -323,8 +351,11 @@ static void test_crash_recovery(void **state) {
                 fail_msg("child did not die by SIGKILL (status %d): it failed on its own", status);
         }
         size_t batches = 0;
-        verify(dir, &a, reclaim, &batches);
-        if (getenv("RMQ_CRASH_VERBOSE")) fprintf(stderr, "iter %d reclaim=%d acks=%zu batches=%zu\n", it, reclaim, a.n, batches);
+        verify(dir, &a, reclaim, &modes[(mi + lives) % nm], &batches);
+        if (getenv("RMQ_CRASH_VERBOSE"))
+            fprintf(stderr, "iter %d mode=%s reclaim=%d lives=%d acks=%zu batches=%zu\n", it, modes[mi].name, reclaim,
+                    lives, a.n, batches);
+        per_mode_acks[mi] += a.n;
         total_acks += a.n;
         total_batches += batches;
         free(a.v);
@@ -332,6 +363,10 @@ static void test_crash_recovery(void **state) {
     }
     fprintf(stderr, "crash test: %d iterations, %zu acknowledged appends, %zu batches verified, %.1f s\n", iters,
             total_acks, total_batches, (double)(rmq_mono_ns() - t0) / 1e9);
+    for (int m = 0; m < nm; m++) {
+        fprintf(stderr, "  mode %-13s acknowledged appends (first lives): %zu\n", modes[m].name, per_mode_acks[m]);
+        if (iters >= nm) assert_true(per_mode_acks[m] > 0);
+    }
     assert_true(total_acks > 0);
 }
 

@@ -1,7 +1,9 @@
 /* test_wal.c - unit tests of the storage engine (src/storage): appends,
  * reads, offsets, write cache, recovery, trim/delete durability, reclaim and
  * back-pressure, and injected I/O faults (short writes, EIO on fdatasync,
- * ENOSPC, corrupted and torn tails). The kill -9 crash test lives in
+ * ENOSPC, corrupted and torn tails), time-based sealing. Every test runs
+ * once per WAL write mode (plain, O_DIRECT, io_uring, O_DIRECT + io_uring;
+ * RMQ_WAL_MODES=plain,direct,... selects). The kill -9 crash test lives in
  * test_storage_crash.c. */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -9,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -17,9 +20,12 @@
 #include "storage/wal_format.h"
 #include "storage_test_util.h"
 
+static tu_mode_t g_mode = {"plain", false, false}; /* the mode of the group being run */
+
 static rmq_store_config_t small_cfg(const char *dir) {
     rmq_store_config_t c;
     rmq_store_config_default(&c);
+    tu_mode_apply(&c, &g_mode);
     c.dir = dir;
     c.segment_size_bytes = 256 * 1024;
     c.capacity_bytes = 4 * 1024 * 1024;
@@ -278,13 +284,27 @@ static void test_short_writes(void **state) {
     char *dir = tu_mkdir();
     tu_fault_io_t f;
     tu_fault_init(&f);
-    atomic_store(&f.max_write, 333);
+    /* O_DIRECT writes can only be cut at block boundaries */
+    atomic_store(&f.max_write, g_mode.direct ? 8192 : 333);
     rmq_store_config_t c = small_cfg(dir);
+    tu_fault_attach(&c, &f);
     rmq_store_t *st = open_ok(&c, &f.io);
     for (int i = 0; i < 40; i++) put(st, 5, 3000, 1, i);
+    put(st, 6, 40000, 1, 0); /* several short writes in one group */
+    if (g_mode.uring) assert_true(atomic_load(&f.uring_writes) > 40);
     rmq_store_close(st);
     st = open_ok(&c, NULL);
-    assert_int_equal(verify_stream(st, 5, 0, 3000, 1, NULL), 40);
+    int64_t end;
+    assert_int_equal(verify_stream(st, 5, 0, 3000, 1, &end), 40);
+    assert_int_equal(end, 40);
+    rmq_store_read_t r;
+    assert_int_equal(rmq_store_read(st, 6, 0, 1, &r), RMQ_NONE);
+    uint8_t *exp = malloc(40000);
+    tu_fill(exp, 40000, 6, 0);
+    assert_int_equal(r.iov[0].iov_len, 40000);
+    assert_memory_equal(r.iov[0].iov_base, exp, 40000);
+    free(exp);
+    rmq_store_read_release(&r);
     rmq_store_close(st);
     tu_rmdir(dir);
 }
@@ -295,6 +315,7 @@ static void test_fsync_eio_read_only(void **state) {
     tu_fault_io_t f;
     tu_fault_init(&f);
     rmq_store_config_t c = small_cfg(dir);
+    tu_fault_attach(&c, &f);
     rmq_store_t *st = open_ok(&c, &f.io);
     for (int i = 0; i < 10; i++) put(st, 1, 200, 1, i);
     assert_int_equal(rmq_store_sync(st), RMQ_NONE);
@@ -307,6 +328,11 @@ static void test_fsync_eio_read_only(void **state) {
     /* no retry-and-carry-on: read-only from now on, with a clear reason */
     assert_int_equal(rmq_store_append(st, 1, b, sizeof(b), 1, 0, NULL, NULL), RMQ_ERR_READ_ONLY);
     assert_non_null(strstr(rmq_store_last_error(st), "fdatasync"));
+    /* the failure came from the path under test */
+    if (g_mode.uring) assert_non_null(strstr(rmq_store_last_error(st), "io_uring"));
+    else assert_null(strstr(rmq_store_last_error(st), "io_uring"));
+    if (g_mode.direct) assert_true(atomic_load(&f.direct_opens) > 0);
+    else assert_int_equal(atomic_load(&f.direct_opens), 0);
     rmq_store_stats_t s;
     rmq_store_stats(st, &s);
     assert_true(s.read_only);
@@ -333,13 +359,14 @@ static void test_pwrite_error(void **state) {
     tu_fault_io_t f;
     tu_fault_init(&f);
     rmq_store_config_t c = small_cfg(dir);
+    tu_fault_attach(&c, &f);
     rmq_store_t *st = open_ok(&c, &f.io);
     put(st, 1, 100, 1, 0);
     atomic_store(&f.pwritev_err, -EIO);
     uint8_t b[100] = {0};
     assert_int_equal(tu_append(st, 1, b, sizeof(b), 1, 0, NULL), RMQ_ERR_IO);
     assert_int_equal(rmq_store_append(st, 2, b, sizeof(b), 1, 0, NULL, NULL), RMQ_ERR_READ_ONLY);
-    assert_non_null(strstr(rmq_store_last_error(st), "pwritev"));
+    assert_non_null(strstr(rmq_store_last_error(st), g_mode.uring ? "io_uring writev" : "pwritev"));
     rmq_store_close(st);
     tu_rmdir(dir);
 }
@@ -662,6 +689,173 @@ static void test_fsync_off_background_flush(void **state) {
     tu_rmdir(dir);
 }
 
+/* ---- time-based sealing ---- */
+static void test_seal_active(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    sealed_log_t sl = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+    rmq_store_set_sealed_cb(st, on_sealed, &sl);
+    assert_int_equal(rmq_store_seal_active(st), RMQ_NONE); /* empty: nothing to seal */
+    assert_int_equal(sl.n, 0);
+    for (int i = 0; i < 5; i++) {
+        put(st, 1, 700, 1, i);
+        put(st, 2, 900, 2, i * 2);
+    }
+    assert_int_equal(rmq_store_seal_active(st), RMQ_NONE);
+    assert_int_equal(sl.n, 1); /* fired before seal_active returned */
+    assert_int_equal(sl.ids[0], 1);
+    assert_int_equal(sl.entries[0], 10);
+    assert_int_equal(rmq_store_seal_active(st), RMQ_NONE); /* the new segment is empty */
+    assert_int_equal(sl.n, 1);
+    rmq_store_stats_t s;
+    rmq_store_stats(st, &s);
+    assert_int_equal(s.segments_sealed, 1);
+    put(st, 1, 700, 1, 5); /* goes to the new segment */
+    put(st, 1, 700, 1, 6);
+    assert_int_equal(verify_stream(st, 1, 0, 700, 1, NULL), 7);
+    /* the uploader reads the sealed segment and reclaims it */
+    uint8_t hdr[RMQ_WAL_HDR];
+    assert_int_equal(rmq_store_segment_pread(st, 1, 0, hdr, sizeof(hdr)), RMQ_NONE);
+    assert_int_equal(rmq_be32(hdr), RMQ_WAL_MAGIC);
+    assert_int_equal(rmq_store_reclaim(st, 1), RMQ_NONE);
+    rmq_store_read_t r;
+    assert_int_equal(rmq_store_read(st, 1, 0, 100, &r), RMQ_ERR_NOT_FOUND);
+    rmq_store_read_release(&r);
+    int64_t ws;
+    rmq_store_stream_wal_start(st, 1, &ws);
+    assert_int_equal(ws, 5);
+    assert_int_equal(verify_stream(st, 1, 5, 700, 1, NULL), 2);
+    /* seal again (segment 2 holds offsets 5, 6) */
+    assert_int_equal(rmq_store_seal_active(st), RMQ_NONE);
+    assert_int_equal(sl.n, 2);
+    assert_int_equal(sl.entries[1], 2);
+    uint64_t second = sl.ids[1];
+    assert_true(second > 1);
+    rmq_store_close(st);
+    /* reopen: the sealed segment stays sealed (reported at once), offsets continue */
+    st = open_ok(&c, NULL);
+    sealed_log_t sl2 = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+    rmq_store_set_sealed_cb(st, on_sealed, &sl2);
+    assert_int_equal(sl2.n, 1);
+    assert_int_equal(sl2.ids[0], second);
+    put(st, 1, 700, 1, 7);
+    assert_int_equal(sl2.n, 1);
+    assert_int_equal(rmq_store_reclaim(st, second), RMQ_NONE);
+    int64_t ls, hw;
+    rmq_store_stream_info(st, 1, &ls, &hw, NULL);
+    assert_int_equal(ls, 0);
+    assert_int_equal(hw, 8);
+    rmq_store_stream_wal_start(st, 1, &ws);
+    assert_int_equal(ws, 7);
+    rmq_store_stream_info(st, 2, NULL, &hw, NULL);
+    assert_int_equal(hw, 10);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* A crash right after sealing (the child exits without closing the store,
+ * as kill -9 would): recovery keeps the segment sealed, its data readable,
+ * and appends go to a new segment. */
+static void test_seal_then_crash(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rmq_store_t *st = NULL;
+        if (rmq_store_open(&c, NULL, &st, NULL, 0) != RMQ_NONE) _exit(2);
+        uint8_t b[3000];
+        for (int i = 0; i < 7; i++) {
+            tu_fill(b, sizeof(b), 4, i);
+            int64_t off;
+            if (tu_append(st, 4, b, sizeof(b), 1, 1000 + i, &off) != RMQ_NONE || off != i) _exit(3);
+        }
+        if (rmq_store_seal_active(st) != RMQ_NONE) _exit(4);
+        _exit(0); /* no close, no flush: a crash */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    rmq_store_t *st = open_ok(&c, NULL);
+    sealed_log_t sl = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+    rmq_store_set_sealed_cb(st, on_sealed, &sl);
+    assert_int_equal(sl.n, 1);
+    assert_int_equal(sl.ids[0], 1);
+    assert_int_equal(sl.entries[0], 7);
+    assert_int_equal(verify_stream(st, 4, 0, 3000, 1, NULL), 7);
+    put(st, 4, 3000, 1, 7); /* not into the sealed segment */
+    assert_int_equal(sl.n, 1);
+    assert_int_equal(rmq_store_reclaim(st, 1), RMQ_NONE);
+    int64_t ws;
+    rmq_store_stream_wal_start(st, 4, &ws);
+    assert_int_equal(ws, 7);
+    assert_int_equal(verify_stream(st, 4, 7, 3000, 1, NULL), 1);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    int64_t hw;
+    rmq_store_stream_info(st, 4, NULL, &hw, NULL);
+    assert_int_equal(hw, 8);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* A WAL written in one mode recovers and continues in another (the format
+ * does not depend on the mode): here plain -> the mode under test -> plain,
+ * with tails that end inside a 4 KiB block. */
+static void test_mode_switch(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_config_t plain = c;
+    plain.direct_io = plain.io_uring = false;
+    rmq_store_t *st = open_ok(&plain, NULL);
+    for (int i = 0; i < 9; i++) put(st, 3, 1234, 1, i);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 3, 0, 1234, 1, NULL), 9);
+    for (int i = 9; i < 30; i++) put(st, 3, 1234, 1, i);
+    rmq_store_close(st);
+    st = open_ok(&plain, NULL);
+    int64_t end;
+    assert_int_equal(verify_stream(st, 3, 0, 1234, 1, &end), 30);
+    put(st, 3, 1234, 1, 30);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 3, 0, 1234, 1, &end), 31);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_mode_open_errors(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = NULL;
+    char err[512];
+    if (g_mode.direct) {
+        c.segment_size_bytes = 256 * 1024 + 512;
+        assert_int_equal(rmq_store_open(&c, NULL, &st, err, sizeof(err)), RMQ_ERR_CONFIG);
+        assert_non_null(strstr(err, "direct_io"));
+        c.segment_size_bytes = 256 * 1024;
+    }
+    if (g_mode.uring) {
+        tu_fault_io_t f;
+        tu_fault_init(&f);
+        atomic_store(&f.uring_init_err, -EPERM); /* as under a seccomp filter */
+        tu_fault_attach(&c, &f);
+        assert_int_equal(rmq_store_open(&c, &f.io, &st, err, sizeof(err)), RMQ_ERR_UNSUPPORTED);
+        assert_null(st);
+        assert_non_null(strstr(err, "wal.io_uring = false"));
+        assert_non_null(strstr(err, "io_uring_queue_init"));
+    }
+    tu_rmdir(dir);
+}
+
 static void test_format_codecs(void **state) {
     (void)state;
     uint8_t payload[100];
@@ -729,6 +923,20 @@ int main(void) {
         cmocka_unit_test(test_no_ghost_after_truncation),
         cmocka_unit_test(test_corrupt_sealed_segment_detected),
         cmocka_unit_test(test_fsync_off_background_flush),
+        cmocka_unit_test(test_seal_active),
+        cmocka_unit_test(test_seal_then_crash),
+        cmocka_unit_test(test_mode_switch),
+        cmocka_unit_test(test_mode_open_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    tu_mode_t modes[4];
+    int nm = tu_modes(modes);
+    int failed = 0;
+    for (int m = 0; m < nm; m++) {
+        g_mode = modes[m];
+        char name[64];
+        snprintf(name, sizeof(name), "wal mode %s", modes[m].name);
+        fprintf(stderr, "==== WAL write mode: %s ====\n", modes[m].name);
+        failed += _cmocka_run_group_tests(name, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+    }
+    return failed;
 }
