@@ -16,6 +16,11 @@ test_pkgs=(libcmocka-dev clang libclang-rt-14-dev llvm
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 
+# node + npm fetch the S3 test server (s3rver); keep a newer Node if one is installed
+if [ "$mode" = test ] && ! command -v npm >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
