@@ -272,35 +272,13 @@ static rmq_err_t rmq_bk_alter(void *ud, rmq_arena_t *a, const char *name, const 
         ops[i].op = configs[i].value ? RMQ_META_CFG_SET : RMQ_META_CFG_DELETE;
         ops[i].value = configs[i].value;
     }
-    rmq_meta_cmd_t cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = RMQ_META_CMD_ALTER_TOPIC_CONFIGS;
-    cmd.u.alter_configs.name = name;
-    cmd.u.alter_configs.ops = ops;
-    cmd.u.alter_configs.n_ops = (uint32_t)n;
-    rmq_meta_result_t res;
-    rmq_meta_result_init(&res);
-    rmq_err_t err = rmq_broker_propose(b, &cmd, &res);
-    if (err) snprintf(ei->msg, sizeof ei->msg, "%s", res.msg);
-    rmq_meta_result_free(&res);
-    return err;
+    return rmq_broker_alter_topic(b, name, ops, (uint32_t)n, false, ei->msg, sizeof ei->msg);
 }
 
 static rmq_err_t rmq_bk_create_partitions(void *ud, rmq_arena_t *a, const char *name, int32_t total,
                                           rmq_admin_errinfo_t *ei) {
     (void)a;
-    rmq_broker_t *b = ud;
-    rmq_meta_cmd_t cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = RMQ_META_CMD_CREATE_PARTITIONS;
-    cmd.u.create_partitions.name = name;
-    cmd.u.create_partitions.total = total;
-    rmq_meta_result_t res;
-    rmq_meta_result_init(&res);
-    rmq_err_t err = rmq_broker_propose(b, &cmd, &res);
-    if (err) snprintf(ei->msg, sizeof ei->msg, "%s", res.msg);
-    rmq_meta_result_free(&res);
-    return err;
+    return rmq_broker_create_partitions(ud, name, total, false, ei->msg, sizeof ei->msg);
 }
 
 rmq_err_t rmq_broker_admin_start(rmq_broker_t *b, char *errbuf, size_t errlen) {

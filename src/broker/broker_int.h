@@ -53,6 +53,7 @@ struct rmq_broker {
     int adv_port;
     rmq_store_t *store;
     rmq_raft_store_t *meta_raft; /* embedded single-voter controller behind meta */
+    struct rmq_cluster *cluster; /* controller quorum link (cluster.h); NULL = embedded */
     rmq_meta_store_t *meta;   /* proposals go through this interface */
     rmq_meta_state_t *state;
     pthread_mutex_t meta_mu;
@@ -70,6 +71,7 @@ struct rmq_broker {
     rmq_admin_server_t *admin;
     atomic_bool stopping;
     struct rmq_broker_groups *groups; /* group coordinator (group_store.c) */
+    struct rmq_btier *tier; /* tiered storage (tier_glue.c), NULL if not running */
 };
 
 /* One request in flight. Owns the frame and an arena for the decoded body
@@ -132,6 +134,13 @@ rmq_err_t rmq_broker_propose(rmq_broker_t *b, const rmq_meta_cmd_t *cmd, rmq_met
 rmq_err_t rmq_broker_create_topic(rmq_broker_t *b, const char *name, int32_t partitions, int16_t rf,
                                   const rmq_meta_kv_t *configs, uint32_t n_configs, bool validate_only,
                                   rmq_meta_uuid_t *topic_id, char *msg, size_t msglen);
+/* Propose cmd, or with validate_only only run the state machine's checks
+ * against the current state; msg (may be NULL) gets the reason on error. */
+rmq_err_t rmq_broker_submit(rmq_broker_t *b, const rmq_meta_cmd_t *cmd, bool validate_only, char *msg, size_t cap);
+rmq_err_t rmq_broker_alter_topic(rmq_broker_t *b, const char *topic, const rmq_meta_cfg_alter_t *ops, uint32_t n,
+                                 bool validate_only, char *msg, size_t cap);
+rmq_err_t rmq_broker_create_partitions(rmq_broker_t *b, const char *topic, int32_t total, bool validate_only,
+                                       char *msg, size_t cap);
 /* Look up topic/partition -> stream id; RMQ_UNKNOWN_TOPIC_OR_PARTITION. */
 rmq_err_t rmq_broker_stream_of(rmq_broker_t *b, const char *topic, int32_t partition, uint64_t *stream_id);
 

@@ -137,26 +137,11 @@ void rmq_h_create_partitions(rmq_req_t *req) {
             tr[i].error_message = rmq_req_kstr(req, "manual replica assignments are not supported");
             continue;
         }
-        rmq_meta_cmd_t cmd;
-        memset(&cmd, 0, sizeof cmd);
-        cmd.type = RMQ_META_CMD_CREATE_PARTITIONS;
-        cmd.u.create_partitions.name = rmq_req_cstr(req, t->name);
-        cmd.u.create_partitions.total = t->count;
-        rmq_meta_result_t res;
-        rmq_meta_result_init(&res);
-        rmq_err_t err;
-        if (rq->validate_only) {
-            rmq_buf_t enc;
-            rmq_buf_init(&enc);
-            err = rmq_meta_cmd_encode(&cmd, &enc);
-            if (!err) err = rmq_meta_state_check(b->state, enc.data, enc.len, &res);
-            rmq_buf_free(&enc);
-        } else {
-            err = rmq_broker_propose(b, &cmd, &res);
-        }
+        char msg[256];
+        rmq_err_t err =
+            rmq_broker_create_partitions(b, rmq_req_cstr(req, t->name), t->count, rq->validate_only, msg, sizeof msg);
         tr[i].error_code = rmq_err_to_wire(err);
-        tr[i].error_message = rmq_msg_or_null(req, err ? res.msg : NULL);
-        rmq_meta_result_free(&res);
+        tr[i].error_message = rmq_msg_or_null(req, err ? msg : NULL);
     }
     rmq_req_finish(req);
 }
@@ -282,31 +267,6 @@ void rmq_h_describe_configs(rmq_req_t *req) {
 
 /* ---- AlterConfigs / IncrementalAlterConfigs ---- */
 
-/* Propose (or check) the config operations for one topic. */
-static rmq_err_t rmq_alter_topic(rmq_req_t *req, const char *topic, const rmq_meta_cfg_alter_t *ops, uint32_t n,
-                                 bool validate_only, char *msg, size_t cap) {
-    rmq_meta_cmd_t cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = RMQ_META_CMD_ALTER_TOPIC_CONFIGS;
-    cmd.u.alter_configs.name = topic;
-    cmd.u.alter_configs.ops = ops;
-    cmd.u.alter_configs.n_ops = n;
-    rmq_meta_result_t res;
-    rmq_meta_result_init(&res);
-    rmq_err_t err;
-    if (validate_only) {
-        rmq_buf_t enc;
-        rmq_buf_init(&enc);
-        err = rmq_meta_cmd_encode(&cmd, &enc);
-        if (!err) err = rmq_meta_state_check(req->b->state, enc.data, enc.len, &res);
-        rmq_buf_free(&enc);
-    } else {
-        err = rmq_broker_propose(req->b, &cmd, &res);
-    }
-    snprintf(msg, cap, "%s", res.msg);
-    rmq_meta_result_free(&res);
-    return err;
-}
 
 void rmq_h_alter_configs(rmq_req_t *req) {
     rmq_broker_t *b = req->b;
@@ -359,7 +319,7 @@ void rmq_h_alter_configs(rmq_req_t *req) {
             k++;
         }
         char msg[256] = "";
-        rmq_err_t err = ops ? rmq_alter_topic(req, topic, ops, k, rq->validate_only, msg, sizeof msg) : RMQ_ERR_NOMEM;
+        rmq_err_t err = ops ? rmq_broker_alter_topic(b, topic, ops, k, rq->validate_only, msg, sizeof msg) : RMQ_ERR_NOMEM;
         res[i].error_code = rmq_err_to_wire(err);
         res[i].error_message = rmq_msg_or_null(req, err ? msg : NULL);
     }
@@ -406,8 +366,8 @@ void rmq_h_incremental_alter_configs(rmq_req_t *req) {
                 snprintf(msg, sizeof msg, "config operation %d (APPEND/SUBTRACT) is not supported; use SET", op);
             }
         }
-        if (!err) err = rmq_alter_topic(req, rmq_req_cstr(req, q->resource_name), ops, (uint32_t)nc,
-                                        rq->validate_only, msg, sizeof msg);
+        if (!err) err = rmq_broker_alter_topic(req->b, rmq_req_cstr(req, q->resource_name), ops, (uint32_t)nc,
+                                               rq->validate_only, msg, sizeof msg);
         res[i].error_code = rmq_err_to_wire(err);
         res[i].error_message = rmq_msg_or_null(req, err ? msg : NULL);
     }

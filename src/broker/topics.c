@@ -19,6 +19,45 @@ rmq_err_t rmq_broker_propose(rmq_broker_t *b, const rmq_meta_cmd_t *cmd, rmq_met
     return err;
 }
 
+rmq_err_t rmq_broker_submit(rmq_broker_t *b, const rmq_meta_cmd_t *cmd, bool validate_only, char *msg, size_t cap) {
+    rmq_meta_result_t res;
+    rmq_meta_result_init(&res);
+    rmq_err_t err;
+    if (validate_only) {
+        rmq_buf_t enc;
+        rmq_buf_init(&enc);
+        err = rmq_meta_cmd_encode(cmd, &enc);
+        if (!err) err = rmq_meta_state_check(b->state, enc.data, enc.len, &res);
+        rmq_buf_free(&enc);
+    } else {
+        err = rmq_broker_propose(b, cmd, &res);
+    }
+    if (msg && cap) snprintf(msg, cap, "%s", err ? res.msg : "");
+    rmq_meta_result_free(&res);
+    return err;
+}
+
+rmq_err_t rmq_broker_alter_topic(rmq_broker_t *b, const char *topic, const rmq_meta_cfg_alter_t *ops, uint32_t n,
+                                 bool validate_only, char *msg, size_t cap) {
+    rmq_meta_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = RMQ_META_CMD_ALTER_TOPIC_CONFIGS;
+    cmd.u.alter_configs.name = topic;
+    cmd.u.alter_configs.ops = ops;
+    cmd.u.alter_configs.n_ops = n;
+    return rmq_broker_submit(b, &cmd, validate_only, msg, cap);
+}
+
+rmq_err_t rmq_broker_create_partitions(rmq_broker_t *b, const char *topic, int32_t total, bool validate_only,
+                                       char *msg, size_t cap) {
+    rmq_meta_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = RMQ_META_CMD_CREATE_PARTITIONS;
+    cmd.u.create_partitions.name = topic;
+    cmd.u.create_partitions.total = total;
+    return rmq_broker_submit(b, &cmd, validate_only, msg, cap);
+}
+
 rmq_err_t rmq_broker_create_topic(rmq_broker_t *b, const char *name, int32_t partitions, int16_t rf,
                                   const rmq_meta_kv_t *configs, uint32_t n_configs, bool validate_only,
                                   rmq_meta_uuid_t *topic_id, char *msg, size_t msglen) {
@@ -38,22 +77,10 @@ rmq_err_t rmq_broker_create_topic(rmq_broker_t *b, const char *name, int32_t par
     /* one live broker: a replication factor above 1 cannot be placed */
     err = rmq_meta_validate_replication_factor(rf, 1, msg, msglen);
     if (err) return err;
-    rmq_meta_result_t res;
-    rmq_meta_result_init(&res);
-    if (validate_only) {
-        rmq_buf_t enc;
-        rmq_buf_init(&enc);
-        err = rmq_meta_cmd_encode(&cmd, &enc);
-        if (!err) err = rmq_meta_state_check(b->state, enc.data, enc.len, &res);
-        rmq_buf_free(&enc);
-    } else {
-        err = rmq_broker_propose(b, &cmd, &res);
-    }
-    if (err && msg && msglen && res.msg[0]) snprintf(msg, msglen, "%s", res.msg);
+    err = rmq_broker_submit(b, &cmd, validate_only, msg, msglen);
     if (!err && topic_id) *topic_id = cmd.u.create_topic.topic_id;
     if (!err && !validate_only)
         RMQ_INFO("broker", "msg=\"topic created\" topic=%s partitions=%d", name, partitions);
-    rmq_meta_result_free(&res);
     return err;
 }
 
