@@ -62,7 +62,7 @@ static const rmq_cfg_field_t broker_schema[] = {
     BF(wal, buffer_size, RMQ_CFG_SIZE, 512, GiB, "65536", NULL, 0, "RUSTMQ_BATCH_SIZE", "write buffer size (group commit batch)"),
     BF(wal, upload_interval_ms, RMQ_CFG_INT64, 1000, 86400000, "600000", NULL, 0, NULL, "upload a segment after this long even if not full"),
     BF(wal, flush_interval_ms, RMQ_CFG_INT64, 1, 600000, "1000", NULL, 0, NULL, "background flush period when fsync_on_write = false"),
-    BF(wal, direct_io, RMQ_CFG_BOOL, 0, 0, "true", NULL, 0, NULL, "open segments with O_DIRECT"),
+    BF(wal, direct_io, RMQ_CFG_BOOL, 0, 0, "false", NULL, 0, NULL, "open segments with O_DIRECT"),
     BF(wal, io_uring, RMQ_CFG_BOOL, 0, 0, "false", NULL, 0, NULL, "use io_uring for WAL I/O where available"),
 
     BF(cache, write_cache_size_bytes, RMQ_CFG_SIZE, MiB, TiB, "268435456", NULL, 0, NULL, "hot (tailing reads) cache budget"),
