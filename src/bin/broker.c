@@ -90,6 +90,7 @@ int main(int argc, char **argv) {
     o.wal_capacity_bytes = (uint64_t)cfg.wal.capacity_bytes;
     o.wal_segment_bytes = (uint64_t)cfg.wal.segment_size_bytes;
     o.fsync_on_write = cfg.wal.fsync_on_write;
+    o.upload_interval_ms = (uint64_t)cfg.wal.upload_interval_ms;
     o.flush_interval_ms = (uint32_t)cfg.wal.flush_interval_ms;
     o.write_cache_bytes = (uint64_t)cfg.cache.write_cache_size_bytes;
     o.direct_io = cfg.wal.direct_io;
@@ -105,6 +106,25 @@ int main(int argc, char **argv) {
     o.group_min_session_timeout_ms = cfg.groups.min_session_timeout_ms;
     o.group_max_session_timeout_ms = cfg.groups.max_session_timeout_ms;
     o.offsets_retention_minutes = cfg.groups.offsets_retention_minutes;
+    o.controller_endpoints = (const char *const *)cfg.controller.endpoints.items;
+    o.n_controller_endpoints = cfg.controller.endpoints.n;
+    o.controller_heartbeat_ms = (uint32_t)cfg.controller.heartbeat_interval_ms;
+    o.controller_session_timeout_ms = (uint32_t)cfg.controller.session_timeout_ms;
+    /* tiered storage */
+    o.obj_type = cfg.object_storage.storage_type;
+    o.obj_path = cfg.object_storage.path;
+    o.obj_bucket = cfg.object_storage.bucket;
+    o.obj_region = cfg.object_storage.region;
+    o.obj_endpoint = cfg.object_storage.endpoint;
+    o.obj_access_key = cfg.object_storage.access_key;
+    o.obj_secret_key = cfg.object_storage.secret_key;
+    o.obj_path_style = cfg.object_storage.path_style;
+    o.obj_multipart_threshold = cfg.object_storage.multipart_threshold;
+    o.max_concurrent_uploads = (int32_t)cfg.object_storage.max_concurrent_uploads;
+    o.upload_bandwidth_bytes_per_sec = cfg.object_storage.upload_bandwidth_bytes_per_sec;
+    o.read_cache_bytes = cfg.cache.read_cache_size_bytes;
+    o.retention_ms = cfg.topics.retention_ms;
+    o.retention_bytes = cfg.topics.retention_bytes;
 
     /* Block the stop signals before any thread starts so only sigwait sees them. */
     sigset_t set;

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 
 #include "broker/broker_int.h"
+#include "broker/cluster.h"
+#include "broker/tier_glue.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -125,12 +127,32 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
         goto fail;
     }
 
-    /* no controller endpoints: an embedded single-voter Raft controller,
-     * the same code path as the quorum (docs/controller.md) */
-    err = rmq_raft_store_open_embedded(b->data_dir, o->node_id, NULL, &b->meta_raft, &b->meta, &b->state, errbuf,
-                                       errlen);
-    if (err) goto fail;
+    if (o->n_controller_endpoints) {
+        /* a controller quorum: metadata mirrored from it, proposals
+         * forwarded to its leader (cluster.h, docs/cluster.md) */
+        rmq_cluster_opts_t co = {
+            .endpoints = o->controller_endpoints,
+            .n_endpoints = o->n_controller_endpoints,
+            .broker_id = o->node_id,
+            .rack = b->rack,
+            .data_dir = b->data_dir,
+            .heartbeat_ms = o->controller_heartbeat_ms,
+            .session_timeout_ms = o->controller_session_timeout_ms,
+        };
+        err = rmq_cluster_start(&co, &b->cluster, errbuf, errlen);
+        if (err) goto fail;
+        b->meta = rmq_cluster_store(b->cluster);
+        b->state = rmq_cluster_state(b->cluster);
+    } else {
+        /* no controller endpoints: an embedded single-voter Raft controller,
+         * the same code path as the quorum (docs/controller.md) */
+        err = rmq_raft_store_open_embedded(b->data_dir, o->node_id, NULL, &b->meta_raft, &b->meta, &b->state, errbuf,
+                                           errlen);
+        if (err) goto fail;
+    }
     err = rmq_broker_init_cluster(b, errbuf, errlen);
+    if (err) goto fail;
+    err = rmq_btier_prepare(b, errbuf, errlen); /* object store; seeds an empty WAL from the manifest */
     if (err) goto fail;
 
     rmq_store_config_t sc;
@@ -149,6 +171,8 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     RMQ_INFO("broker", "msg=\"storage open\" wal=%s recovery_ms=%llu", b->wal_dir,
              (unsigned long long)((rmq_mono_ns() - t0) / 1000000));
     rmq_broker_drop_orphans(b);
+    err = rmq_btier_start(b, errbuf, errlen); /* uploads sealed segments, serves reads below the WAL */
+    if (err) goto fail;
     err = rmq_broker_groups_open(b, errbuf, errlen);
     if (err) goto fail;
 
@@ -168,6 +192,12 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     err = rmq_net_start(&nc, &b->net, errbuf, errlen);
     if (err) goto fail;
     if (b->adv_port == 0) b->adv_port = rmq_net_port(b->net);
+    /* RegisterBroker (a new epoch per start): the state lists this broker
+     * with its advertised address; with a quorum, heartbeats start */
+    err = b->cluster ? rmq_cluster_register(b->cluster, b->adv_host, (uint16_t)b->adv_port, errbuf, errlen)
+                     : rmq_cluster_register_local(b->meta, b->data_dir, o->node_id, b->rack, b->adv_host,
+                                                  (uint16_t)b->adv_port, errbuf, errlen);
+    if (err) goto fail;
     rmq_broker_admin_groups_metrics(b);
     err = rmq_broker_admin_start(b, errbuf, errlen);
     if (err) goto fail;
@@ -204,12 +234,14 @@ void rmq_broker_stop(rmq_broker_t *b) {
         b->net = NULL;
     }
     rmq_broker_groups_close(b);
+    rmq_btier_stop(b); /* before the store closes: the uploader reclaims segments */
     if (b->store) {
         rmq_store_sync(b->store);
         rmq_store_close(b->store);
         b->store = NULL;
     }
     if (b->meta_raft) rmq_raft_store_close(b->meta_raft);
+    if (b->cluster) rmq_cluster_stop(b->cluster); /* unregisters: controlled shutdown */
     rmq_broker_partitions_free(b);
     rmq_metrics_free(b->metrics);
     pthread_mutex_destroy(&b->meta_mu);

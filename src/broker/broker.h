@@ -32,6 +32,7 @@ typedef struct rmq_broker_opts {
     uint64_t wal_capacity_bytes;
     uint64_t wal_segment_bytes;
     bool fsync_on_write;
+    uint64_t upload_interval_ms; /* seal the active segment this often (0 = size trigger only) */
     uint32_t flush_interval_ms;
     uint64_t write_cache_bytes;
     bool direct_io, io_uring;
@@ -49,6 +50,21 @@ typedef struct rmq_broker_opts {
     int64_t group_min_session_timeout_ms;
     int64_t group_max_session_timeout_ms;
     int64_t offsets_retention_minutes;
+    /* controller quorum ([controller]; docs/cluster.md). No endpoints = the
+     * embedded single-voter controller (single-node mode). Borrowed. */
+    const char *const *controller_endpoints;
+    size_t n_controller_endpoints;
+    uint32_t controller_heartbeat_ms;
+    uint32_t controller_session_timeout_ms;
+    /* tiered storage (docs/tiering.md); strings borrowed until stop.
+     * obj_type NULL/"" = "local" under <data_dir>/objects. */
+    const char *obj_type, *obj_path, *obj_bucket, *obj_region, *obj_endpoint, *obj_access_key, *obj_secret_key;
+    bool obj_path_style;
+    uint64_t obj_multipart_threshold;        /* 0 = backend default */
+    int32_t max_concurrent_uploads;          /* 0 = 2 */
+    uint64_t upload_bandwidth_bytes_per_sec; /* 0 = unlimited */
+    uint64_t read_cache_bytes;               /* tiered read cache, hot + cold (0 = none) */
+    int64_t retention_ms, retention_bytes;   /* topic defaults; 0 = Kafka's, -1 = unlimited */
 } rmq_broker_opts_t;
 
 /* Open storage (recovery) and metadata, bind the listener and start the I/O

@@ -20,6 +20,8 @@
 #include <uv.h>
 
 #include "broker/broker_int.h"
+#include "broker/cluster.h"
+#include "broker/tier_glue.h"
 #include "common/log.h"
 
 typedef rmq_kmsg_fetch_response_partition_data_t rmq_fp_resp_t;
@@ -40,6 +42,12 @@ typedef struct rmq_fetch_part {
     rmq_fp_resp_t *pr;
     uint8_t *data; /* owned copy of the records returned */
     rmq_fetch_node_t node;
+    /* offsets that left the WAL are read from the object tier on a tier
+     * worker (tier_glue.h); the result waits here for the next fill */
+    bool tier_busy, tier_ready;
+    int16_t tier_err;
+    uint8_t *tier_data; /* owned until moved into data */
+    size_t tier_len;
 } rmq_fetch_part_t;
 
 struct rmq_fetch_ctx {
@@ -53,27 +61,40 @@ struct rmq_fetch_ctx {
     atomic_bool wake_pending;
     bool done;
     uv_timer_t timer;
+    int tier_pending; /* tier reads in flight (loop thread only) */
+    bool no_wait;     /* answer as soon as the tier reads are in */
 };
 
 static void rmq_fetch_unref(rmq_fetch_ctx_t *ctx) {
     if (atomic_fetch_sub(&ctx->refs, 1) != 1) return;
-    for (int i = 0; i < ctx->n; i++) free(ctx->ps[i].data);
+    for (int i = 0; i < ctx->n; i++) free(ctx->ps[i].data), free(ctx->ps[i].tier_data);
     free(ctx->ps);
     free(ctx);
+}
+
+/* Waiter lists are guarded by a striped lock of their own, not the
+ * partition mutex: rmq_partition_wake runs on the WAL writer thread, and a
+ * producer holds the partition mutex across rmq_store_append, which may
+ * wait for that same writer thread (a new segment after a roll). */
+#define RMQ_WAITER_LOCKS 64
+static pthread_mutex_t rmq_waiter_mu[RMQ_WAITER_LOCKS] = {[0 ... RMQ_WAITER_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_mutex_t *rmq_waiter_lock(const rmq_partition_t *p) {
+    return &rmq_waiter_mu[(p->stream_id * 0x9e3779b97f4a7c15ull) >> 58];
 }
 
 static void rmq_fetch_register(rmq_fetch_ctx_t *ctx) {
     for (int i = 0; i < ctx->n; i++) {
         rmq_fetch_part_t *fp = &ctx->ps[i];
         if (!fp->known) continue;
-        pthread_mutex_lock(&fp->part->mu);
+        pthread_mutex_lock(rmq_waiter_lock(fp->part));
         if (!fp->node.linked) {
             fp->node.ctx = ctx;
             fp->node.next = fp->part->waiters;
             fp->part->waiters = &fp->node;
             fp->node.linked = true;
         }
-        pthread_mutex_unlock(&fp->part->mu);
+        pthread_mutex_unlock(rmq_waiter_lock(fp->part));
     }
 }
 
@@ -81,16 +102,18 @@ static void rmq_fetch_deregister(rmq_fetch_ctx_t *ctx) {
     for (int i = 0; i < ctx->n; i++) {
         rmq_fetch_part_t *fp = &ctx->ps[i];
         if (!fp->known) continue;
-        pthread_mutex_lock(&fp->part->mu);
+        pthread_mutex_lock(rmq_waiter_lock(fp->part));
         if (fp->node.linked) {
             rmq_fetch_node_t **pp = &fp->part->waiters;
             while (*pp && *pp != &fp->node) pp = &(*pp)->next;
             if (*pp) *pp = fp->node.next;
             fp->node.linked = false;
         }
-        pthread_mutex_unlock(&fp->part->mu);
+        pthread_mutex_unlock(rmq_waiter_lock(fp->part));
     }
 }
+
+static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget);
 
 /* Read every partition into the response; returns the bytes gathered. */
 static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
@@ -125,6 +148,11 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
         rmq_store_read_t rd;
         memset(&rd, 0, sizeof rd);
         rmq_err_t err = rmq_store_read(b->store, fp->stream, fp->offset, budget, &rd);
+        if (err == RMQ_ERR_NOT_FOUND && b->tier) { /* below the WAL: the object tier */
+            rmq_store_read_release(&rd);
+            total += rmq_fetch_from_tier(ctx, fp, budget);
+            continue;
+        }
         if (err) {
             pr->error_code = err == RMQ_OFFSET_OUT_OF_RANGE ? RMQ_OFFSET_OUT_OF_RANGE : rmq_err_to_wire(err);
             rmq_store_read_release(&rd);
@@ -202,18 +230,19 @@ static void rmq_fetch_post_wake(rmq_fetch_ctx_t *ctx) {
 
 void rmq_partition_wake(rmq_broker_t *b, rmq_partition_t *p) {
     (void)b;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(rmq_waiter_lock(p));
     rmq_fetch_node_t *n = p->waiters;
     p->waiters = NULL;
     for (; n; n = n->next) {
         n->linked = false;
         rmq_fetch_post_wake(n->ctx);
     }
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(rmq_waiter_lock(p));
 }
 
 static void rmq_fetch_check_or_park(rmq_fetch_ctx_t *ctx) {
     size_t got = rmq_fetch_fill(ctx);
+    if (ctx->tier_pending) return; /* resumed by rmq_fetch_tier_done */
     if (got >= (size_t)ctx->min_bytes || atomic_load(&ctx->b->stopping)) {
         rmq_fetch_answer(ctx);
         return;
@@ -305,6 +334,13 @@ void rmq_h_fetch(rmq_req_t *req) {
                 pr[j].error_code = t->topic.len > 0 ? RMQ_UNKNOWN_TOPIC_OR_PARTITION : RMQ_UNKNOWN_TOPIC_ID;
                 continue;
             }
+            if (b->cluster) { /* quorum mode: only the partition's leader serves it */
+                rmq_err_t le = rmq_cluster_check_leader(b->state, topic, p->partition, b->o.node_id);
+                if (le) {
+                    pr[j].error_code = rmq_err_to_wire(le);
+                    continue;
+                }
+            }
             fp->part = rmq_broker_partition(b, fp->stream);
             fp->known = fp->part != NULL;
             if (fp->part && !fp->part->m_fetch_bytes) {
@@ -317,10 +353,98 @@ void rmq_h_fetch(rmq_req_t *req) {
     }
     ctx->n = k;
     if (rq->max_wait_ms <= 0 || rq->min_bytes <= 0) {
+        ctx->no_wait = true;
         rmq_fetch_fill(ctx);
+        if (ctx->tier_pending) return; /* answered by rmq_fetch_tier_done */
         rmq_fetch_answer(ctx);
         return;
     }
     uv_timer_start(&ctx->timer, rmq_fetch_on_timeout, (uint64_t)rq->max_wait_ms, 0);
     rmq_fetch_check_or_park(ctx);
+}
+
+/* ---- reads from the object tier ---- */
+
+typedef struct rmq_fetch_tier_ref {
+    rmq_fetch_ctx_t *ctx;
+    rmq_fetch_part_t *fp;
+} rmq_fetch_tier_ref_t;
+
+/* Loop thread: a tier read finished. Keep the result for the next fill and
+ * resume the fetch once every tier read is in. */
+static void rmq_fetch_tier_done(void *ud, rmq_err_t err, uint8_t *data, size_t len) {
+    rmq_fetch_tier_ref_t *ref = ud;
+    rmq_fetch_ctx_t *ctx = ref->ctx;
+    rmq_fetch_part_t *fp = ref->fp;
+    free(ref);
+    fp->tier_busy = false;
+    ctx->tier_pending--;
+    if (ctx->done) {
+        free(data);
+    } else {
+        if (err && err != RMQ_ERR_CLOSED)
+            RMQ_WARN("fetch", "msg=\"tiered read failed\" stream=%llu offset=%lld err=%s",
+                     (unsigned long long)fp->stream, (long long)fp->offset, rmq_err_name(err));
+        free(fp->tier_data);
+        fp->tier_data = data;
+        fp->tier_len = len;
+        fp->tier_err = err ? RMQ_KAFKA_STORAGE_ERROR : 0; /* retriable: the client fetches again */
+        fp->tier_ready = true;
+        if (ctx->tier_pending == 0) {
+            if (ctx->no_wait) {
+                rmq_fetch_fill(ctx);
+                if (!ctx->tier_pending) rmq_fetch_answer(ctx);
+            } else {
+                rmq_fetch_deregister(ctx);
+                rmq_fetch_check_or_park(ctx);
+            }
+        }
+    }
+    rmq_fetch_unref(ctx);
+}
+
+/* Tier worker thread, the loop is gone: only drop the reference. */
+static void rmq_fetch_tier_abandon(void *ud) {
+    rmq_fetch_tier_ref_t *ref = ud;
+    rmq_fetch_ctx_t *ctx = ref->ctx;
+    free(ref);
+    rmq_fetch_unref(ctx);
+}
+
+/* The records of fp from the tier: a finished read's result (bytes
+ * returned), or start one (0 bytes now; the fetch resumes when it lands). */
+static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget) {
+    rmq_fp_resp_t *pr = fp->pr;
+    if (fp->tier_ready) {
+        fp->tier_ready = false;
+        if (fp->tier_err || !fp->tier_data) {
+            pr->error_code = fp->tier_err ? fp->tier_err : RMQ_KAFKA_STORAGE_ERROR;
+            return 0;
+        }
+        fp->data = fp->tier_data;
+        fp->tier_data = NULL;
+        pr->records.ptr = fp->data;
+        pr->records.len = (int32_t)fp->tier_len;
+        return fp->tier_len;
+    }
+    if (fp->tier_busy) return 0;
+    rmq_fetch_tier_ref_t *ref = malloc(sizeof *ref);
+    if (!ref) {
+        pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
+        return 0;
+    }
+    ref->ctx = ctx;
+    ref->fp = fp;
+    atomic_fetch_add(&ctx->refs, 1);
+    rmq_err_t e = rmq_btier_fetch_async(ctx->b, ctx->loop, fp->stream, fp->offset, budget, rmq_fetch_tier_done,
+                                        rmq_fetch_tier_abandon, ref);
+    if (e) {
+        atomic_fetch_sub(&ctx->refs, 1);
+        free(ref);
+        pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
+        return 0;
+    }
+    fp->tier_busy = true;
+    ctx->tier_pending++;
+    return 0;
 }

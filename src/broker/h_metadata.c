@@ -20,6 +20,40 @@ static rmq_kstr_t rmq_cluster_id_str(rmq_req_t *req) {
     return rmq_req_kstr(req, txt);
 }
 
+/* Quorum mode: partition i of t as the controller sees it (read lock held):
+ * the state's leader (LEADER_NOT_AVAILABLE when its replicas are fenced),
+ * its replicas, ISR = the leader (no data replication yet), offline
+ * replicas = those not registered. */
+static void rmq_metadata_fill_cluster_partition(rmq_req_t *req, const rmq_meta_topic_t *t, int32_t i,
+                                                rmq_mp_resp_t *pr) {
+    rmq_broker_t *b = req->b;
+    const rmq_meta_partition_t *mp = &t->partitions[i];
+    int32_t n = mp->n_replicas;
+    int32_t *reps = rmq_arena_alloc(&req->arena, (size_t)(n + 1) * sizeof *reps);
+    int32_t *isr = rmq_arena_alloc(&req->arena, sizeof *isr);
+    int32_t *off = rmq_arena_alloc(&req->arena, (size_t)(n + 1) * sizeof *off);
+    if (!reps || !isr || !off) {
+        pr->error_code = RMQ_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    int32_t n_off = 0;
+    for (int32_t k = 0; k < n; k++) {
+        reps[k] = mp->replicas[k];
+        if (!rmq_meta_state_find_broker(b->state, mp->replicas[k])) off[n_off++] = mp->replicas[k];
+    }
+    pr->partition_index = i;
+    pr->leader_id = mp->leader;
+    pr->leader_epoch = mp->leader_epoch;
+    pr->error_code = mp->leader < 0 ? RMQ_LEADER_NOT_AVAILABLE : 0;
+    pr->replica_nodes.n = n;
+    pr->replica_nodes.v = reps;
+    *isr = mp->leader;
+    pr->isr_nodes.n = mp->leader < 0 ? 0 : 1;
+    pr->isr_nodes.v = isr;
+    pr->offline_replicas.n = n_off;
+    pr->offline_replicas.v = off;
+}
+
 /* Fill one topic entry from the state (read lock held by caller). */
 static void rmq_metadata_fill_topic(rmq_req_t *req, const rmq_meta_topic_t *t, rmq_mt_resp_t *tr,
                                     const rmq_kafka_msg_desc_t *pdd) {
@@ -37,6 +71,10 @@ static void rmq_metadata_fill_topic(rmq_req_t *req, const rmq_meta_topic_t *t, r
     *node = b->o.node_id;
     tr->partitions.n = t->n_partitions;
     tr->partitions.v = pr;
+    if (b->cluster) {
+        for (int32_t i = 0; i < t->n_partitions; i++) rmq_metadata_fill_cluster_partition(req, t, i, &pr[i]);
+        return;
+    }
     for (int32_t i = 0; i < t->n_partitions; i++) {
         pr[i].error_code = 0;
         pr[i].partition_index = i;
@@ -50,8 +88,32 @@ static void rmq_metadata_fill_topic(rmq_req_t *req, const rmq_meta_topic_t *t, r
     }
 }
 
+/* Quorum mode: the registered (unfenced) brokers with their advertised
+ * addresses, from the mirrored state. */
+static void rmq_metadata_cluster_brokers(rmq_req_t *req, rmq_kmsg_metadata_response_t *r) {
+    rmq_broker_t *b = req->b;
+    const rmq_kafka_msg_desc_t *bd = rmq_kdesc_sub(&rmq_kmsg_metadata_response_desc, "brokers");
+    rmq_meta_state_rdlock(b->state);
+    size_t n = rmq_meta_state_broker_count_locked(b->state);
+    rmq_kmsg_metadata_response_metadata_response_broker_t *br = rmq_req_array(req, bd, (int32_t)n);
+    for (size_t i = 0; br && i < n; i++) {
+        const rmq_meta_broker_t *m = rmq_meta_state_broker_at(b->state, i);
+        br[i].node_id = m->id;
+        br[i].host = rmq_req_kstr(req, m->host);
+        br[i].port = m->port;
+        br[i].rack = m->rack[0] ? rmq_req_kstr(req, m->rack) : (rmq_kstr_t){NULL, -1};
+    }
+    rmq_meta_state_unlock(b->state);
+    r->brokers.n = br ? (int32_t)n : 0;
+    r->brokers.v = br;
+}
+
 static void rmq_metadata_brokers(rmq_req_t *req, rmq_kmsg_metadata_response_t *r) {
     rmq_broker_t *b = req->b;
+    if (b->cluster) {
+        rmq_metadata_cluster_brokers(req, r);
+        return;
+    }
     const rmq_kafka_msg_desc_t *bd = rmq_kdesc_sub(&rmq_kmsg_metadata_response_desc, "brokers");
     rmq_kmsg_metadata_response_metadata_response_broker_t *br = rmq_req_array(req, bd, 1);
     if (!br) return;
@@ -145,6 +207,23 @@ void rmq_h_describe_cluster(rmq_req_t *req) {
     r->cluster_id = rmq_cluster_id_str(req);
     r->controller_id = b->o.node_id;
     const rmq_kafka_msg_desc_t *bd = rmq_kdesc_sub(&rmq_kmsg_describe_cluster_response_desc, "brokers");
+    if (b->cluster) { /* the registered brokers, as the controller sees them */
+        rmq_meta_state_rdlock(b->state);
+        size_t n = rmq_meta_state_broker_count_locked(b->state);
+        rmq_kmsg_describe_cluster_response_describe_cluster_broker_t *cb = rmq_req_array(req, bd, (int32_t)n);
+        for (size_t i = 0; cb && i < n; i++) {
+            const rmq_meta_broker_t *m = rmq_meta_state_broker_at(b->state, i);
+            cb[i].broker_id = m->id;
+            cb[i].host = rmq_req_kstr(req, m->host);
+            cb[i].port = m->port;
+            cb[i].rack = m->rack[0] ? rmq_req_kstr(req, m->rack) : (rmq_kstr_t){NULL, -1};
+        }
+        rmq_meta_state_unlock(b->state);
+        r->brokers.n = cb ? (int32_t)n : 0;
+        r->brokers.v = cb;
+        rmq_req_finish(req);
+        return;
+    }
     rmq_kmsg_describe_cluster_response_describe_cluster_broker_t *br = rmq_req_array(req, bd, 1);
     if (br) {
         br->broker_id = b->o.node_id;

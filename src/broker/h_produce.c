@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "broker/broker_int.h"
+#include "broker/cluster.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "protocol/record_batch.h"
@@ -89,6 +90,13 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
     if (rmq_broker_stream_of(b, topic, pd->index, &stream)) {
         pr->error_code = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
         return;
+    }
+    if (b->cluster) { /* quorum mode: only the partition's leader appends */
+        rmq_err_t le = rmq_cluster_check_leader(b->state, topic, pd->index, b->o.node_id);
+        if (le) {
+            pr->error_code = rmq_err_to_wire(le);
+            return;
+        }
     }
     if (pd->records.len <= 0) {
         pr->error_code = RMQ_CORRUPT_MESSAGE;

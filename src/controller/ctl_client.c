@@ -440,6 +440,29 @@ rmq_err_t rmq_ctl_client_fetch(rmq_ctl_client_t *c, size_t endpoint, rmq_meta_st
     return e;
 }
 
+rmq_err_t rmq_ctl_client_heartbeat(rmq_ctl_client_t *c, int32_t broker_id, int64_t epoch, uint32_t session_timeout_ms,
+                                   int64_t *leader_index, char *msg, size_t cap) {
+    rmq_buf_t body, r;
+    rmq_buf_init(&body);
+    rmq_buf_init(&r);
+    rmq_buf_put_i32(&body, broker_id);
+    rmq_buf_put_i64(&body, epoch);
+    rmq_buf_put_u32(&body, session_timeout_ms);
+    rmq_err_t ae = 0;
+    rmq_err_t e = body.oom ? RMQ_ERR_NOMEM : leader_call(c, RMQ_CTL_HEARTBEAT, body.data, body.len, &r, &ae, msg, cap);
+    if (!e) {
+        rmq_cur_t cur;
+        rmq_cur_init(&cur, r.data + 6, r.len - 6);
+        int64_t idx = rmq_cur_i64(&cur);
+        if (leader_index && rmq_cur_ok(&cur)) *leader_index = idx;
+        e = ae;
+        if (e) msgset(msg, cap, "HEARTBEAT: %s", rmq_err_name(e));
+    }
+    rmq_buf_free(&body);
+    rmq_buf_free(&r);
+    return e;
+}
+
 static rmq_err_t change(rmq_ctl_client_t *c, uint16_t api, int32_t id, const char *addr, char *msg, size_t cap) {
     rmq_buf_t body, r;
     rmq_buf_init(&body);

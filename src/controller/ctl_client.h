@@ -76,6 +76,13 @@ rmq_err_t rmq_ctl_client_read_state(rmq_ctl_client_t *c, rmq_meta_state_t *into,
 rmq_err_t rmq_ctl_client_fetch(rmq_ctl_client_t *c, size_t endpoint, rmq_meta_state_t *mirror, uint32_t max,
                                size_t *n_applied, char *msg, size_t cap);
 
+/* Broker liveness (RMQ_CTL_HEARTBEAT) on the leader: RMQ_NONE, or
+ * RMQ_STALE_BROKER_EPOCH when (broker_id, epoch) is not the current
+ * registration (fenced: register again), or a transport/leader error.
+ * *leader_index (may be NULL) gets the leader's applied metadata index. */
+rmq_err_t rmq_ctl_client_heartbeat(rmq_ctl_client_t *c, int32_t broker_id, int64_t epoch, uint32_t session_timeout_ms,
+                                   int64_t *leader_index, char *msg, size_t cap);
+
 /* Membership, on the leader. */
 rmq_err_t rmq_ctl_client_add_voter(rmq_ctl_client_t *c, int32_t id, const char *raft_address, char *msg,
                                    size_t cap);

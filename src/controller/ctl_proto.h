@@ -51,6 +51,12 @@ enum {
     RMQ_CTL_ADD_VOTER = 5,
     /* id i32. Leader only. -> empty */
     RMQ_CTL_REMOVE_VOTER = 6,
+    /* Broker liveness (ctl_fence.h): broker_id i32 | epoch i64 |
+     * session_timeout_ms u32. Leader only. error NONE: that registration
+     * is current and its session restarts; STALE_BROKER_EPOCH: not
+     * registered with that epoch (fenced): register again.
+     * -> meta_index i64 (the leader's applied index) */
+    RMQ_CTL_HEARTBEAT = 7,
 };
 
 #define RMQ_CTL_MAX_FRAME (64u << 20)

@@ -6,18 +6,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "controller/ctl_fence.h"
 #include "controller/meta_state.h"
 #include "net/net.h"
 
 #define FETCH_MAX_BYTES (4u << 20)
+#define FENCE_TICK_MS 100
 
 struct rmq_ctl_server {
     rmq_net_t *net;
     rmq_raft_store_t *raft;
     rmq_ctl_ring_t *ring;
+    /* broker liveness: heartbeats land in fence (I/O thread); the fencer
+     * thread checks it every FENCE_TICK_MS and proposes UnregisterBroker */
+    rmq_ctl_fence_t *fence;
+    pthread_t fencer;
+    bool fencer_started;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    bool stop;
 };
+
+static uint64_t mono_ms(void) { return rmq_mono_ns() / 1000000; }
 
 /* An asynchronous request waiting for the raft thread. */
 typedef struct pend {
@@ -284,6 +298,75 @@ static void h_change(rmq_ctl_server_t *s, rmq_net_conn_t *conn, rmq_net_slot_t *
     }
 }
 
+static void h_heartbeat(rmq_ctl_server_t *s, rmq_net_slot_t *slot, int32_t corr, rmq_cur_t *c) {
+    int32_t id = rmq_cur_i32(c);
+    int64_t epoch = rmq_cur_i64(c);
+    uint32_t timeout = rmq_cur_u32(c);
+    if (!rmq_cur_ok(c) || id < 0) {
+        reply_error(s, slot, corr, RMQ_INVALID_REQUEST);
+        return;
+    }
+    rmq_raft_info_t in;
+    rmq_raft_store_info(s->raft, &in);
+    if (in.state != RMQ_RAFT_LEADER || !in.leader_ready) {
+        reply_error(s, slot, corr, RMQ_NOT_CONTROLLER);
+        return;
+    }
+    rmq_meta_state_t *st = rmq_raft_store_state(s->raft);
+    rmq_err_t e = rmq_ctl_fence_heartbeat(s->fence, st, id, epoch, timeout, mono_ms());
+    rmq_buf_t b;
+    resp_begin(&b, corr, e);
+    rmq_buf_put_i64(&b, rmq_meta_state_last_index(st));
+    send_resp(slot, &b);
+}
+
+/* Fencer thread: while this node leads, fence registrations whose
+ * heartbeats stopped (UnregisterBroker with their epoch: a broker that
+ * re-registered meanwhile is not touched, the state rejects the stale
+ * epoch). */
+static void *fencer_main(void *ud) {
+    rmq_ctl_server_t *s = ud;
+    rmq_meta_store_t *ms = rmq_raft_store_store(s->raft);
+    rmq_meta_state_t *st = rmq_raft_store_state(s->raft);
+    pthread_mutex_lock(&s->stop_mu);
+    while (!s->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += FENCE_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->stop_cv, &s->stop_mu, &ts);
+        if (s->stop) break;
+        pthread_mutex_unlock(&s->stop_mu);
+        rmq_raft_info_t in;
+        rmq_raft_store_info(s->raft, &in);
+        rmq_ctl_fence_victim_t v[16];
+        size_t n = rmq_ctl_fence_expired(s->fence, st, in.state == RMQ_RAFT_LEADER && in.leader_ready, mono_ms(), v,
+                                         sizeof v / sizeof v[0]);
+        for (size_t i = 0; i < n; i++) {
+            rmq_meta_cmd_t cmd = {.type = RMQ_META_CMD_UNREGISTER_BROKER};
+            cmd.u.unregister_broker.broker_id = v[i].broker_id;
+            cmd.u.unregister_broker.epoch = v[i].epoch;
+            rmq_meta_result_t res;
+            rmq_err_t e = rmq_meta_store_propose_cmd(ms, &cmd, &res);
+            if (e == RMQ_NONE)
+                RMQ_WARN("ctl", "msg=\"broker fenced: no heartbeat within its session timeout\" broker=%d epoch=%lld "
+                                "silent_ms=%llu index=%lld",
+                         v[i].broker_id, (long long)v[i].epoch, (unsigned long long)v[i].silent_ms,
+                         (long long)res.index);
+            else
+                RMQ_INFO("ctl", "msg=\"fencing a broker did not apply\" broker=%d epoch=%lld err=%s detail=\"%s\"",
+                         v[i].broker_id, (long long)v[i].epoch, rmq_err_name(e), res.msg);
+            rmq_meta_result_free(&res);
+        }
+        pthread_mutex_lock(&s->stop_mu);
+    }
+    pthread_mutex_unlock(&s->stop_mu);
+    return NULL;
+}
+
 static void on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
     rmq_ctl_server_t *s = ud;
     rmq_cur_t c;
@@ -303,6 +386,7 @@ static void on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, uint8
     case RMQ_CTL_FETCH: h_fetch(s, slot, corr, &c); break;
     case RMQ_CTL_ADD_VOTER:
     case RMQ_CTL_REMOVE_VOTER: h_change(s, conn, slot, corr, api, &c); break;
+    case RMQ_CTL_HEARTBEAT: h_heartbeat(s, slot, corr, &c); break;
     default: reply_error(s, slot, corr, RMQ_UNSUPPORTED_VERSION); break;
     }
     free(frame);
@@ -314,6 +398,13 @@ rmq_err_t rmq_ctl_server_start(const rmq_ctl_server_opts_t *o, rmq_ctl_server_t 
     if (!s) return RMQ_ERR_NOMEM;
     s->raft = o->raft;
     s->ring = o->ring;
+    s->fence = rmq_ctl_fence_new();
+    if (!s->fence) {
+        free(s);
+        return RMQ_ERR_NOMEM;
+    }
+    pthread_mutex_init(&s->stop_mu, NULL);
+    pthread_cond_init(&s->stop_cv, NULL);
     rmq_net_config_t nc;
     memset(&nc, 0, sizeof nc);
     nc.listen = o->listen;
@@ -326,9 +417,15 @@ rmq_err_t rmq_ctl_server_start(const rmq_ctl_server_opts_t *o, rmq_ctl_server_t 
     nc.ud = s;
     rmq_err_t e = rmq_net_start(&nc, &s->net, msg, cap);
     if (e) {
-        free(s);
+        rmq_ctl_server_stop(s);
         return e;
     }
+    if (pthread_create(&s->fencer, NULL, fencer_main, s)) {
+        snprintf(msg, cap, "cannot start the fencer thread");
+        rmq_ctl_server_stop(s);
+        return RMQ_ERR_IO;
+    }
+    s->fencer_started = true;
     *out = s;
     return RMQ_NONE;
 }
@@ -337,6 +434,16 @@ int rmq_ctl_server_port(const rmq_ctl_server_t *s) { return rmq_net_port(s->net)
 
 void rmq_ctl_server_stop(rmq_ctl_server_t *s) {
     if (!s) return;
-    rmq_net_stop(s->net, 2000);
+    if (s->fencer_started) {
+        pthread_mutex_lock(&s->stop_mu);
+        s->stop = true;
+        pthread_cond_signal(&s->stop_cv);
+        pthread_mutex_unlock(&s->stop_mu);
+        pthread_join(s->fencer, NULL);
+    }
+    if (s->net) rmq_net_stop(s->net, 2000);
+    pthread_mutex_destroy(&s->stop_mu);
+    pthread_cond_destroy(&s->stop_cv);
+    rmq_ctl_fence_free(s->fence);
     free(s);
 }

@@ -207,6 +207,43 @@ rmq_err_t rmq_meta_cmd_encode(const rmq_meta_cmd_t *cmd, rmq_buf_t *out) {
         rmq_buf_put_i64(out, c->epoch);
         break;
     }
+    case RMQ_META_CMD_UNREGISTER_BROKER:
+        rmq_buf_put_i32(out, cmd->u.unregister_broker.broker_id);
+        rmq_buf_put_i64(out, cmd->u.unregister_broker.epoch);
+        break;
+    case RMQ_META_CMD_PARTITION_CHANGE: {
+        const __typeof__(cmd->u.partition_change) *c = &cmd->u.partition_change;
+        rmq_buf_put(out, c->topic_id.b, 16);
+        rmq_buf_put_i32(out, c->partition);
+        rmq_buf_put_i32(out, c->leader);
+        rmq_buf_put_i32(out, c->leader_epoch);
+        break;
+    }
+    case RMQ_META_CMD_OBJECT_MANIFEST_ADD: {
+        const __typeof__(cmd->u.manifest_add) *c = &cmd->u.manifest_add;
+        if (!c->key || strlen(c->key) > RMQ_META_OBJ_KEY_MAX || (c->n_ranges && !c->ranges)) {
+            err = RMQ_ERR_INVALID_ARG;
+            break;
+        }
+        rmq_meta_put_str(out, c->key);
+        rmq_buf_put_u64(out, c->object_id);
+        rmq_buf_put_u64(out, c->size);
+        rmq_buf_put_u32(out, c->n_ranges);
+        for (uint32_t i = 0; i < c->n_ranges; i++) {
+            const rmq_meta_obj_range_t *r = &c->ranges[i];
+            rmq_buf_put_u64(out, r->stream_id);
+            rmq_buf_put_i64(out, r->base_offset);
+            rmq_buf_put_i64(out, r->end_offset);
+            rmq_buf_put_u64(out, r->byte_offset);
+            rmq_buf_put_u64(out, r->byte_length);
+            rmq_buf_put_i64(out, r->max_ts);
+        }
+        break;
+    }
+    case RMQ_META_CMD_OBJECT_MANIFEST_TRIM:
+        rmq_buf_put_u64(out, cmd->u.manifest_trim.stream_id);
+        rmq_buf_put_i64(out, cmd->u.manifest_trim.new_log_start);
+        break;
     default:
         err = RMQ_ERR_INVALID_ARG;
         break;
@@ -334,6 +371,52 @@ rmq_err_t rmq_meta_cmd_decode(const uint8_t *p, size_t len, rmq_arena_t *arena, 
         r->epoch = rmq_cur_i64(c);
         break;
     }
+    case RMQ_META_CMD_UNREGISTER_BROKER:
+        out->u.unregister_broker.broker_id = rmq_cur_i32(c);
+        out->u.unregister_broker.epoch = rmq_cur_i64(c);
+        break;
+    case RMQ_META_CMD_PARTITION_CHANGE: {
+        __typeof__(out->u.partition_change) *pc = &out->u.partition_change;
+        const uint8_t *id = rmq_cur_bytes(c, 16);
+        if (id) memcpy(pc->topic_id.b, id, 16);
+        pc->partition = rmq_cur_i32(c);
+        pc->leader = rmq_cur_i32(c);
+        pc->leader_epoch = rmq_cur_i32(c);
+        break;
+    }
+    case RMQ_META_CMD_OBJECT_MANIFEST_ADD: {
+        __typeof__(out->u.manifest_add) *m = &out->u.manifest_add;
+        m->key = rmq_meta_get_str(c, arena);
+        m->object_id = (uint64_t)rmq_cur_i64(c);
+        m->size = (uint64_t)rmq_cur_i64(c);
+        uint32_t n = rmq_cur_u32(c);
+        if (!rmq_cur_ok(c)) break;
+        if (n > rmq_cur_remaining(c) / 48) { /* each range is 48 bytes */
+            c->off -= 4;
+            rmq_cur_fail(c, RMQ_ERR_BAD_LENGTH);
+            break;
+        }
+        rmq_meta_obj_range_t *rs = n ? rmq_arena_alloc(arena, (size_t)n * sizeof *rs) : NULL;
+        if (n && !rs) {
+            rmq_cur_fail(c, RMQ_ERR_NOMEM);
+            break;
+        }
+        for (uint32_t i = 0; i < n && rmq_cur_ok(c); i++) {
+            rs[i].stream_id = (uint64_t)rmq_cur_i64(c);
+            rs[i].base_offset = rmq_cur_i64(c);
+            rs[i].end_offset = rmq_cur_i64(c);
+            rs[i].byte_offset = (uint64_t)rmq_cur_i64(c);
+            rs[i].byte_length = (uint64_t)rmq_cur_i64(c);
+            rs[i].max_ts = rmq_cur_i64(c);
+        }
+        m->n_ranges = n;
+        m->ranges = rs;
+        break;
+    }
+    case RMQ_META_CMD_OBJECT_MANIFEST_TRIM:
+        out->u.manifest_trim.stream_id = (uint64_t)rmq_cur_i64(c);
+        out->u.manifest_trim.new_log_start = rmq_cur_i64(c);
+        break;
     default:
         return fail_at(err_off, 6, RMQ_ERR_UNSUPPORTED);
     }

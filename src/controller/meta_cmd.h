@@ -44,10 +44,10 @@ typedef enum rmq_meta_cmd_type {
     RMQ_META_CMD_CREATE_PARTITIONS = 4,
     RMQ_META_CMD_ALTER_TOPIC_CONFIGS = 5,
     RMQ_META_CMD_REGISTER_BROKER = 6,
-    RMQ_META_CMD_UNREGISTER_BROKER = 7,   /* reserved */
-    RMQ_META_CMD_PARTITION_CHANGE = 8,    /* reserved: leader/ISR/epoch change */
-    RMQ_META_CMD_OBJECT_MANIFEST_ADD = 9, /* reserved: object store manifest entries */
-    RMQ_META_CMD_OBJECT_MANIFEST_TRIM = 10, /* reserved */
+    RMQ_META_CMD_UNREGISTER_BROKER = 7,   /* fence: drop a registration, move its leaderships */
+    RMQ_META_CMD_PARTITION_CHANGE = 8,    /* leader change of one partition (epoch-checked) */
+    RMQ_META_CMD_OBJECT_MANIFEST_ADD = 9, /* object store manifest: one uploaded object */
+    RMQ_META_CMD_OBJECT_MANIFEST_TRIM = 10, /* move a stream's tiered log start */
 } rmq_meta_cmd_type_t;
 
 /* Name of a type ("CreateTopic", ...), "Unknown" otherwise. Static storage. */
@@ -84,6 +84,23 @@ typedef struct rmq_meta_cfg_alter {
     uint8_t op; /* rmq_meta_cfg_op_t */
     const char *value; /* NULL allowed for DELETE */
 } rmq_meta_cfg_alter_t;
+
+/* One stream range held by an object (ObjectManifestAdd): offsets
+ * [base_offset, end_offset) of stream_id are the WAL entries stored at
+ * bytes [byte_offset, byte_offset + byte_length) of the object; max_ts is
+ * the largest batch max timestamp among them. */
+typedef struct rmq_meta_obj_range {
+    uint64_t stream_id;
+    int64_t base_offset, end_offset;
+    uint64_t byte_offset, byte_length;
+    int64_t max_ts;
+} rmq_meta_obj_range_t;
+
+/* Longest object key a manifest entry may carry (bytes, without NUL). */
+#define RMQ_META_OBJ_KEY_MAX 255u
+/* ObjectManifestTrim new_log_start meaning "the stream is gone": every
+ * range of it is dead. */
+#define RMQ_META_TRIM_ALL INT64_MAX
 
 /* A decoded (or to-be-encoded) command. All pointers are borrowed: when the
  * struct comes from rmq_meta_cmd_decode they are owned by the arena passed
@@ -122,6 +139,27 @@ typedef struct rmq_meta_cmd {
             uint16_t port;
             int64_t epoch; /* chosen by the broker, must increase per registration */
         } register_broker;
+        struct {
+            int32_t broker_id;
+            int64_t epoch; /* the registration being ended; -1 = whatever is registered */
+        } unregister_broker;
+        struct {
+            rmq_meta_uuid_t topic_id;
+            int32_t partition;
+            int32_t leader;       /* new leader: a registered replica, or -1 = none */
+            int32_t leader_epoch; /* expected current leader epoch, -1 = any */
+        } partition_change;
+        struct {
+            const char *key;    /* object key, 1..RMQ_META_OBJ_KEY_MAX bytes */
+            uint64_t object_id; /* > 0, unique per object (the WAL segment id) */
+            uint64_t size;      /* object bytes */
+            uint32_t n_ranges;
+            const rmq_meta_obj_range_t *ranges;
+        } manifest_add;
+        struct {
+            uint64_t stream_id;
+            int64_t new_log_start; /* >= 0; RMQ_META_TRIM_ALL = stream deleted */
+        } manifest_trim;
     } u;
 } rmq_meta_cmd_t;
 

@@ -21,7 +21,7 @@
 #include "controller/meta_validate.h"
 
 #define SNAP_MAGIC 0x524D534Eu /* "RMSN" */
-#define SNAP_VERSION 1
+#define SNAP_VERSION 3 /* 2 = 1 + the object manifest section; 3 = 2 + partition replicas; restore reads all */
 
 /* ---- hash maps of topics ---- */
 
@@ -136,7 +136,37 @@ typedef struct mbody {
     rmq_meta_broker_t *brokers; /* id order */
     size_t n_brokers;
     size_t brokers_cap;
+    /* object manifest */
+    struct mobj **objs; /* owned, object id order */
+    size_t n_objs, objs_cap;
+    struct mstream *mstreams; /* stream id order */
+    size_t n_ms, ms_cap;
 } mbody_t;
+
+/* An object of the manifest: its ranges as added (immutable) and how many
+ * of them are still live (end > their stream's log start). */
+typedef struct mobj {
+    uint64_t id;
+    char *key;
+    uint64_t size;
+    uint32_t n_ranges;
+    rmq_meta_obj_range_t *ranges;
+    uint32_t live;
+} mobj_t;
+
+/* A live range of a stream: ranges[ri] of obj. */
+typedef struct mref {
+    int64_t base, end;
+    mobj_t *obj;
+    uint32_t ri;
+} mref_t;
+
+typedef struct mstream {
+    uint64_t id;
+    int64_t log_start;
+    mref_t *refs; /* sorted by base, non-overlapping */
+    size_t n, cap;
+} mstream_t;
 
 struct rmq_meta_state {
     pthread_rwlock_t lock;
@@ -161,12 +191,24 @@ static void configs_free(rmq_meta_kv_t *kv, size_t n) {
 static void topic_free(rmq_meta_topic_t *t) {
     if (!t) return;
     free(t->name);
+    for (int32_t i = 0; t->partitions && i < t->n_partitions; i++) free(t->partitions[i].replicas);
     free(t->partitions);
     configs_free(t->configs, t->n_configs);
     free(t);
 }
 
+static void mobj_free(mobj_t *o) {
+    if (!o) return;
+    free(o->key);
+    free(o->ranges);
+    free(o);
+}
+
 static void body_free(mbody_t *b) {
+    for (size_t i = 0; i < b->n_objs; i++) mobj_free(b->objs[i]);
+    free(b->objs);
+    for (size_t i = 0; i < b->n_ms; i++) free(b->mstreams[i].refs);
+    free(b->mstreams);
     for (size_t i = 0; i < b->n_topics; i++) topic_free(b->sorted[i]);
     free(b->sorted);
     free(b->by_name.slots);
@@ -254,10 +296,28 @@ static bool body_reserve_broker(mbody_t *b) {
     return true;
 }
 
-/* Leader for a new partition: registered brokers round-robin, -1 if none. */
-static int32_t pick_leader(const mbody_t *b, int64_t partition) {
-    if (!b->n_brokers) return -1;
-    return b->brokers[(size_t)partition % b->n_brokers].id;
+/* Replicas and leader of a new partition: min(rf, registered) brokers
+ * round-robin from index `partition`, the first one leading; none and
+ * leader -1 if no broker is registered. false on OOM (p untouched). */
+static bool assign_replicas(const mbody_t *b, rmq_meta_partition_t *p, int64_t partition, int16_t rf) {
+    size_t n = b->n_brokers < (size_t)(rf > 0 ? rf : 1) ? b->n_brokers : (size_t)(rf > 0 ? rf : 1);
+    int32_t *reps = NULL;
+    if (n) {
+        reps = malloc(n * sizeof *reps);
+        if (!reps) return false;
+        for (size_t k = 0; k < n; k++) reps[k] = b->brokers[((size_t)partition + k) % b->n_brokers].id;
+    }
+    p->replicas = reps;
+    p->n_replicas = (int32_t)n;
+    p->leader = n ? reps[0] : -1;
+    p->leader_epoch = 0;
+    return true;
+}
+
+static bool part_has_replica(const rmq_meta_partition_t *p, int32_t id) {
+    for (int32_t k = 0; k < p->n_replicas; k++)
+        if (p->replicas[k] == id) return true;
+    return false;
 }
 
 /* ---- results ---- */
@@ -265,6 +325,8 @@ static int32_t pick_leader(const mbody_t *b, int64_t partition) {
 void rmq_meta_result_init(rmq_meta_result_t *r) { memset(r, 0, sizeof *r); }
 
 void rmq_meta_result_free(rmq_meta_result_t *r) {
+    r->n_deleted_keys = 0;
+    r->n_deleted_dropped = 0;
     free(r->stream_ids);
     r->stream_ids = NULL;
     r->n_stream_ids = 0;
@@ -325,6 +387,8 @@ static rmq_meta_kv_t *configs_dup(const rmq_meta_kv_t *kv, size_t n) {
     return out;
 }
 
+static void ms_drop_stream(mbody_t *b, uint64_t id, rmq_meta_result_t *r);
+
 static rmq_err_t do_init_cluster(applyctx_t *a, const rmq_meta_cmd_t *c) {
     const rmq_meta_uuid_t *id = &c->u.init_cluster.cluster_id;
     if (rmq_meta_uuid_is_zero(id)) return res_err(a->res, RMQ_INVALID_REQUEST, "Cluster id must not be zero");
@@ -380,8 +444,7 @@ static rmq_err_t do_create_topic(applyctx_t *a, const rmq_meta_cmd_t *c) {
     if (!body_reserve_topic(b)) goto oom;
     for (size_t i = 0; i < np; i++) {
         t->partitions[i].stream_id = b->next_stream_id + i;
-        t->partitions[i].leader = pick_leader(b, (int64_t)i);
-        t->partitions[i].leader_epoch = 0;
+        if (!assign_replicas(b, &t->partitions[i], (int64_t)i, t->replication_factor)) goto oom;
         ids[i] = t->partitions[i].stream_id;
     }
     b->next_stream_id += np;
@@ -421,6 +484,7 @@ static rmq_err_t do_delete_topic(applyctx_t *a, const rmq_meta_cmd_t *c) {
     for (int32_t i = 0; i < t->n_partitions; i++) ids[i] = t->partitions[i].stream_id;
     r->stream_ids = ids;
     r->n_stream_ids = (size_t)t->n_partitions;
+    for (size_t i = 0; i < r->n_stream_ids; i++) ms_drop_stream(b, ids[i], r); /* its tiered data dies too */
     body_remove_topic(b, t);
     topic_free(t);
     return RMQ_NONE;
@@ -451,13 +515,17 @@ static rmq_err_t do_create_partitions(applyctx_t *a, const rmq_meta_cmd_t *c) {
         free(ids);
         return res_oom(r);
     }
-    t->partitions = np;
+    t->partitions = np; /* bigger block; n_partitions moves only on success */
     for (size_t i = old; i < nn; i++) {
-        np[i].stream_id = b->next_stream_id++;
-        np[i].leader = pick_leader(b, (int64_t)i);
-        np[i].leader_epoch = 0;
+        if (!assign_replicas(b, &np[i], (int64_t)i, t->replication_factor)) {
+            for (size_t k = old; k < i; k++) free(np[k].replicas);
+            free(ids);
+            return res_oom(r);
+        }
+        np[i].stream_id = b->next_stream_id + (i - old);
         ids[i - old] = np[i].stream_id;
     }
+    b->next_stream_id += add;
     t->n_partitions = cp->total;
     b->total_partitions += add;
     r->stream_ids = ids;
@@ -551,16 +619,323 @@ static rmq_err_t do_register_broker(applyctx_t *a, const rmq_meta_cmd_t *c) {
     old->host = host;
     old->port = rb->port;
     old->epoch = rb->epoch;
-    /* Leaderless partitions (created before any broker registered) get
-     * this broker as leader, with a new leader epoch. */
+    /* Leaderless partitions this broker holds (it is a replica: it was
+     * fenced, or every replica was) or that have no replica at all
+     * (created before any broker registered: adopted) get this broker as
+     * leader, with a new leader epoch. The adopted ones need a replica
+     * array; on OOM they stay leaderless (deterministic on every node only
+     * up to OOM, like every other OOM path here). */
     for (size_t i = 0; i < b->n_topics; i++) {
         rmq_meta_topic_t *t = b->sorted[i];
         for (int32_t p = 0; p < t->n_partitions; p++) {
-            if (t->partitions[p].leader >= 0) continue;
-            t->partitions[p].leader = rb->broker_id;
-            t->partitions[p].leader_epoch++;
+            rmq_meta_partition_t *pp = &t->partitions[p];
+            if (pp->leader >= 0) continue;
+            if (pp->n_replicas == 0) {
+                int32_t *reps = malloc(sizeof *reps);
+                if (!reps) continue;
+                reps[0] = rb->broker_id;
+                pp->replicas = reps;
+                pp->n_replicas = 1;
+            } else if (!part_has_replica(pp, rb->broker_id)) {
+                continue;
+            }
+            pp->leader = rb->broker_id;
+            pp->leader_epoch++;
         }
     }
+    return RMQ_NONE;
+}
+
+/* Fence: the registration (id, epoch) ends. Every partition it leads moves
+ * to its first other replica that is still registered, or becomes
+ * leaderless (-1) until a replica registers again; either way with a new
+ * leader epoch. One command, so no reader ever sees a partition led by an
+ * unregistered broker. */
+static rmq_err_t do_unregister_broker(applyctx_t *a, const rmq_meta_cmd_t *c) {
+    const __typeof__(c->u.unregister_broker) *ub = &c->u.unregister_broker;
+    mbody_t *b = a->b;
+    rmq_meta_result_t *r = a->res;
+    rmq_meta_broker_t *old = body_find_broker(b, ub->broker_id);
+    if (!old) return res_err(r, RMQ_BROKER_NOT_AVAILABLE, "Broker %d is not registered", ub->broker_id);
+    if (ub->epoch >= 0 && ub->epoch != old->epoch)
+        return res_err(r, RMQ_STALE_BROKER_EPOCH, "Broker %d is registered with epoch %lld, not %lld",
+                       ub->broker_id, (long long)old->epoch, (long long)ub->epoch);
+    if (a->dry) return RMQ_NONE;
+    free(old->rack);
+    free(old->host);
+    size_t pos = (size_t)(old - b->brokers);
+    memmove(b->brokers + pos, b->brokers + pos + 1, (b->n_brokers - pos - 1) * sizeof *b->brokers);
+    b->n_brokers--;
+    for (size_t i = 0; i < b->n_topics; i++) {
+        rmq_meta_topic_t *t = b->sorted[i];
+        for (int32_t p = 0; p < t->n_partitions; p++) {
+            rmq_meta_partition_t *pp = &t->partitions[p];
+            if (pp->leader != ub->broker_id) continue;
+            int32_t nl = -1;
+            for (int32_t k = 0; k < pp->n_replicas && nl < 0; k++)
+                if (pp->replicas[k] != ub->broker_id && body_find_broker(b, pp->replicas[k])) nl = pp->replicas[k];
+            pp->leader = nl;
+            pp->leader_epoch++;
+        }
+    }
+    return RMQ_NONE;
+}
+
+/* Leader change of one partition, compare-and-set on the leader epoch. */
+static rmq_err_t do_partition_change(applyctx_t *a, const rmq_meta_cmd_t *c) {
+    const __typeof__(c->u.partition_change) *pc = &c->u.partition_change;
+    rmq_meta_result_t *r = a->res;
+    rmq_meta_topic_t *t = tmap_get_id(&a->b->by_id, &pc->topic_id);
+    if (!t) return res_err(r, RMQ_UNKNOWN_TOPIC_ID, "This server does not host this topic ID.");
+    r->topic_id = t->id;
+    if (pc->partition < 0 || pc->partition >= t->n_partitions)
+        return res_err(r, RMQ_UNKNOWN_TOPIC_OR_PARTITION, "Topic '%s' has no partition %d", t->name, pc->partition);
+    rmq_meta_partition_t *pp = &t->partitions[pc->partition];
+    if (pc->leader_epoch >= 0 && pc->leader_epoch != pp->leader_epoch)
+        return res_err(r, RMQ_FENCED_LEADER_EPOCH, "Partition %s-%d is at leader epoch %d, not %d", t->name,
+                       pc->partition, pp->leader_epoch, pc->leader_epoch);
+    if (pc->leader < -1) return res_err(r, RMQ_INVALID_REQUEST, "Leader %d is not a broker id", pc->leader);
+    if (pc->leader >= 0 && !part_has_replica(pp, pc->leader))
+        return res_err(r, RMQ_INVALID_REPLICA_ASSIGNMENT, "Broker %d is not a replica of %s-%d", pc->leader,
+                       t->name, pc->partition);
+    if (pc->leader >= 0 && !body_find_broker(a->b, pc->leader))
+        return res_err(r, RMQ_BROKER_NOT_AVAILABLE, "Broker %d is not registered", pc->leader);
+    if (a->dry) return RMQ_NONE;
+    pp->leader = pc->leader;
+    pp->leader_epoch++;
+    return RMQ_NONE;
+}
+
+/* ---- object manifest ---- */
+
+static size_t ms_lower(const mbody_t *b, uint64_t id) {
+    size_t lo = 0, hi = b->n_ms;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->mstreams[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static mstream_t *ms_find(const mbody_t *b, uint64_t id) {
+    size_t pos = ms_lower(b, id);
+    return pos < b->n_ms && b->mstreams[pos].id == id ? &b->mstreams[pos] : NULL;
+}
+
+static size_t obj_lower(const mbody_t *b, uint64_t id) {
+    size_t lo = 0, hi = b->n_objs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->objs[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static mobj_t *obj_find(const mbody_t *b, uint64_t id) {
+    size_t pos = obj_lower(b, id);
+    return pos < b->n_objs && b->objs[pos]->id == id ? b->objs[pos] : NULL;
+}
+
+/* First ref of m whose end > off. */
+static size_t ref_first_after(const mstream_t *m, int64_t off) {
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->refs[mid].end <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Record that key became deletable (past the inline capacity only counted:
+ * the broker's startup sweep deletes objects the manifest does not know). */
+static void res_push_key(rmq_meta_result_t *r, const char *key) {
+    if (r->n_deleted_keys < RMQ_META_RESULT_MAX_KEYS)
+        snprintf(r->deleted_keys[r->n_deleted_keys++], sizeof r->deleted_keys[0], "%s", key);
+    else
+        r->n_deleted_dropped++;
+}
+
+/* Remove obj from the object array and free it (its key goes to r). */
+static void obj_remove(mbody_t *b, mobj_t *o, rmq_meta_result_t *r) {
+    size_t pos = obj_lower(b, o->id);
+    if (pos < b->n_objs && b->objs[pos] == o) {
+        memmove(b->objs + pos, b->objs + pos + 1, (b->n_objs - pos - 1) * sizeof *b->objs);
+        b->n_objs--;
+    }
+    if (r) res_push_key(r, o->key);
+    mobj_free(o);
+}
+
+/* Drop refs [0, k) of m: their ranges die. */
+static void ms_drop_front(mbody_t *b, mstream_t *m, size_t k, rmq_meta_result_t *r) {
+    for (size_t i = 0; i < k; i++) {
+        mobj_t *o = m->refs[i].obj;
+        if (--o->live == 0) obj_remove(b, o, r);
+    }
+    if (k && m->n > k) memmove(m->refs, m->refs + k, (m->n - k) * sizeof *m->refs);
+    m->n -= k;
+}
+
+/* The stream is gone (TRIM_ALL, DeleteTopic): every range of it dies. */
+static void ms_drop_stream(mbody_t *b, uint64_t id, rmq_meta_result_t *r) {
+    size_t pos = ms_lower(b, id);
+    if (pos >= b->n_ms || b->mstreams[pos].id != id) return;
+    mstream_t *m = &b->mstreams[pos];
+    ms_drop_front(b, m, m->n, r);
+    free(m->refs);
+    memmove(b->mstreams + pos, b->mstreams + pos + 1, (b->n_ms - pos - 1) * sizeof *b->mstreams);
+    b->n_ms--;
+}
+
+static bool key_ok(const char *k) { return k && *k && strlen(k) <= RMQ_META_OBJ_KEY_MAX; }
+
+static bool range_ok(const rmq_meta_obj_range_t *x, uint64_t size) {
+    return x->stream_id != 0 && x->base_offset >= 0 && x->end_offset > x->base_offset && x->byte_length > 0 &&
+           x->byte_offset <= size && x->byte_length <= size - x->byte_offset;
+}
+
+static rmq_err_t do_manifest_add(applyctx_t *a, const rmq_meta_cmd_t *c) {
+    const __typeof__(c->u.manifest_add) *ma = &c->u.manifest_add;
+    mbody_t *b = a->b;
+    rmq_meta_result_t *r = a->res;
+    if (!key_ok(ma->key)) return res_err(r, RMQ_INVALID_REQUEST, "Object key must be 1..%u bytes", RMQ_META_OBJ_KEY_MAX);
+    if (ma->object_id == 0) return res_err(r, RMQ_INVALID_REQUEST, "Object id must not be zero");
+    if (ma->n_ranges == 0) return res_err(r, RMQ_INVALID_REQUEST, "Object %s holds no ranges", ma->key);
+    mobj_t *dup = obj_find(b, ma->object_id);
+    if (dup) {
+        if (!strcmp(dup->key, ma->key)) return RMQ_NONE; /* retried commit: idempotent */
+        return res_err(r, RMQ_INVALID_REQUEST, "Object id %llu is already %s", (unsigned long long)ma->object_id,
+                       dup->key);
+    }
+    for (uint32_t i = 0; i < ma->n_ranges; i++) {
+        const rmq_meta_obj_range_t *x = &ma->ranges[i];
+        if (!range_ok(x, ma->size))
+            return res_err(r, RMQ_INVALID_REQUEST, "Range %u of object %s is invalid", i, ma->key);
+        for (uint32_t j = 0; j < i; j++) {
+            const rmq_meta_obj_range_t *y = &ma->ranges[j];
+            if (y->stream_id == x->stream_id && y->base_offset < x->end_offset && x->base_offset < y->end_offset)
+                return res_err(r, RMQ_INVALID_REQUEST, "Ranges %u and %u of object %s overlap", j, i, ma->key);
+        }
+        const mstream_t *m = ms_find(b, x->stream_id);
+        if (!m) continue;
+        size_t k = ref_first_after(m, x->base_offset);
+        if (k < m->n && m->refs[k].base < x->end_offset)
+            return res_err(r, RMQ_INVALID_REQUEST,
+                           "Range %lld..%lld of stream %llu in object %s overlaps object %llu",
+                           (long long)x->base_offset, (long long)x->end_offset, (unsigned long long)x->stream_id,
+                           ma->key, (unsigned long long)m->refs[k].obj->id);
+    }
+    if (a->dry) return RMQ_NONE;
+
+    /* reserve everything first: object, its slot, streams, refs */
+    mobj_t *o = calloc(1, sizeof *o);
+    if (!o) return res_oom(r);
+    o->key = strdup(ma->key);
+    o->ranges = malloc(ma->n_ranges * sizeof *o->ranges);
+    if (!o->key || !o->ranges) goto oom;
+    memcpy(o->ranges, ma->ranges, ma->n_ranges * sizeof *o->ranges);
+    o->id = ma->object_id;
+    o->size = ma->size;
+    o->n_ranges = ma->n_ranges;
+    if (b->n_objs == b->objs_cap) {
+        size_t nc = b->objs_cap ? b->objs_cap * 2 : 16;
+        mobj_t **no = realloc(b->objs, nc * sizeof *no);
+        if (!no) goto oom;
+        b->objs = no;
+        b->objs_cap = nc;
+    }
+    if (b->n_ms + ma->n_ranges > b->ms_cap) {
+        size_t nc = b->ms_cap ? b->ms_cap : 16;
+        while (nc < b->n_ms + ma->n_ranges) nc *= 2;
+        mstream_t *nm = realloc(b->mstreams, nc * sizeof *nm);
+        if (!nm) goto oom;
+        b->mstreams = nm;
+        b->ms_cap = nc;
+    }
+    for (uint32_t i = 0; i < ma->n_ranges; i++) {
+        mstream_t *m = ms_find(b, ma->ranges[i].stream_id);
+        if (!m) {
+            mstream_t nm = {.id = ma->ranges[i].stream_id};
+            size_t pos = ms_lower(b, nm.id);
+            memmove(b->mstreams + pos + 1, b->mstreams + pos, (b->n_ms - pos) * sizeof *b->mstreams);
+            b->mstreams[pos] = nm; /* an empty stream entry changes nothing observable until a range lands */
+            b->n_ms++;
+            m = &b->mstreams[pos];
+        }
+        if (m->n + ma->n_ranges > m->cap) {
+            size_t nc = m->cap ? m->cap : 8;
+            while (nc < m->n + ma->n_ranges) nc *= 2;
+            mref_t *nr = realloc(m->refs, nc * sizeof *nr);
+            if (!nr) goto oom;
+            m->refs = nr;
+            m->cap = nc;
+        }
+    }
+    /* mutate (no allocation below except result keys) */
+    for (uint32_t i = 0; i < ma->n_ranges; i++) {
+        const rmq_meta_obj_range_t *x = &o->ranges[i];
+        mstream_t *m = ms_find(b, x->stream_id);
+        if (x->end_offset <= m->log_start) continue; /* already trimmed: dead on arrival */
+        size_t k = ref_first_after(m, x->base_offset);
+        memmove(m->refs + k + 1, m->refs + k, (m->n - k) * sizeof *m->refs);
+        m->refs[k] = (mref_t){x->base_offset, x->end_offset, o, i};
+        m->n++;
+        o->live++;
+    }
+    if (o->live == 0) {
+        res_push_key(r, o->key);
+        mobj_free(o);
+        return RMQ_NONE;
+    }
+    size_t pos = obj_lower(b, o->id);
+    memmove(b->objs + pos + 1, b->objs + pos, (b->n_objs - pos) * sizeof *b->objs);
+    b->objs[pos] = o;
+    b->n_objs++;
+    return RMQ_NONE;
+oom:
+    /* stream entries created above stay (empty, harmless: same as a trim to 0) */
+    mobj_free(o);
+    return res_oom(r);
+}
+
+static rmq_err_t do_manifest_trim(applyctx_t *a, const rmq_meta_cmd_t *c) {
+    const __typeof__(c->u.manifest_trim) *mt = &c->u.manifest_trim;
+    mbody_t *b = a->b;
+    rmq_meta_result_t *r = a->res;
+    if (mt->stream_id == 0) return res_err(r, RMQ_INVALID_REQUEST, "Stream id must not be zero");
+    if (mt->new_log_start < 0) return res_err(r, RMQ_INVALID_REQUEST, "Log start must be >= 0");
+    mstream_t *m = ms_find(b, mt->stream_id);
+    if (a->dry) return RMQ_NONE;
+    if (mt->new_log_start == RMQ_META_TRIM_ALL) {
+        ms_drop_stream(b, mt->stream_id, r);
+        return RMQ_NONE;
+    }
+    if (!m) {
+        if (b->n_ms == b->ms_cap) {
+            size_t nc = b->ms_cap ? b->ms_cap * 2 : 16;
+            mstream_t *nm = realloc(b->mstreams, nc * sizeof *nm);
+            if (!nm) return res_oom(r);
+            b->mstreams = nm;
+            b->ms_cap = nc;
+        }
+        size_t pos = ms_lower(b, mt->stream_id);
+        memmove(b->mstreams + pos + 1, b->mstreams + pos, (b->n_ms - pos) * sizeof *b->mstreams);
+        b->mstreams[pos] = (mstream_t){.id = mt->stream_id, .log_start = mt->new_log_start};
+        b->n_ms++;
+        return RMQ_NONE;
+    }
+    if (mt->new_log_start <= m->log_start) return RMQ_NONE; /* log start never moves back */
+    m->log_start = mt->new_log_start;
+    ms_drop_front(b, m, ref_first_after(m, m->log_start), r);
     return RMQ_NONE;
 }
 
@@ -584,6 +959,10 @@ static rmq_err_t run_cmd(applyctx_t *a, const uint8_t *p, size_t len) {
     case RMQ_META_CMD_CREATE_PARTITIONS: e = do_create_partitions(a, &cmd); break;
     case RMQ_META_CMD_ALTER_TOPIC_CONFIGS: e = do_alter_configs(a, &cmd); break;
     case RMQ_META_CMD_REGISTER_BROKER: e = do_register_broker(a, &cmd); break;
+    case RMQ_META_CMD_UNREGISTER_BROKER: e = do_unregister_broker(a, &cmd); break;
+    case RMQ_META_CMD_PARTITION_CHANGE: e = do_partition_change(a, &cmd); break;
+    case RMQ_META_CMD_OBJECT_MANIFEST_ADD: e = do_manifest_add(a, &cmd); break;
+    case RMQ_META_CMD_OBJECT_MANIFEST_TRIM: e = do_manifest_trim(a, &cmd); break;
     default: e = res_err(a->res, RMQ_ERR_UNSUPPORTED, "unsupported command type %u", cmd.type); break;
     }
     rmq_arena_free(&arena);
@@ -697,6 +1076,38 @@ rmq_err_t rmq_meta_state_snapshot(rmq_meta_state_t *s, rmq_buf_t *out) {
             rmq_meta_put_str(out, t->configs[k].value);
         }
     }
+    /* v2: object manifest */
+    rmq_buf_put_u32(out, (uint32_t)b->n_objs);
+    for (size_t i = 0; i < b->n_objs; i++) {
+        const mobj_t *o = b->objs[i];
+        rmq_buf_put_u64(out, o->id);
+        rmq_meta_put_str(out, o->key);
+        rmq_buf_put_u64(out, o->size);
+        rmq_buf_put_u32(out, o->n_ranges);
+        for (uint32_t k = 0; k < o->n_ranges; k++) {
+            const rmq_meta_obj_range_t *x = &o->ranges[k];
+            rmq_buf_put_u64(out, x->stream_id);
+            rmq_buf_put_i64(out, x->base_offset);
+            rmq_buf_put_i64(out, x->end_offset);
+            rmq_buf_put_u64(out, x->byte_offset);
+            rmq_buf_put_u64(out, x->byte_length);
+            rmq_buf_put_i64(out, x->max_ts);
+        }
+    }
+    rmq_buf_put_u32(out, (uint32_t)b->n_ms);
+    for (size_t i = 0; i < b->n_ms; i++) {
+        rmq_buf_put_u64(out, b->mstreams[i].id);
+        rmq_buf_put_i64(out, b->mstreams[i].log_start);
+    }
+    /* v3: replicas of every partition, topics in name order */
+    for (size_t i = 0; i < b->n_topics; i++) {
+        const rmq_meta_topic_t *t = b->sorted[i];
+        for (int32_t p = 0; p < t->n_partitions; p++) {
+            rmq_buf_put_u16(out, (uint16_t)t->partitions[p].n_replicas);
+            for (int32_t k = 0; k < t->partitions[p].n_replicas; k++)
+                rmq_buf_put_i32(out, t->partitions[p].replicas[k]);
+        }
+    }
     pthread_rwlock_unlock(&s->lock);
     if (out->oom) return RMQ_ERR_NOMEM;
     rmq_buf_put_u32(out, rmq_crc32c(0, out->data + start, out->len - start));
@@ -718,9 +1129,126 @@ static char *cur_dupstr(rmq_cur_t *c) {
     return s;
 }
 
+/* Decode the manifest section of a v2 snapshot into nb and rebuild the
+ * per-stream live ranges, checking consistency (ids ascending, valid keys
+ * and ranges, no overlap, every object has a live range). */
+static void snap_decode_manifest(rmq_cur_t *c, mbody_t *nb) {
+    uint32_t no = rmq_cur_u32(c);
+    if (rmq_cur_ok(c) && no > rmq_cur_remaining(c) / 22) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+    if (rmq_cur_ok(c) && no) {
+        nb->objs = calloc(no, sizeof *nb->objs);
+        if (!nb->objs) rmq_cur_fail(c, RMQ_ERR_NOMEM);
+        nb->objs_cap = no;
+    }
+    for (uint32_t i = 0; i < no && rmq_cur_ok(c); i++) {
+        mobj_t *o = calloc(1, sizeof *o);
+        if (!o) {
+            rmq_cur_fail(c, RMQ_ERR_NOMEM);
+            break;
+        }
+        nb->objs[nb->n_objs++] = o;
+        o->id = (uint64_t)rmq_cur_i64(c);
+        o->key = cur_dupstr(c);
+        o->size = (uint64_t)rmq_cur_i64(c);
+        uint32_t nr = rmq_cur_u32(c);
+        if (rmq_cur_ok(c) && (nr == 0 || nr > rmq_cur_remaining(c) / 48)) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+        if (rmq_cur_ok(c)) {
+            o->ranges = calloc(nr, sizeof *o->ranges);
+            if (!o->ranges) rmq_cur_fail(c, RMQ_ERR_NOMEM);
+        }
+        for (uint32_t k = 0; k < nr && rmq_cur_ok(c); k++) {
+            rmq_meta_obj_range_t *x = &o->ranges[k];
+            x->stream_id = (uint64_t)rmq_cur_i64(c);
+            x->base_offset = rmq_cur_i64(c);
+            x->end_offset = rmq_cur_i64(c);
+            x->byte_offset = (uint64_t)rmq_cur_i64(c);
+            x->byte_length = (uint64_t)rmq_cur_i64(c);
+            x->max_ts = rmq_cur_i64(c);
+            if (rmq_cur_ok(c) && !range_ok(x, o->size)) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+        }
+        if (rmq_cur_ok(c)) o->n_ranges = nr;
+        if (rmq_cur_ok(c) && (o->id == 0 || !key_ok(o->key) || (i && nb->objs[i - 1]->id >= o->id)))
+            rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+    }
+    uint32_t ns = rmq_cur_u32(c);
+    if (rmq_cur_ok(c) && ns > rmq_cur_remaining(c) / 16) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+    if (rmq_cur_ok(c) && ns) {
+        nb->mstreams = calloc(ns, sizeof *nb->mstreams);
+        if (!nb->mstreams) rmq_cur_fail(c, RMQ_ERR_NOMEM);
+        nb->ms_cap = ns;
+    }
+    for (uint32_t i = 0; i < ns && rmq_cur_ok(c); i++) {
+        mstream_t *m = &nb->mstreams[i];
+        m->id = (uint64_t)rmq_cur_i64(c);
+        m->log_start = rmq_cur_i64(c);
+        if (rmq_cur_ok(c) && (m->id == 0 || m->log_start < 0 || (i && nb->mstreams[i - 1].id >= m->id)))
+            rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+        if (rmq_cur_ok(c)) nb->n_ms = i + 1;
+    }
+    /* rebuild the live ranges: objects in id order, each stream's refs sorted by base */
+    for (size_t i = 0; i < nb->n_objs && rmq_cur_ok(c); i++) {
+        mobj_t *o = nb->objs[i];
+        for (uint32_t k = 0; k < o->n_ranges && rmq_cur_ok(c); k++) {
+            const rmq_meta_obj_range_t *x = &o->ranges[k];
+            mstream_t *m = ms_find(nb, x->stream_id);
+            if (!m || x->end_offset <= m->log_start) continue;
+            size_t at = ref_first_after(m, x->base_offset);
+            if (at < m->n && m->refs[at].base < x->end_offset) {
+                rmq_cur_fail(c, RMQ_ERR_CORRUPT); /* overlap */
+                break;
+            }
+            if (m->n == m->cap) {
+                size_t nc = m->cap ? m->cap * 2 : 8;
+                mref_t *nr = realloc(m->refs, nc * sizeof *nr);
+                if (!nr) {
+                    rmq_cur_fail(c, RMQ_ERR_NOMEM);
+                    break;
+                }
+                m->refs = nr;
+                m->cap = nc;
+            }
+            memmove(m->refs + at + 1, m->refs + at, (m->n - at) * sizeof *m->refs);
+            m->refs[at] = (mref_t){x->base_offset, x->end_offset, o, k};
+            m->n++;
+            o->live++;
+        }
+        if (rmq_cur_ok(c) && o->live == 0) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+    }
+}
+
+/* The v3 replicas section (older snapshots: the leader, if any, is the one
+ * replica). Replica ids are >= 0 and distinct, at most replication_factor
+ * of them, and a leader is one of them. */
+static void snap_decode_replicas(rmq_cur_t *c, mbody_t *nb, uint16_t version) {
+    for (size_t i = 0; i < nb->n_topics && rmq_cur_ok(c); i++) {
+        rmq_meta_topic_t *t = nb->sorted[i];
+        for (int32_t p = 0; p < t->n_partitions && rmq_cur_ok(c); p++) {
+            rmq_meta_partition_t *pp = &t->partitions[p];
+            uint32_t n = version >= 3 ? rmq_cur_u16(c) : (pp->leader >= 0 ? 1u : 0u);
+            if (rmq_cur_ok(c) && (n > (uint32_t)t->replication_factor ||
+                                  (version >= 3 && n * 4u > rmq_cur_remaining(c))))
+                rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+            if (!rmq_cur_ok(c) || n == 0) continue;
+            pp->replicas = malloc(n * sizeof *pp->replicas);
+            if (!pp->replicas) {
+                rmq_cur_fail(c, RMQ_ERR_NOMEM);
+                break;
+            }
+            for (uint32_t k = 0; k < n; k++) {
+                pp->replicas[k] = version >= 3 ? rmq_cur_i32(c) : pp->leader;
+                for (uint32_t j = 0; j < k; j++)
+                    if (pp->replicas[j] == pp->replicas[k]) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+                if (pp->replicas[k] < 0) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+            }
+            pp->n_replicas = (int32_t)n;
+            if (rmq_cur_ok(c) && pp->leader >= 0 && !part_has_replica(pp, pp->leader)) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
+        }
+    }
+}
+
 /* Decode a snapshot body (after the 8-byte header, before the CRC) into nb
  * (initialised, empty), checking its internal consistency. */
-static rmq_err_t snap_decode(rmq_cur_t *c, mbody_t *nb) {
+static rmq_err_t snap_decode(rmq_cur_t *c, mbody_t *nb, uint16_t version) {
     uint8_t has = rmq_cur_u8(c);
     const uint8_t *cid = rmq_cur_bytes(c, 16);
     if (cid) memcpy(nb->cluster_id.b, cid, 16);
@@ -805,6 +1333,8 @@ static rmq_err_t snap_decode(rmq_cur_t *c, mbody_t *nb) {
         }
         body_insert_topic(nb, t);
     }
+    if (version >= 2) snap_decode_manifest(c, nb);
+    snap_decode_replicas(c, nb, version);
     if (rmq_cur_ok(c) && rmq_cur_remaining(c)) rmq_cur_fail(c, RMQ_ERR_CORRUPT);
     return c->err;
 }
@@ -812,13 +1342,14 @@ static rmq_err_t snap_decode(rmq_cur_t *c, mbody_t *nb) {
 rmq_err_t rmq_meta_state_restore(rmq_meta_state_t *s, const uint8_t *p, size_t len) {
     if (len < 12) return RMQ_ERR_TRUNCATED;
     if (rmq_be32(p) != SNAP_MAGIC) return RMQ_ERR_BAD_MAGIC;
-    if (rmq_be16(p + 4) != SNAP_VERSION) return RMQ_ERR_UNSUPPORTED;
+    uint16_t version = rmq_be16(p + 4);
+    if (version < 1 || version > SNAP_VERSION) return RMQ_ERR_UNSUPPORTED;
     if (rmq_crc32c(0, p, len - 4) != rmq_be32(p + len - 4)) return RMQ_ERR_BAD_CRC;
     rmq_cur_t c;
     rmq_cur_init(&c, p + 8, len - 12);
     mbody_t nb;
     body_init(&nb);
-    rmq_err_t e = snap_decode(&c, &nb);
+    rmq_err_t e = snap_decode(&c, &nb, version);
     if (e) {
         body_free(&nb);
         return e;
@@ -968,7 +1499,11 @@ static bool topic_equal(const rmq_meta_topic_t *x, const rmq_meta_topic_t *y) {
     for (int32_t p = 0; p < x->n_partitions; p++)
         if (x->partitions[p].stream_id != y->partitions[p].stream_id ||
             x->partitions[p].leader != y->partitions[p].leader ||
-            x->partitions[p].leader_epoch != y->partitions[p].leader_epoch)
+            x->partitions[p].leader_epoch != y->partitions[p].leader_epoch ||
+            x->partitions[p].n_replicas != y->partitions[p].n_replicas ||
+            (x->partitions[p].n_replicas &&
+             memcmp(x->partitions[p].replicas, y->partitions[p].replicas,
+                    (size_t)x->partitions[p].n_replicas * sizeof *x->partitions[p].replicas)))
             return false;
     for (size_t k = 0; k < x->n_configs; k++)
         if (strcmp(x->configs[k].key, y->configs[k].key) || strcmp(x->configs[k].value, y->configs[k].value))
@@ -990,10 +1525,91 @@ bool rmq_meta_state_equal(rmq_meta_state_t *a, rmq_meta_state_t *b) {
              p->epoch == q->epoch;
     }
     for (size_t i = 0; eq && i < x->n_topics; i++) eq = topic_equal(x->sorted[i], y->sorted[i]);
+    eq = eq && x->n_objs == y->n_objs && x->n_ms == y->n_ms;
+    for (size_t i = 0; eq && i < x->n_objs; i++) {
+        const mobj_t *p = x->objs[i], *q = y->objs[i];
+        eq = p->id == q->id && !strcmp(p->key, q->key) && p->size == q->size && p->n_ranges == q->n_ranges &&
+             p->live == q->live && !memcmp(p->ranges, q->ranges, p->n_ranges * sizeof *p->ranges);
+    }
+    for (size_t i = 0; eq && i < x->n_ms; i++) {
+        const mstream_t *p = &x->mstreams[i], *q = &y->mstreams[i];
+        eq = p->id == q->id && p->log_start == q->log_start && p->n == q->n;
+        for (size_t k = 0; eq && k < p->n; k++)
+            eq = p->refs[k].base == q->refs[k].base && p->refs[k].end == q->refs[k].end &&
+                 p->refs[k].obj->id == q->refs[k].obj->id && p->refs[k].ri == q->refs[k].ri;
+    }
     /* the id index must agree too */
     for (size_t i = 0; eq && i < x->n_topics; i++)
         eq = tmap_get_id(&y->by_id, &x->sorted[i]->id) == y->sorted[i];
     pthread_rwlock_unlock(&b->lock);
     pthread_rwlock_unlock(&a->lock);
     return eq;
+}
+
+/* ---- object manifest readers ---- */
+
+rmq_err_t rmq_meta_state_manifest_find(rmq_meta_state_t *s, uint64_t stream_id, int64_t from, size_t max,
+                                       rmq_meta_obj_loc_t **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    rmq_err_t e = RMQ_NONE;
+    pthread_rwlock_rdlock(&s->lock);
+    const mstream_t *m = ms_find(&s->b, stream_id);
+    if (m) {
+        size_t k = ref_first_after(m, from);
+        size_t cnt = m->n - k;
+        if (max && cnt > max) cnt = max;
+        if (cnt) {
+            rmq_meta_obj_loc_t *v = malloc(cnt * sizeof *v);
+            if (!v) {
+                e = RMQ_ERR_NOMEM;
+            } else {
+                for (size_t i = 0; i < cnt; i++) {
+                    const mref_t *rf = &m->refs[k + i];
+                    snprintf(v[i].key, sizeof v[i].key, "%s", rf->obj->key);
+                    v[i].object_id = rf->obj->id;
+                    v[i].object_size = rf->obj->size;
+                    v[i].range = rf->obj->ranges[rf->ri];
+                }
+                *out = v;
+                *n = cnt;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return e;
+}
+
+bool rmq_meta_state_manifest_stream(rmq_meta_state_t *s, uint64_t stream_id, int64_t *log_start, int64_t *end,
+                                    uint64_t *bytes, size_t *n_ranges) {
+    pthread_rwlock_rdlock(&s->lock);
+    const mstream_t *m = ms_find(&s->b, stream_id);
+    if (m) {
+        uint64_t sum = 0;
+        for (size_t k = 0; k < m->n; k++) sum += m->refs[k].obj->ranges[m->refs[k].ri].byte_length;
+        if (log_start) *log_start = m->log_start;
+        if (end) *end = m->n ? m->refs[m->n - 1].end : m->log_start;
+        if (bytes) *bytes = sum;
+        if (n_ranges) *n_ranges = m->n;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return m != NULL;
+}
+
+bool rmq_meta_state_manifest_has_key(rmq_meta_state_t *s, const char *key) {
+    bool found = false;
+    pthread_rwlock_rdlock(&s->lock);
+    for (size_t i = 0; i < s->b.n_objs && !found; i++) found = !strcmp(s->b.objs[i]->key, key);
+    pthread_rwlock_unlock(&s->lock);
+    return found;
+}
+
+void rmq_meta_state_manifest_totals(rmq_meta_state_t *s, size_t *objects, uint64_t *bytes, uint64_t *max_object_id) {
+    pthread_rwlock_rdlock(&s->lock);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < s->b.n_objs; i++) sum += s->b.objs[i]->size;
+    if (objects) *objects = s->b.n_objs;
+    if (bytes) *bytes = sum;
+    if (max_object_id) *max_object_id = s->b.n_objs ? s->b.objs[s->b.n_objs - 1]->id : 0;
+    pthread_rwlock_unlock(&s->lock);
 }

@@ -45,8 +45,15 @@ typedef struct rmq_meta_state_opts {
 
 typedef struct rmq_meta_partition {
     uint64_t stream_id;
-    int32_t leader;       /* broker id, -1 if none registered yet */
+    int32_t leader;       /* broker id, -1 if none (no broker registered yet, or
+                             every replica is fenced) */
     int32_t leader_epoch; /* 0 at creation, +1 at every leader change */
+    /* Brokers assigned to hold the partition (the first registered brokers
+     * round-robin at creation, at most replication_factor of them; the
+     * first broker to register adopts partitions created with none). The
+     * leader is always one of them. Owned by the state. */
+    int32_t *replicas;
+    int32_t n_replicas;
 } rmq_meta_partition_t;
 
 typedef struct rmq_meta_topic {
@@ -73,6 +80,8 @@ typedef struct rmq_meta_broker {
  * stream_ids lists the streams the command created (CreateTopic,
  * CreatePartitions) or removed (DeleteTopic), in partition order; it is
  * owned by the result: free with rmq_meta_result_free. */
+#define RMQ_META_RESULT_MAX_KEYS 32
+
 typedef struct rmq_meta_result {
     rmq_err_t err;
     char msg[256];
@@ -81,6 +90,16 @@ typedef struct rmq_meta_result {
     rmq_meta_uuid_t topic_id; /* topic created/deleted/changed, zero otherwise */
     uint64_t *stream_ids;
     size_t n_stream_ids;
+    /* Object keys the command made deletable (ObjectManifestTrim,
+     * DeleteTopic, an ObjectManifestAdd that was dead on arrival): every
+     * range they hold is below its stream's log start. Gone from the
+     * manifest; the proposer deletes them from the object store. Stored
+     * inline so results can be moved by plain struct copy; keys beyond
+     * RMQ_META_RESULT_MAX_KEYS are only counted (n_deleted_dropped) and left
+     * to the broker's startup orphan sweep. */
+    char deleted_keys[RMQ_META_RESULT_MAX_KEYS][RMQ_META_OBJ_KEY_MAX + 1];
+    size_t n_deleted_keys;
+    size_t n_deleted_dropped;
 } rmq_meta_result_t;
 
 void rmq_meta_result_init(rmq_meta_result_t *r);
@@ -151,6 +170,31 @@ rmq_err_t rmq_meta_state_config(rmq_meta_state_t *s, const char *topic, const ch
 /* Call fn for every topic in name order under the read lock; fn must not
  * call back into the state. Stops early if fn returns non-zero (returned). */
 int rmq_meta_state_foreach_topic(rmq_meta_state_t *s, int (*fn)(void *ud, const rmq_meta_topic_t *t), void *ud);
+
+/* ---- object manifest (tiered storage), see docs/tiering.md ----
+ * Objects (key, id, size, the stream ranges they hold) and per stream the
+ * tiered log start. A range is live while end_offset > its stream's log
+ * start; an object leaves the manifest once none of its ranges is live. */
+typedef struct rmq_meta_obj_loc {
+    char key[RMQ_META_OBJ_KEY_MAX + 1];
+    uint64_t object_id, object_size;
+    rmq_meta_obj_range_t range;
+} rmq_meta_obj_loc_t;
+
+/* Locks. Live ranges of stream_id with end_offset > from, in offset order,
+ * at most max (0 = all). *out is malloc'd (caller frees; NULL when *n is
+ * 0). RMQ_NONE or RMQ_ERR_NOMEM. */
+rmq_err_t rmq_meta_state_manifest_find(rmq_meta_state_t *s, uint64_t stream_id, int64_t from, size_t max,
+                                       rmq_meta_obj_loc_t **out, size_t *n);
+/* Locks. Tiered extent of a stream: log start, end (largest live range end,
+ * or the log start), live bytes, live range count. false (outputs
+ * untouched) if the manifest has no entry for the stream. Any out may be NULL. */
+bool rmq_meta_state_manifest_stream(rmq_meta_state_t *s, uint64_t stream_id, int64_t *log_start, int64_t *end,
+                                    uint64_t *bytes, size_t *n_ranges);
+/* Locks. Is key an object of the manifest? */
+bool rmq_meta_state_manifest_has_key(rmq_meta_state_t *s, const char *key);
+/* Locks. Object count, their total size, the largest object id (0 if none). */
+void rmq_meta_state_manifest_totals(rmq_meta_state_t *s, size_t *objects, uint64_t *bytes, uint64_t *max_object_id);
 
 /* Deep equality of two states (content, counters and indexes; not opts).
  * Takes both read locks (a and b must differ). For tests and checks. */

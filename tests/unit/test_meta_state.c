@@ -136,7 +136,7 @@ static void test_cmd_roundtrip_all_types(void **st) {
 
     /* reserved and unknown types cannot be encoded */
     size_t before = b.len;
-    c.type = RMQ_META_CMD_OBJECT_MANIFEST_ADD;
+    c.type = 11; /* no such type (yet) */
     assert_int_equal(rmq_meta_cmd_encode(&c, &b), RMQ_ERR_INVALID_ARG);
     assert_int_equal(b.len, before);
 
@@ -204,7 +204,7 @@ static void test_cmd_malformed(void **st) {
     m[7] = RMQ_META_CMD_DELETE_TOPIC;
     assert_int_equal(rmq_meta_cmd_decode(m, n, &arena, &d, &off), RMQ_ERR_BAD_CRC);
     /* resealed: reserved type, unknown type */
-    m[7] = RMQ_META_CMD_OBJECT_MANIFEST_ADD;
+    m[7] = 11; /* no such type (yet) */
     reseal(m, n);
     assert_int_equal(rmq_meta_cmd_decode(m, n, &arena, &d, &off), RMQ_ERR_UNSUPPORTED);
     m[7] = 200;

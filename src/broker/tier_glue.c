@@ -1,0 +1,464 @@
+/* tier_glue.c - tiered storage wired into the broker (see tier_glue.h and
+ * docs/tiering.md): object store from the broker options, the orphan sweep
+ * and WAL seeding at start, the uploader's manifest commit (an
+ * ObjectManifestAdd proposed through the metadata log), fetches of offsets
+ * that left the WAL (manifest lookup on the I/O thread, the read on a tier
+ * worker, the result posted back to the loop), and the retention thread
+ * (time and size per topic: trims the store, commits ObjectManifestTrim,
+ * deletes the objects that became deletable). */
+#include "broker/tier_glue.h"
+#include "common/clock.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/broker_int.h"
+#include "common/log.h"
+
+#define SUB "tier"
+#define RETENTION_CHECK_MS 1000
+
+struct rmq_btier {
+    rmq_obj_store_t *os;
+    rmq_tier_uploader_t *up;
+    rmq_tier_reader_t *rd;
+    char prefix[64]; /* "v1/<cluster id>" */
+    pthread_t ret_thr;
+    bool ret_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    uint64_t retention_trims, objects_deleted, delete_failures; /* under mu */
+};
+
+/* ---- object deletion ---- */
+
+static void delete_keys(rmq_btier_t *t, char *const *keys, size_t n);
+
+/* Delete what a metadata result says became deletable. */
+static void delete_result_keys(rmq_btier_t *t, rmq_meta_result_t *res) {
+    char *keys[RMQ_META_RESULT_MAX_KEYS];
+    for (size_t i = 0; i < res->n_deleted_keys; i++) keys[i] = res->deleted_keys[i];
+    delete_keys(t, keys, res->n_deleted_keys);
+    if (res->n_deleted_dropped)
+        RMQ_WARN(SUB, "msg=\"more objects became deletable than one result lists; the next start sweeps them\" "
+                      "objects=%zu", res->n_deleted_dropped);
+}
+
+static void delete_keys(rmq_btier_t *t, char *const *keys, size_t n) {
+    if (!n) return;
+    rmq_obj_status_t st;
+    rmq_err_t e = rmq_obj_delete(t->os, (const char *const *)keys, n, &st);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id;
+        if (!rmq_tier_key_parse(keys[i], t->prefix, &id) && t->rd) rmq_tier_reader_forget(t->rd, id);
+    }
+    pthread_mutex_lock(&t->mu);
+    if (e) t->delete_failures += n;
+    else t->objects_deleted += n;
+    pthread_mutex_unlock(&t->mu);
+    if (e) /* the next start's orphan sweep retries */
+        RMQ_WARN(SUB, "msg=\"object delete failed\" objects=%zu err=%s detail=\"%s\"", n, rmq_err_name(e), st.msg);
+    else
+        RMQ_INFO(SUB, "msg=\"objects deleted\" objects=%zu first=%s", n, keys[0]);
+}
+
+/* ---- manifest commit (uploader worker thread) ---- */
+
+static rmq_err_t commit_manifest(void *ud, const rmq_tier_manifest_t *m, char *err, size_t errlen) {
+    rmq_broker_t *b = ud;
+    rmq_meta_obj_range_t *rs = calloc(m->n_ranges, sizeof *rs);
+    if (!rs) return RMQ_ERR_NOMEM;
+    for (size_t i = 0; i < m->n_ranges; i++)
+        rs[i] = (rmq_meta_obj_range_t){m->ranges[i].stream_id,   m->ranges[i].base_offset,
+                                       m->ranges[i].end_offset,  m->ranges[i].byte_offset,
+                                       m->ranges[i].byte_length, m->ranges[i].max_ts};
+    rmq_meta_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = RMQ_META_CMD_OBJECT_MANIFEST_ADD;
+    cmd.u.manifest_add.key = m->key;
+    cmd.u.manifest_add.object_id = m->object_id;
+    cmd.u.manifest_add.size = m->size;
+    cmd.u.manifest_add.n_ranges = (uint32_t)m->n_ranges;
+    cmd.u.manifest_add.ranges = rs;
+    rmq_meta_result_t res;
+    rmq_meta_result_init(&res);
+    rmq_err_t e = rmq_broker_propose(b, &cmd, &res);
+    free(rs);
+    if (e) snprintf(err, errlen, "%s", res.msg);
+    else delete_result_keys(b->tier, &res); /* dead on arrival (trimmed meanwhile) */
+    rmq_meta_result_free(&res);
+    return e;
+}
+
+/* ---- start / stop ---- */
+
+static void sweep_orphans(rmq_broker_t *b, rmq_btier_t *t) {
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "%s/segments/", t->prefix);
+    rmq_obj_list_t l;
+    rmq_obj_list_init(&l);
+    char *token = NULL;
+    size_t swept = 0;
+    for (;;) {
+        rmq_obj_status_t st;
+        rmq_err_t e = rmq_obj_list(t->os, prefix, token, 0, &l, &st);
+        free(token);
+        token = NULL;
+        if (e) {
+            RMQ_WARN(SUB, "msg=\"cannot list objects for the orphan sweep\" err=%s detail=\"%s\"", rmq_err_name(e),
+                     st.msg);
+            break;
+        }
+        char **gone = calloc(l.n ? l.n : 1, sizeof *gone);
+        size_t ng = 0;
+        for (size_t i = 0; gone && i < l.n; i++)
+            if (!rmq_meta_state_manifest_has_key(b->state, l.entries[i].key)) gone[ng++] = l.entries[i].key;
+        delete_keys(t, gone, ng);
+        swept += ng;
+        free(gone);
+        if (!l.truncated) break;
+        token = strdup(l.next_token);
+        if (!token) break;
+    }
+    rmq_obj_list_free(&l);
+    if (swept) RMQ_INFO(SUB, "msg=\"orphan objects deleted\" objects=%zu", swept);
+}
+
+typedef struct seed_ctx {
+    rmq_broker_t *b;
+    rmq_tier_seed_stream_t *v;
+    size_t n, cap;
+} seed_ctx_t;
+
+static int seed_collect(void *ud, const rmq_meta_topic_t *t) {
+    seed_ctx_t *c = ud;
+    for (int32_t p = 0; p < t->n_partitions; p++) {
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 64;
+            rmq_tier_seed_stream_t *nv = realloc(c->v, nc * sizeof *nv);
+            if (!nv) return 1;
+            c->v = nv;
+            c->cap = nc;
+        }
+        c->v[c->n++] = (rmq_tier_seed_stream_t){t->partitions[p].stream_id, 0, 0};
+    }
+    return 0;
+}
+
+rmq_err_t rmq_btier_prepare(rmq_broker_t *b, char *errbuf, size_t errlen) {
+    const rmq_broker_opts_t *o = &b->o;
+    rmq_btier_t *t = calloc(1, sizeof *t);
+    if (!t) return RMQ_ERR_NOMEM;
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    b->tier = t;
+    rmq_meta_uuid_t cid;
+    char cid_txt[23] = "nocluster";
+    if (rmq_meta_state_cluster_id(b->state, &cid)) rmq_meta_uuid_to_base64(&cid, cid_txt);
+    snprintf(t->prefix, sizeof t->prefix, "v1/%s", cid_txt);
+
+    const char *type = o->obj_type && *o->obj_type ? o->obj_type : "local";
+    char root[4096];
+    if (o->obj_path && *o->obj_path) snprintf(root, sizeof root, "%s", o->obj_path);
+    else snprintf(root, sizeof root, "%s/objects", b->data_dir);
+    rmq_obj_config_t oc;
+    memset(&oc, 0, sizeof oc);
+    oc.type = !strcmp(type, "s3") ? RMQ_OBJ_S3 : !strcmp(type, "gcs") ? RMQ_OBJ_GCS : RMQ_OBJ_LOCAL;
+    oc.root = root;
+    oc.endpoint = o->obj_endpoint;
+    oc.region = o->obj_region;
+    oc.bucket = o->obj_bucket;
+    oc.path_style = o->obj_path_style;
+    oc.access_key = o->obj_access_key;
+    oc.secret_key = o->obj_secret_key;
+    oc.multipart_threshold = o->obj_multipart_threshold;
+    oc.allow_small_parts = true;
+    rmq_obj_status_t st;
+    rmq_err_t e = rmq_obj_open(&oc, &t->os, &st);
+    if (e) {
+        snprintf(errbuf, errlen, "cannot open the %s object store: %s", type, st.msg);
+        return e;
+    }
+    sweep_orphans(b, t);
+
+    /* an empty WAL directory continues every stream at its manifest end */
+    seed_ctx_t sc = {.b = b};
+    rmq_meta_state_foreach_topic(b->state, seed_collect, &sc);
+    size_t k = 0;
+    for (size_t i = 0; i < sc.n; i++) {
+        int64_t ls = 0, end = 0;
+        if (!rmq_meta_state_manifest_stream(b->state, sc.v[i].stream_id, &ls, &end, NULL, NULL)) continue;
+        sc.v[k++] = (rmq_tier_seed_stream_t){sc.v[i].stream_id, ls, end};
+    }
+    uint64_t max_id = 0;
+    rmq_meta_state_manifest_totals(b->state, NULL, NULL, &max_id);
+    bool seeded = false;
+    e = rmq_tier_seed_wal(b->wal_dir, max_id + 1, sc.v, k, &seeded, errbuf, errlen);
+    free(sc.v);
+    return e;
+}
+
+static void *retention_main(void *arg);
+
+rmq_err_t rmq_btier_start(rmq_broker_t *b, char *errbuf, size_t errlen) {
+    rmq_btier_t *t = b->tier;
+    const rmq_broker_opts_t *o = &b->o;
+    rmq_tier_reader_config_t rc;
+    memset(&rc, 0, sizeof rc);
+    rc.cache.capacity_bytes = o->read_cache_bytes;
+    rc.workers = 4;
+    t->rd = rmq_tier_reader_new(&rc, t->os);
+    if (!t->rd) {
+        snprintf(errbuf, errlen, "cannot start the tiered reader");
+        return RMQ_ERR_NOMEM;
+    }
+    rmq_tier_upload_config_t uc;
+    memset(&uc, 0, sizeof uc);
+    uc.key_prefix = t->prefix;
+    uc.max_concurrent_uploads = o->max_concurrent_uploads;
+    uc.bandwidth_bytes_per_sec = o->upload_bandwidth_bytes_per_sec;
+    rmq_err_t e = rmq_tier_uploader_start(&uc, t->os, b->store, commit_manifest, b, &t->up);
+    if (e) {
+        snprintf(errbuf, errlen, "cannot start the uploader: %s", rmq_err_name(e));
+        return e;
+    }
+    rmq_store_set_sealed_cb(b->store, rmq_tier_uploader_on_sealed, t->up);
+    if (pthread_create(&t->ret_thr, NULL, retention_main, b) == 0) t->ret_started = true;
+    RMQ_INFO(SUB, "msg=\"tiered storage started\" backend=%s prefix=%s uploads=%d read_cache=%llu", t->os->name,
+             t->prefix, uc.max_concurrent_uploads, (unsigned long long)o->read_cache_bytes);
+    return RMQ_NONE;
+}
+
+void rmq_btier_stop(rmq_broker_t *b) {
+    rmq_btier_t *t = b->tier;
+    if (!t) return;
+    pthread_mutex_lock(&t->mu);
+    t->stop = true;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    if (t->ret_started) pthread_join(t->ret_thr, NULL);
+    if (b->store) rmq_store_set_sealed_cb(b->store, NULL, NULL);
+    rmq_tier_uploader_stop(t->up);
+    rmq_tier_reader_free(t->rd);
+    rmq_obj_close(t->os);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    free(t);
+    b->tier = NULL;
+}
+
+bool rmq_btier_stats(rmq_broker_t *b, rmq_btier_stats_t *out) {
+    rmq_btier_t *t = b->tier;
+    memset(out, 0, sizeof *out);
+    if (!t || !t->up || !t->rd) return false;
+    rmq_tier_uploader_stats(t->up, &out->upload);
+    rmq_tier_reader_stats(t->rd, &out->read);
+    pthread_mutex_lock(&t->mu);
+    out->retention_trims = t->retention_trims;
+    out->objects_deleted = t->objects_deleted;
+    out->delete_failures = t->delete_failures;
+    pthread_mutex_unlock(&t->mu);
+    return true;
+}
+
+/* ---- fetch ---- */
+
+typedef struct fetch_job {
+    rmq_net_loop_t *loop;
+    rmq_btier_fetch_done done;
+    rmq_btier_fetch_abandon abandon;
+    void *ud;
+    rmq_err_t err;
+    uint8_t *data;
+    size_t len;
+} fetch_job_t;
+
+static void fetch_on_loop(void *arg) {
+    fetch_job_t *j = arg;
+    j->done(j->ud, j->err, j->data, j->len);
+    free(j);
+}
+
+static void fetch_on_read(void *ud, rmq_err_t err, rmq_tier_read_result_t *res) {
+    fetch_job_t *j = ud;
+    j->err = err;
+    if (!err) {
+        j->data = res->data; /* ownership moves to the job */
+        j->len = res->len;
+        res->data = NULL;
+    }
+    rmq_tier_read_result_free(res);
+    if (rmq_net_loop_post(j->loop, fetch_on_loop, j)) {
+        free(j->data);
+        j->abandon(j->ud);
+        free(j);
+    }
+}
+
+rmq_err_t rmq_btier_fetch_async(rmq_broker_t *b, rmq_net_loop_t *loop, uint64_t stream, int64_t offset,
+                                size_t max_bytes, rmq_btier_fetch_done done, rmq_btier_fetch_abandon abandon,
+                                void *ud) {
+    rmq_btier_t *t = b->tier;
+    if (!t || !t->rd) return RMQ_ERR_NOT_FOUND;
+    rmq_meta_obj_loc_t *v = NULL;
+    size_t n = 0;
+    rmq_err_t e = rmq_meta_state_manifest_find(b->state, stream, offset, 1, &v, &n);
+    if (e) return e;
+    if (!n) return RMQ_ERR_NOT_FOUND;
+    int64_t tier_end = 0;
+    rmq_meta_state_manifest_stream(b->state, stream, NULL, &tier_end, NULL, NULL);
+    rmq_tier_loc_t loc;
+    memset(&loc, 0, sizeof loc);
+    snprintf(loc.key, sizeof loc.key, "%s", v[0].key);
+    loc.object_id = v[0].object_id;
+    loc.object_size = v[0].object_size;
+    loc.stream_id = stream;
+    loc.base_offset = v[0].range.base_offset;
+    loc.end_offset = v[0].range.end_offset;
+    loc.byte_offset = v[0].range.byte_offset;
+    loc.byte_length = v[0].range.byte_length;
+    free(v);
+    /* hot: the stream's newest object (the tail live consumers catch up
+     * on); everything older is a backfill and uses the cold budget */
+    bool hot = loc.end_offset == tier_end;
+    fetch_job_t *j = calloc(1, sizeof *j);
+    if (!j) return RMQ_ERR_NOMEM;
+    j->loop = loop;
+    j->done = done;
+    j->abandon = abandon;
+    j->ud = ud;
+    e = rmq_tier_read_async(t->rd, &loc, offset < loc.base_offset ? loc.base_offset : offset, max_bytes, hot,
+                            fetch_on_read, j);
+    if (e) free(j);
+    return e;
+}
+
+/* ---- retention ---- */
+
+typedef struct ret_item {
+    uint64_t stream;
+    int64_t ms, bytes;
+} ret_item_t;
+
+typedef struct ret_ctx {
+    rmq_broker_t *b;
+    ret_item_t *v;
+    size_t n, cap;
+} ret_ctx_t;
+
+static int64_t topic_long(const rmq_meta_topic_t *t, const char *key, int64_t dflt) {
+    const char *v = rmq_meta_topic_config(t, key);
+    return v ? strtoll(v, NULL, 10) : dflt;
+}
+
+static int ret_collect(void *ud, const rmq_meta_topic_t *t) {
+    ret_ctx_t *c = ud;
+    int64_t ms = topic_long(t, "retention.ms", c->b->o.retention_ms ? c->b->o.retention_ms : 604800000);
+    int64_t by = topic_long(t, "retention.bytes", c->b->o.retention_bytes ? c->b->o.retention_bytes : -1);
+    for (int32_t p = 0; p < t->n_partitions; p++) {
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 64;
+            ret_item_t *nv = realloc(c->v, nc * sizeof *nv);
+            if (!nv) return 1;
+            c->v = nv;
+            c->cap = nc;
+        }
+        c->v[c->n++] = (ret_item_t){t->partitions[p].stream_id, ms, by};
+    }
+    return 0;
+}
+
+static void propose_trim(rmq_broker_t *b, uint64_t stream, int64_t ls) {
+    rmq_meta_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = RMQ_META_CMD_OBJECT_MANIFEST_TRIM;
+    cmd.u.manifest_trim.stream_id = stream;
+    cmd.u.manifest_trim.new_log_start = ls;
+    rmq_meta_result_t res;
+    rmq_meta_result_init(&res);
+    rmq_err_t e = rmq_broker_propose(b, &cmd, &res);
+    if (e) RMQ_WARN(SUB, "msg=\"manifest trim failed\" stream=%llu err=%s", (unsigned long long)stream, rmq_err_name(e));
+    else delete_result_keys(b->tier, &res);
+    rmq_meta_result_free(&res);
+}
+
+static void retention_pass(rmq_broker_t *b) {
+    ret_ctx_t c = {.b = b};
+    rmq_meta_state_foreach_topic(b->state, ret_collect, &c);
+    int64_t now = rmq_wall_ms();
+    for (size_t i = 0; i < c.n; i++) {
+        const ret_item_t *it = &c.v[i];
+        int64_t mls = 0;
+        if (!rmq_meta_state_manifest_stream(b->state, it->stream, &mls, NULL, NULL, NULL)) continue;
+        int64_t sls = 0, hw = 0;
+        rmq_store_stream_info(b->store, it->stream, &sls, &hw, NULL);
+        int64_t new_ls = sls > mls ? sls : mls; /* DeleteRecords moved the store's start */
+        rmq_meta_obj_loc_t *v = NULL;
+        size_t n = 0;
+        if (rmq_meta_state_manifest_find(b->state, it->stream, mls, 0, &v, &n)) continue;
+        uint64_t total = 0;
+        for (size_t k = 0; k < n; k++) total += v[k].range.byte_length;
+        for (size_t k = 0; k < n && k < 8; k++) { /* <= 8 ranges a pass keeps results small */
+            const rmq_meta_obj_range_t *r = &v[k].range;
+            bool by_time = it->ms >= 0 && r->max_ts < now - it->ms;
+            bool by_size = it->bytes >= 0 && total - r->byte_length >= (uint64_t)it->bytes;
+            if (!by_time && !by_size) break;
+            total -= r->byte_length;
+            if (r->end_offset > new_ls) new_ls = r->end_offset;
+        }
+        free(v);
+        if (new_ls > hw) new_ls = hw;
+        if (new_ls <= mls) continue;
+        if (new_ls > sls) {
+            rmq_err_t e = rmq_store_trim(b->store, it->stream, new_ls);
+            if (e) {
+                RMQ_WARN(SUB, "msg=\"retention trim failed\" stream=%llu err=%s", (unsigned long long)it->stream,
+                         rmq_err_name(e));
+                continue;
+            }
+        }
+        RMQ_INFO(SUB, "msg=\"retention\" stream=%llu log_start=%lld", (unsigned long long)it->stream,
+                 (long long)new_ls);
+        propose_trim(b, it->stream, new_ls);
+        pthread_mutex_lock(&b->tier->mu);
+        b->tier->retention_trims++;
+        pthread_mutex_unlock(&b->tier->mu);
+    }
+    free(c.v);
+}
+
+/* Time trigger for uploads: seal the active WAL segment once it is older
+ * than wal.upload_interval_ms (a size trigger seals it when it fills), so
+ * data of a quiet broker still reaches the object store. */
+static void seal_if_due(rmq_broker_t *b, uint64_t *last_ms) {
+    uint64_t now = rmq_mono_ns() / 1000000;
+    if (!b->o.upload_interval_ms || now - *last_ms < b->o.upload_interval_ms) return;
+    *last_ms = now;
+    rmq_err_t err = rmq_store_seal_active(b->store);
+    if (err && err != RMQ_ERR_WAL_FULL && err != RMQ_ERR_NOSPACE)
+        RMQ_WARN(SUB, "msg=\"time-triggered seal failed\" err=%s", rmq_err_name(err));
+}
+
+static void *retention_main(void *arg) {
+    rmq_broker_t *b = arg;
+    rmq_btier_t *t = b->tier;
+    uint64_t last_seal_ms = rmq_mono_ns() / 1000000;
+    for (;;) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += RETENTION_CHECK_MS / 1000;
+        pthread_mutex_lock(&t->mu);
+        while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &dl) == 0) {
+        }
+        bool stop = t->stop;
+        pthread_mutex_unlock(&t->mu);
+        if (stop) break;
+        seal_if_due(b, &last_seal_ms);
+        retention_pass(b);
+    }
+    return NULL;
+}

@@ -1,0 +1,308 @@
+"""Brokers on a controller quorum: three rustmq-controller processes and two
+rustmq-broker processes on 127.0.0.1 (docs/cluster.md).
+
+Checks: both brokers register and list each other in Metadata with their
+advertised addresses; CreateTopics / CreatePartitions / AlterConfigs /
+DeleteTopics sent to either broker go through the controller (visible with
+`rustmq-controller ctl topics`) and reach the other broker's metadata by
+the watch; partitions are spread over the brokers and clients produce to
+and consume from the right leader; a broker asked for a partition it does
+not lead answers NOT_LEADER_OR_FOLLOWER; kill -9 of a broker gets it fenced
+after its session timeout (time measured and printed) and the survivor's
+Metadata shows it gone and its partitions leaderless; the broker comes back
+with a new epoch and leads them again; the controller leader's kill -9 does
+not fence anybody and the watch resumes on another controller.
+
+Metadata is read with raw Metadata v1 requests to one broker at a time, so
+each broker's own view is what is checked.
+"""
+import os
+import socket
+import struct
+import time
+
+import pytest
+from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic
+
+from conftest import free_port
+from helpers import admin, consumer, producer, recv_frame, unique
+from test_controller import CTL_BIN, Controller, eps, topics, wait_leader
+
+pytestmark = pytest.mark.skipif(not os.access(CTL_BIN, os.X_OK), reason="rustmq-controller not built")
+
+SESSION_MS = 2000
+HEARTBEAT_MS = 200
+LEADER_NOT_AVAILABLE = 5
+NOT_LEADER_OR_FOLLOWER = 6
+
+
+# ---- raw Kafka requests (non-flexible versions) ----
+
+def _str(s):
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def _request(port, api_key, version, body, corr=7):
+    hdr = struct.pack(">hhi", api_key, version, corr) + _str("itest-cluster")
+    payload = hdr + body
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(payload)) + payload)
+        resp = recv_frame(s)
+    assert struct.unpack(">i", resp[:4])[0] == corr
+    return resp[4:]
+
+
+class _R:
+    def __init__(self, d):
+        self.d, self.o = d, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.d, self.o)
+        self.o += struct.calcsize(fmt)
+        return v[0] if len(v) == 1 else v
+
+    def s(self):
+        n = self.take(">h")
+        if n < 0:
+            return None
+        v = self.d[self.o:self.o + n].decode()
+        self.o += n
+        return v
+
+
+def metadata(port):
+    """Metadata v1 (all topics) from the broker on port:
+    {"brokers": {id: (host, port)}, "controller": id,
+     "topics": {name: {p: {"err", "leader", "replicas", "isr"}}}}"""
+    r = _R(_request(port, 3, 1, struct.pack(">i", -1)))
+    brokers = {}
+    for _ in range(r.take(">i")):
+        nid = r.take(">i")
+        host = r.s()
+        bport = r.take(">i")
+        r.s()  # rack
+        brokers[nid] = (host, bport)
+    ctrl = r.take(">i")
+    tps = {}
+    for _ in range(r.take(">i")):
+        r.take(">h")
+        name = r.s()
+        r.take(">b")
+        parts = {}
+        for _ in range(r.take(">i")):
+            err, idx, leader = r.take(">hii")
+            reps = [r.take(">i") for _ in range(r.take(">i"))]
+            isr = [r.take(">i") for _ in range(r.take(">i"))]
+            parts[idx] = {"err": err, "leader": leader, "replicas": reps, "isr": isr}
+        tps[name] = parts
+    return {"brokers": brokers, "controller": ctrl, "topics": tps}
+
+
+def fetch_error(port, topic, partition):
+    """Fetch v4 of one partition at offset 0, max_wait 0: its error code."""
+    body = struct.pack(">iiiib", -1, 0, 1, 1 << 20, 0) + struct.pack(">i", 1) + _str(topic)
+    body += struct.pack(">i", 1) + struct.pack(">iqi", partition, 0, 1 << 20)
+    r = _R(_request(port, 1, 4, body))
+    r.take(">i")  # throttle
+    assert r.take(">i") == 1
+    r.s()
+    assert r.take(">i") == 1
+    _, err = r.take(">ih")
+    return err
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except (OSError, AssertionError, struct.error) as e:
+            last = e
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+# ---- fixtures ----
+
+@pytest.fixture
+def cluster(tmp_path, broker_factory):
+    ports = [(free_port(), free_port()) for _ in range(3)]
+    peers = ["%d@127.0.0.1:%d" % (i + 1, p[0]) for i, p in enumerate(ports)]
+    cs = [Controller(tmp_path / ("c%d" % (i + 1)), i + 1, p[0], p[1], peers) for i, p in enumerate(ports)]
+    for c in cs:
+        c.start()
+    wait_leader(eps(cs))
+
+    def make_broker(bid):
+        return broker_factory({
+            "broker": {"id": bid},
+            "controller": {"endpoints": eps(cs), "heartbeat_interval_ms": HEARTBEAT_MS,
+                           "session_timeout_ms": SESSION_MS},
+            "topics": {"auto_create": False},
+        }, name="broker%d" % bid)
+
+    b1 = make_broker(1)
+    b2 = make_broker(2)
+    yield cs, b1, b2
+    # brokers first (their controlled shutdown needs the quorum), then controllers
+    broker_factory.close()
+    broker_factory.brokers.clear()
+    for c in cs:
+        if c.proc and c.proc.poll() is None:
+            c.stop()
+
+
+def both_registered(b1, b2):
+    def ok():
+        for b in (b1, b2):
+            m = metadata(b.port)
+            if m["brokers"] != {1: ("127.0.0.1", b1.port), 2: ("127.0.0.1", b2.port)}:
+                return False
+        return True
+    return ok
+
+
+# ---- tests ----
+
+def test_brokers_share_controller_metadata(cluster):
+    cs, b1, b2 = cluster
+    wait_for(both_registered(b1, b2), 10, "both brokers registered and listed by both")
+
+    # CreateTopics through broker 2: goes to the controller
+    name = unique("clu")
+    a2 = admin(b2.bootstrap)
+    a2.create_topics([NewTopic(name, num_partitions=4, replication_factor=1)])[name].result(30)
+    assert topics(eps(cs))[name]["partitions"] == 4
+
+    def spread():
+        views = [metadata(b.port)["topics"].get(name) for b in (b1, b2)]
+        if not all(v and len(v) == 4 for v in views):
+            return None
+        return views
+    v1, v2 = wait_for(spread, 10, "topic on both brokers")
+    assert v1 == v2
+    leaders = sorted(p["leader"] for p in v1.values())
+    assert leaders == [1, 1, 2, 2], v1
+    for p in v1.values():
+        assert p["err"] == 0 and p["replicas"] == [p["leader"]] and p["isr"] == [p["leader"]]
+
+    # a broker refuses partitions it does not lead
+    p_on_1 = min(i for i, p in v1.items() if p["leader"] == 1)
+    assert fetch_error(b2.port, name, p_on_1) == NOT_LEADER_OR_FOLLOWER
+    assert fetch_error(b1.port, name, p_on_1) == 0
+
+    # clients follow the leaders: every record comes back
+    boot = "%s,%s" % (b1.bootstrap, b2.bootstrap)
+    p = producer(boot)
+    for i in range(200):
+        p.produce(name, value=b"v%d" % i, partition=i % 4)
+    assert p.flush(30) == 0
+    c = consumer(boot, **{"auto.offset.reset": "earliest"})
+    c.subscribe([name])
+    got = set()
+    deadline = time.monotonic() + 30
+    while len(got) < 200 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.add(m.value())
+    c.close()
+    assert len(got) == 200
+
+    # CreatePartitions and AlterConfigs through broker 1 reach broker 2
+    a1 = admin(b1.bootstrap)
+    a1.create_partitions([NewPartitions(name, 6)])[name].result(30)
+    wait_for(lambda: len(metadata(b2.port)["topics"].get(name, {})) == 6, 10, "6 partitions on broker 2")
+    res = ConfigResource("topic", name, set_config={"retention.ms": "123456"})
+    a1.alter_configs([res])[res].result(30)
+
+    def altered():
+        got = a2.describe_configs([ConfigResource("topic", name)])
+        cfg = list(got.values())[0].result(10)
+        return cfg["retention.ms"].value == "123456"
+    wait_for(altered, 10, "AlterConfigs through broker 1 visible on broker 2")
+
+    # DeleteTopics through broker 2
+    a2.delete_topics([name])[name].result(30)
+    assert name not in topics(eps(cs))
+    wait_for(lambda: name not in metadata(b1.port)["topics"], 10, "topic gone on broker 1")
+
+
+def test_kill9_broker_fenced_and_returns(cluster):
+    cs, b1, b2 = cluster
+    wait_for(both_registered(b1, b2), 10, "both brokers registered")
+    name = unique("fence")
+    a1 = admin(b1.bootstrap)  # kept referenced: the futures die with the handle
+    a1.create_topics([NewTopic(name, 2, 1)])[name].result(30)
+    wait_for(lambda: len(metadata(b2.port)["topics"].get(name, {})) == 2, 10, "topic on broker 2")
+    before = metadata(b1.port)["topics"][name]
+    on2 = [i for i, p in before.items() if p["leader"] == 2]
+    on1 = [i for i, p in before.items() if p["leader"] == 1]
+    assert on1 and on2
+    boot = "%s,%s" % (b1.bootstrap, b2.bootstrap)
+    p = producer(boot)
+    for i in range(40):
+        p.produce(name, value=b"r%d" % i, partition=i % 2)
+    assert p.flush(30) == 0
+
+    t0 = time.monotonic()
+    b2.kill9()
+
+    def fenced():
+        m = metadata(b1.port)
+        if 2 in m["brokers"]:
+            return None
+        return m
+    m = wait_for(fenced, SESSION_MS / 1000 + 10, "broker 2 fenced in broker 1's metadata")
+    took = time.monotonic() - t0
+    print("\nbroker kill -9 -> fenced in the survivor's Metadata: %.2f s (session timeout %.1f s)"
+          % (took, SESSION_MS / 1000))
+    assert took >= SESSION_MS / 1000 * 0.8, "fenced before the session timeout"
+    assert m["brokers"] == {1: ("127.0.0.1", b1.port)}
+    for i in on2:
+        part = m["topics"][name][i]
+        assert part["err"] == LEADER_NOT_AVAILABLE and part["leader"] == -1, part
+        assert part["replicas"] == [2]  # the data still lives there
+    for i in on1:
+        assert m["topics"][name][i]["leader"] == 1 and m["topics"][name][i]["err"] == 0
+    assert fetch_error(b1.port, name, on2[0]) == LEADER_NOT_AVAILABLE
+    assert any("broker fenced" in c.log_text() for c in cs)
+
+    # the broker comes back: new epoch, its partitions are led by it again
+    b2.start()
+    wait_for(both_registered(b1, b2), 15, "broker 2 registered again")
+    wait_for(lambda: all(metadata(b1.port)["topics"][name][i]["leader"] == 2 for i in on2), 10,
+             "partitions back on broker 2")
+    assert "registered" in b2.log_text(run_only=True)
+    c = consumer(boot, **{"auto.offset.reset": "earliest"})
+    c.subscribe([name])
+    got = set()
+    deadline = time.monotonic() + 30
+    while len(got) < 40 and time.monotonic() < deadline:
+        msg = c.poll(0.5)
+        if msg is not None and not msg.error():
+            got.add(msg.value())
+    c.close()
+    assert len(got) == 40
+
+
+def test_controller_failover_keeps_brokers(cluster):
+    cs, b1, b2 = cluster
+    wait_for(both_registered(b1, b2), 10, "both brokers registered")
+    leader = wait_leader(eps(cs))
+    lc = cs[leader["node_id"] - 1]
+    lc.kill9()
+    wait_leader(eps(cs), exclude=leader["node_id"])
+    # the watch resumes on another controller: a topic created through one
+    # broker after the failover reaches the other
+    name = unique("fo")
+    a2 = admin(b2.bootstrap)
+    a2.create_topics([NewTopic(name, 2, 1)])[name].result(30)
+    wait_for(lambda: len(metadata(b1.port)["topics"].get(name, {})) == 2, 15, "topic on broker 1 after failover")
+    # nobody was fenced by the new leader (grace period after election)
+    time.sleep(SESSION_MS / 1000 + 0.5)
+    assert both_registered(b1, b2)()
+    lc.start()

@@ -1,0 +1,82 @@
+/* test_producer_state.c - idempotent producer sequence checks: in order,
+ * duplicates answered with the original offset, gaps, fencing, epoch bumps,
+ * wrap-around and many producers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "broker/producer_state.h"
+
+static void test_sequence_rules(void **s) {
+    (void)s;
+    rmq_producers_t *ps = rmq_producers_new();
+    int64_t dup = -1;
+    /* unknown producer must start at 0 */
+    assert_int_equal(rmq_producers_check(ps, 7, 0, 5, 1, &dup), RMQ_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(rmq_producers_check(ps, 7, 0, 0, 10, &dup), 0);
+    assert_int_equal(rmq_producers_record(ps, 7, 0, 0, 10, 100), 0);
+    /* next in order */
+    assert_int_equal(rmq_producers_check(ps, 7, 0, 10, 5, &dup), 0);
+    assert_int_equal(rmq_producers_record(ps, 7, 0, 10, 5, 110), 0);
+    /* duplicates of kept batches answer the original offsets */
+    assert_int_equal(rmq_producers_check(ps, 7, 0, 0, 10, &dup), RMQ_DUPLICATE_SEQUENCE_NUMBER);
+    assert_int_equal(dup, 100);
+    assert_int_equal(rmq_producers_check(ps, 7, 0, 10, 5, &dup), RMQ_DUPLICATE_SEQUENCE_NUMBER);
+    assert_int_equal(dup, 110);
+    /* a gap */
+    assert_int_equal(rmq_producers_check(ps, 7, 0, 16, 1, &dup), RMQ_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    /* overlapping but not identical range */
+    assert_int_equal(rmq_producers_check(ps, 7, 0, 12, 5, &dup), RMQ_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    /* fenced epoch, then a bump that must restart at 0 */
+    assert_int_equal(rmq_producers_record(ps, 7, 2, 0, 1, 200), 0);
+    assert_int_equal(rmq_producers_check(ps, 7, 1, 0, 1, &dup), RMQ_INVALID_PRODUCER_EPOCH);
+    assert_int_equal(rmq_producers_check(ps, 7, 3, 4, 1, &dup), RMQ_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(rmq_producers_check(ps, 7, 3, 0, 1, &dup), 0);
+    assert_int_equal(rmq_producers_check(ps, 7, 2, 1, 1, &dup), 0);
+    rmq_producers_free(ps);
+}
+
+static void test_keeps_last_five(void **s) {
+    (void)s;
+    rmq_producers_t *ps = rmq_producers_new();
+    int64_t dup;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(rmq_producers_check(ps, 1, 0, i * 2, 2, &dup), 0);
+        assert_int_equal(rmq_producers_record(ps, 1, 0, i * 2, 2, 1000 + i * 2), 0);
+    }
+    /* batches 3..7 are kept, 0..2 are too old to be recognised */
+    for (int i = 3; i < 8; i++) {
+        assert_int_equal(rmq_producers_check(ps, 1, 0, i * 2, 2, &dup), RMQ_DUPLICATE_SEQUENCE_NUMBER);
+        assert_int_equal(dup, 1000 + i * 2);
+    }
+    assert_int_equal(rmq_producers_check(ps, 1, 0, 0, 2, &dup), RMQ_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    rmq_producers_free(ps);
+}
+
+static void test_wraparound_and_many(void **s) {
+    (void)s;
+    rmq_producers_t *ps = rmq_producers_new();
+    int64_t dup;
+    assert_int_equal(rmq_producers_record(ps, 9, 0, 0, 1, 0), 0);
+    assert_int_equal(rmq_producers_record(ps, 9, 0, INT32_MAX - 1, 2, 5), 0);
+    assert_int_equal(rmq_producers_check(ps, 9, 0, 0, 3, &dup), 0); /* wrapped */
+    for (int64_t pid = 100; pid < 5100; pid++) assert_int_equal(rmq_producers_record(ps, pid, 0, 0, 1, pid), 0);
+    assert_int_equal(rmq_producers_count(ps), 5001);
+    for (int64_t pid = 100; pid < 5100; pid += 97) {
+        assert_int_equal(rmq_producers_check(ps, pid, 0, 0, 1, &dup), RMQ_DUPLICATE_SEQUENCE_NUMBER);
+        assert_int_equal(dup, pid);
+        assert_int_equal(rmq_producers_check(ps, pid, 0, 1, 1, &dup), 0);
+    }
+    rmq_producers_free(ps);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sequence_rules),
+        cmocka_unit_test(test_keeps_last_five),
+        cmocka_unit_test(test_wraparound_and_many),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
