@@ -15,6 +15,7 @@
 #include "broker/broker_int.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "broker/tier_glue.h"
 #include "controller/meta_validate.h"
 
 /* ---------------- metrics ---------------- */
@@ -75,6 +76,8 @@ rmq_err_t rmq_broker_metrics_init(rmq_broker_t *b) {
     b->m_append_latency = rmq_hist_new(m, "rustmq_wal_append_latency_seconds",
                                        "time from a produce append to its WAL durability", rmq_hist_buckets_seconds,
                                        rmq_hist_buckets_seconds_n);
+    b->m_fsync_latency = rmq_hist_new(m, "rustmq_wal_fsync_latency_seconds", "duration of each WAL fdatasync",
+                                      rmq_hist_buckets_seconds, rmq_hist_buckets_seconds_n);
     size_t n;
     const rmq_handler_t *h = rmq_broker_handlers(&n);
     for (size_t i = 0; i < n; i++) {
@@ -100,6 +103,7 @@ rmq_err_t rmq_broker_metrics_init(rmq_broker_t *b) {
                           rmq_m_wal_cache, b);
     rmq_metrics_collector(m, RMQ_METRIC_GAUGE, "rustmq_wal_read_only",
                           "1 when the WAL refused writes after an I/O failure", NULL, rmq_m_wal_ro, b);
+    rmq_broker_tier_metrics(b);
     return 0;
 }
 
@@ -107,6 +111,71 @@ void rmq_broker_metrics_request(rmq_broker_t *b, int16_t api_key, uint64_t start
     if (api_key < 0 || api_key >= RMQ_BROKER_MAX_API) return;
     if (b->m_requests[api_key]) rmq_counter_inc(b->m_requests[api_key]);
     if (b->m_latency[api_key]) rmq_hist_observe(b->m_latency[api_key], (double)(rmq_mono_ns() - start_ns) / 1e9);
+}
+
+/* Object-storage tier counters, read at scrape time (tier_glue.h). */
+typedef enum {
+    RMQ_MT_UP_OBJECTS, RMQ_MT_UP_BYTES, RMQ_MT_UP_FAILURES, RMQ_MT_UP_RETRIES, RMQ_MT_PUTS,
+    RMQ_MT_GET_BYTES, RMQ_MT_GETS, RMQ_MT_DELETED, RMQ_MT_CACHE_HITS, RMQ_MT_CACHE_MISSES
+} rmq_mt_kind_t;
+
+static void rmq_m_tier(rmq_broker_t *b, rmq_metrics_sink_t *sink, rmq_mt_kind_t k) {
+    rmq_btier_stats_t t;
+    if (!rmq_btier_stats(b, &t)) return;
+    const rmq_tier_cache_stats_t *c = &t.read.cache;
+    double v = 0;
+    switch (k) {
+    case RMQ_MT_UP_OBJECTS: v = (double)t.upload.objects_uploaded; break;
+    case RMQ_MT_UP_BYTES: v = (double)t.upload.bytes_uploaded; break;
+    case RMQ_MT_UP_FAILURES: v = (double)t.upload.upload_failures; break;
+    case RMQ_MT_UP_RETRIES: v = (double)t.upload.upload_retries; break;
+    case RMQ_MT_PUTS: v = (double)t.upload.put_requests; break;
+    case RMQ_MT_GET_BYTES: v = (double)c->get_bytes; break;
+    case RMQ_MT_GETS: v = (double)c->get_requests; break;
+    case RMQ_MT_DELETED: v = (double)t.objects_deleted; break;
+    case RMQ_MT_CACHE_HITS:
+    case RMQ_MT_CACHE_MISSES: {
+        const char *hot[1] = {"read_hot"}, *cold[1] = {"read_cold"};
+        bool hits = k == RMQ_MT_CACHE_HITS;
+        rmq_metrics_sink_add(sink, hot, (double)(hits ? c->hot_hits : c->hot_misses));
+        rmq_metrics_sink_add(sink, cold, (double)(hits ? c->cold_hits : c->cold_misses));
+        return;
+    }
+    }
+    rmq_metrics_sink_add(sink, NULL, v);
+}
+#define RMQ_MT_FN(name, kind) \
+    static void name(void *ud, rmq_metrics_sink_t *s) { rmq_m_tier(ud, s, kind); }
+RMQ_MT_FN(rmq_mt_up_objects, RMQ_MT_UP_OBJECTS)
+RMQ_MT_FN(rmq_mt_up_bytes, RMQ_MT_UP_BYTES)
+RMQ_MT_FN(rmq_mt_up_failures, RMQ_MT_UP_FAILURES)
+RMQ_MT_FN(rmq_mt_up_retries, RMQ_MT_UP_RETRIES)
+RMQ_MT_FN(rmq_mt_puts, RMQ_MT_PUTS)
+RMQ_MT_FN(rmq_mt_get_bytes, RMQ_MT_GET_BYTES)
+RMQ_MT_FN(rmq_mt_gets, RMQ_MT_GETS)
+RMQ_MT_FN(rmq_mt_deleted, RMQ_MT_DELETED)
+RMQ_MT_FN(rmq_mt_hits, RMQ_MT_CACHE_HITS)
+RMQ_MT_FN(rmq_mt_misses, RMQ_MT_CACHE_MISSES)
+
+void rmq_broker_tier_metrics(rmq_broker_t *b) {
+    static const struct {
+        const char *name, *help, *labels;
+        void (*fn)(void *, rmq_metrics_sink_t *);
+    } defs[] = {
+        {"rustmq_object_uploads_total", "WAL segments uploaded as objects", NULL, rmq_mt_up_objects},
+        {"rustmq_object_upload_bytes_total", "bytes uploaded to the object store", NULL, rmq_mt_up_bytes},
+        {"rustmq_object_upload_failures_total", "uploads that failed after their retries", NULL, rmq_mt_up_failures},
+        {"rustmq_object_upload_retries_total", "upload attempts retried", NULL, rmq_mt_up_retries},
+        {"rustmq_object_put_requests_total", "PUT requests sent to the object store", NULL, rmq_mt_puts},
+        {"rustmq_object_get_bytes_total", "bytes read from the object store", NULL, rmq_mt_get_bytes},
+        {"rustmq_object_get_requests_total", "ranged GET requests sent to the object store", NULL, rmq_mt_gets},
+        {"rustmq_objects_deleted_total", "objects deleted by retention", NULL, rmq_mt_deleted},
+        {"rustmq_cache_hits_total", "read cache hits, by cache", "cache", rmq_mt_hits},
+        {"rustmq_cache_misses_total", "read cache misses, by cache", "cache", rmq_mt_misses},
+    };
+    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
+        rmq_metrics_collector(b->metrics, RMQ_METRIC_COUNTER, defs[i].name, defs[i].help, defs[i].labels, defs[i].fn,
+                              b);
 }
 
 /* ---------------- backend ---------------- */

@@ -67,7 +67,7 @@ struct rmq_broker {
     rmq_counter_t *m_requests[RMQ_BROKER_MAX_API];
     rmq_hist_t *m_latency[RMQ_BROKER_MAX_API];
     rmq_metric_family_t *m_produce_bytes, *m_produce_records, *m_fetch_bytes;
-    rmq_hist_t *m_append_latency;
+    rmq_hist_t *m_append_latency, *m_fsync_latency;
     rmq_admin_server_t *admin;
     atomic_bool stopping;
     struct rmq_broker_groups *groups; /* group coordinator (group_store.c) */
@@ -153,6 +153,7 @@ void rmq_partition_metrics(rmq_broker_t *b, rmq_partition_t *p, const char *topi
 
 /* admin_glue.c / admin_groups.c */
 rmq_err_t rmq_broker_metrics_init(rmq_broker_t *b);
+void rmq_broker_tier_metrics(rmq_broker_t *b);
 void rmq_broker_metrics_request(rmq_broker_t *b, int16_t api_key, uint64_t start_ns);
 rmq_err_t rmq_broker_admin_start(rmq_broker_t *b, char *errbuf, size_t errlen);
 void rmq_broker_admin_stop(rmq_broker_t *b);

@@ -19,6 +19,7 @@
  * (the group's writes and an fdatasync linked with IOSQE_IO_LINK, one
  * submission, completed on the CQEs); or both. */
 #include "storage/store.h"
+#include "common/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -250,6 +251,7 @@ static void hist_add(rmq_store_t *st, uint64_t ns) {
     while (i < RMQ_STORE_FSYNC_BUCKETS - 1 && us >= (1ull << i)) i++;
     atomic_fetch_add_explicit(&st->st_hist[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->st_fsyncs, 1, memory_order_relaxed);
+    if (st->cfg.fsync_hist) rmq_hist_observe(st->cfg.fsync_hist, (double)ns / 1e9);
 }
 
 static int do_fdatasync(rmq_store_t *st, int fd) {

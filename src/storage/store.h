@@ -45,6 +45,7 @@ typedef struct rmq_store_config {
     rmq_wal_uring_hook_fn uring_hook; /* tests only (fault injection on the io_uring path):
                                          NULL = none; see storage/wal_io.h */
     void *uring_hook_ud;
+    struct rmq_hist *fsync_hist; /* optional: every fdatasync's duration in seconds (borrowed, common/metrics.h) */
 } rmq_store_config_t;
 
 /* Defaults: capacity 1 GiB, segments 128 MiB, fsync on, flush 100 ms, cache
