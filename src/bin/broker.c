@@ -102,6 +102,16 @@ int main(int argc, char **argv) {
     o.shutdown_timeout_ms = 30000;
     o.admin_enabled = cfg.admin.enabled;
     o.admin_listen = cfg.admin.listen;
+    o.admin_rl_enabled = cfg.admin.rate_limit_enabled;
+    o.admin_rl_global_rps = cfg.admin.global_rps;
+    o.admin_rl_global_burst = cfg.admin.global_burst;
+    o.admin_rl_ip_rps = cfg.admin.per_ip_rps;
+    o.admin_rl_ip_burst = cfg.admin.per_ip_burst;
+    o.admin_rl_max_ips = (uint32_t)cfg.admin.max_tracked_ips;
+    o.admin_rl_category_rps[0] = cfg.admin.health_rps;
+    o.admin_rl_category_rps[1] = cfg.admin.read_rps;
+    o.admin_rl_category_rps[2] = cfg.admin.write_rps;
+    o.admin_rl_category_rps[3] = cfg.admin.cluster_rps;
     o.group_initial_rebalance_delay_ms = cfg.groups.initial_rebalance_delay_ms;
     o.group_min_session_timeout_ms = cfg.groups.min_session_timeout_ms;
     o.group_max_session_timeout_ms = cfg.groups.max_session_timeout_ms;

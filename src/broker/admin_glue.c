@@ -355,6 +355,15 @@ rmq_err_t rmq_broker_admin_start(rmq_broker_t *b, char *errbuf, size_t errlen) {
     rmq_admin_config_t ac;
     rmq_admin_config_default(&ac);
     ac.listen = b->o.admin_listen;
+    if (b->o.admin_rl_max_ips) { /* from [admin] in the config (0 = opts not filled: seed defaults) */
+        rmq_ratelimit_config_t *rl = &ac.rate_limit;
+        rl->enabled = b->o.admin_rl_enabled;
+        rl->global = (rmq_rl_limit_t){b->o.admin_rl_global_rps, b->o.admin_rl_global_burst};
+        rl->per_ip = (rmq_rl_limit_t){b->o.admin_rl_ip_rps, b->o.admin_rl_ip_burst};
+        rl->max_tracked_ips = b->o.admin_rl_max_ips;
+        for (int c = 0; c < RMQ_RL_NCAT && c < 4; c++)
+            rl->category[c] = (rmq_rl_limit_t){b->o.admin_rl_category_rps[c], 2 * b->o.admin_rl_category_rps[c]};
+    }
     rmq_admin_backend_t be;
     memset(&be, 0, sizeof be);
     be.ud = b;

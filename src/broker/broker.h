@@ -45,6 +45,10 @@ typedef struct rmq_broker_opts {
     /* admin REST API (single-node mode: served by the broker) */
     bool admin_enabled;
     const char *admin_listen;
+    bool admin_rl_enabled;
+    double admin_rl_global_rps, admin_rl_global_burst, admin_rl_ip_rps, admin_rl_ip_burst;
+    uint32_t admin_rl_max_ips;
+    double admin_rl_category_rps[4]; /* health, read, write, cluster (burst 2x) */
     /* consumer groups ([groups]; 0 = Kafka's default) */
     int64_t group_initial_rebalance_delay_ms;
     int64_t group_min_session_timeout_ms;

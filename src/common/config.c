@@ -109,6 +109,16 @@ static const rmq_cfg_field_t broker_schema[] = {
 
     BF(admin, listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9642", NULL, RMQ_CFG_CHECK_HOSTPORT, NULL, "REST admin API / metrics listener"),
     BF(admin, enabled, RMQ_CFG_BOOL, 0, 0, "true", NULL, 0, NULL, "serve the admin API"),
+    BF(admin, rate_limit_enabled, RMQ_CFG_BOOL, 0, 0, "true", NULL, 0, NULL, "apply the rate limits below"),
+    BF(admin, global_rps, RMQ_CFG_DOUBLE, 0, 1000000, "1000", NULL, 0, NULL, "requests per second for all clients together (0 = unlimited)"),
+    BF(admin, global_burst, RMQ_CFG_DOUBLE, 0, 10000000, "2000", NULL, 0, NULL, "burst of the global bucket"),
+    BF(admin, per_ip_rps, RMQ_CFG_DOUBLE, 0, 1000000, "50", NULL, 0, NULL, "requests per second per client IP (0 = unlimited)"),
+    BF(admin, per_ip_burst, RMQ_CFG_DOUBLE, 0, 10000000, "100", NULL, 0, NULL, "burst per client IP"),
+    BF(admin, max_tracked_ips, RMQ_CFG_INT64, 1, 10000000, "10000", NULL, 0, NULL, "client IPs tracked (least recently seen forgotten first)"),
+    BF(admin, health_rps, RMQ_CFG_DOUBLE, 0, 1000000, "100", NULL, 0, NULL, "/health, /ready requests per second (burst 2x)"),
+    BF(admin, read_rps, RMQ_CFG_DOUBLE, 0, 1000000, "30", NULL, 0, NULL, "read endpoints per second (burst 2x)"),
+    BF(admin, write_rps, RMQ_CFG_DOUBLE, 0, 1000000, "10", NULL, 0, NULL, "write endpoints per second (burst 2x)"),
+    BF(admin, cluster_rps, RMQ_CFG_DOUBLE, 0, 1000000, "5", NULL, 0, NULL, "cluster endpoints per second (burst 2x)"),
 
     BF(log, level, RMQ_CFG_STRING, 0, 0, "info", LEVELS, 0, "RUSTMQ_LOG_LEVEL", "log level"),
 };

@@ -113,6 +113,10 @@ typedef struct rmq_broker_config {
     struct {
         char *listen;
         bool enabled;
+        bool rate_limit_enabled;
+        double global_rps, global_burst, per_ip_rps, per_ip_burst;
+        int64_t max_tracked_ips;
+        double health_rps, read_rps, write_rps, cluster_rps;
     } admin;
     struct {
         char *level; /* trace|debug|info|warn|error */

@@ -336,3 +336,28 @@ def test_rate_limit_cluster_category(api):
     time.sleep(1.2)  # the bucket refills: 5 tokens/s
     st, _, _ = api.get("/api/v1/cluster")
     assert st == 200
+
+
+def test_rate_limits_from_config(broker_factory, tmp_path):
+    """[admin] rate-limit keys from broker.toml reach the server: with
+    write_rps = 1 the second quick topic creation is refused with 429 and the
+    rate-limit headers, while health probes still answer."""
+    b = broker_factory({"admin": {"write_rps": 1, "health_rps": 100}})
+    t = AdminTarget(b, tmp_path)
+    try:
+        assert t.mode == "broker"
+        statuses = []
+        headers = None
+        for i in range(4):
+            st, hd, _ = t.req("POST", "/api/v1/topics", {"name": unique("rl"), "partitions": 1})
+            statuses.append(st)
+            if st == 429:
+                headers = hd
+        assert 429 in statuses, statuses
+        assert statuses[0] in (200, 201), statuses
+        for h in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"):
+            assert h in headers, headers
+        st, _, _ = t.get("/health")
+        assert st == 200
+    finally:
+        t.close()
