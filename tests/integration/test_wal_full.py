@@ -1,13 +1,19 @@
 """A full WAL: produce is refused with a retriable error instead of hanging or
 crashing, everything acknowledged before stays readable, metadata and fetch
-keep working, and a restart recovers the full WAL intact."""
+keep working, and a restart recovers the full WAL intact.
+
+Sealed segments normally go to the object store and free the WAL, so the WAL
+only fills when uploads fail: the object store here is an S3 endpoint nobody
+listens on (127.0.0.1:1), as in an object-store outage."""
 from confluent_kafka import KafkaError
 
 from helpers import (admin, create_topic, produce_all, producer, read_all,
                      unique)
 
 MiB = 1024 * 1024
-BROKER_CONFIG = {"wal": {"capacity_bytes": 32 * MiB, "segment_size_bytes": 16 * MiB}}
+BROKER_CONFIG = {"wal": {"capacity_bytes": 32 * MiB, "segment_size_bytes": 16 * MiB},
+                 "object_storage": {"storage_type": "s3", "endpoint": "http://127.0.0.1:1", "bucket": "down",
+                                    "region": "us-east-1", "access_key": "x", "secret_key": "y"}}
 
 
 def test_wal_full(module_broker):
