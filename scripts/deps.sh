@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config
   libuv1-dev libraft-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev
   liburing-dev librdkafka-dev libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev llvm
-  kcat python3 python3-pytest python3-confluent-kafka python3-kafka)
+  kcat python3 python3-pytest python3-confluent-kafka python3-kafka awscli prometheus)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
