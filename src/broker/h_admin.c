@@ -267,7 +267,6 @@ void rmq_h_describe_configs(rmq_req_t *req) {
 
 /* ---- AlterConfigs / IncrementalAlterConfigs ---- */
 
-
 void rmq_h_alter_configs(rmq_req_t *req) {
     rmq_broker_t *b = req->b;
     rmq_kmsg_alter_configs_request_t *rq = req->body;
