@@ -185,7 +185,9 @@ static rmq_err_t call(rmq_ctl_client_t *c, size_t i, uint16_t api, const uint8_t
     return e;
 }
 
-static void parse_describe(rmq_cur_t *cur, rmq_ctl_describe_t *d) {
+rmq_err_t rmq_ctl_decode_describe(const uint8_t *body, size_t len, rmq_ctl_describe_t *d) {
+    rmq_cur_t c, *cur = &c;
+    rmq_cur_init(cur, body, len);
     memset(d, 0, sizeof *d);
     d->node_id = rmq_cur_i32(cur);
     d->role = rmq_cur_u8(cur);
@@ -214,6 +216,7 @@ static void parse_describe(rmq_cur_t *cur, rmq_ctl_describe_t *d) {
             d->n_servers = (uint32_t)i + 1;
         }
     }
+    return rmq_cur_ok(cur) ? RMQ_NONE : RMQ_CORRUPT_MESSAGE;
 }
 
 static rmq_err_t describe_until(rmq_ctl_client_t *c, size_t i, rmq_ctl_describe_t *out, uint64_t deadline,
@@ -223,13 +226,10 @@ static rmq_err_t describe_until(rmq_ctl_client_t *c, size_t i, rmq_ctl_describe_
     rmq_buf_init(&r);
     rmq_err_t e = call(c, i, RMQ_CTL_DESCRIBE, NULL, 0, deadline, &r, msg, cap);
     if (!e) {
-        rmq_cur_t cur;
-        rmq_cur_init(&cur, r.data + 4, r.len - 4);
-        e = rmq_cur_i16(&cur);
+        e = (int16_t)rmq_be16(r.data + 4); /* call() checked len >= 6 */
         if (!e) {
-            parse_describe(&cur, out);
-            if (!rmq_cur_ok(&cur)) e = RMQ_CORRUPT_MESSAGE;
-            else c->node_id[i] = out->node_id;
+            e = rmq_ctl_decode_describe(r.data + 6, r.len - 6, out);
+            if (!e) c->node_id[i] = out->node_id;
         }
     }
     rmq_buf_free(&r);
@@ -321,19 +321,9 @@ static rmq_err_t leader_call(rmq_ctl_client_t *c, uint16_t api, const uint8_t *b
     return last;
 }
 
-rmq_err_t rmq_ctl_client_propose(rmq_ctl_client_t *c, const uint8_t *cmd, size_t len, rmq_meta_result_t *res) {
-    rmq_meta_result_init(res);
-    rmq_buf_t r;
-    rmq_buf_init(&r);
-    rmq_err_t ae = 0;
-    rmq_err_t e = leader_call(c, RMQ_CTL_PROPOSE, cmd, len, &r, &ae, res->msg, sizeof res->msg);
-    if (e) {
-        res->err = e;
-        rmq_buf_free(&r);
-        return e;
-    }
+rmq_err_t rmq_ctl_decode_propose(rmq_err_t ae, const uint8_t *body, size_t len, rmq_meta_result_t *res) {
     rmq_cur_t cur;
-    rmq_cur_init(&cur, r.data + 6, r.len - 6);
+    rmq_cur_init(&cur, body, len);
     res->err = ae;
     res->index = rmq_cur_i64(&cur);
     const uint8_t *tid = rmq_cur_bytes(&cur, 16);
@@ -351,6 +341,21 @@ rmq_err_t rmq_ctl_client_propose(rmq_ctl_client_t *c, const uint8_t *cmd, size_t
         res->err = RMQ_CORRUPT_MESSAGE;
         snprintf(res->msg, sizeof res->msg, "malformed PROPOSE response");
     }
+    return res->err;
+}
+
+rmq_err_t rmq_ctl_client_propose(rmq_ctl_client_t *c, const uint8_t *cmd, size_t len, rmq_meta_result_t *res) {
+    rmq_meta_result_init(res);
+    rmq_buf_t r;
+    rmq_buf_init(&r);
+    rmq_err_t ae = 0;
+    rmq_err_t e = leader_call(c, RMQ_CTL_PROPOSE, cmd, len, &r, &ae, res->msg, sizeof res->msg);
+    if (e) {
+        res->err = e;
+        rmq_buf_free(&r);
+        return e;
+    }
+    rmq_ctl_decode_propose(ae, r.data + 6, r.len - 6, res);
     rmq_buf_free(&r);
     return res->err;
 }
@@ -371,6 +376,15 @@ rmq_err_t rmq_ctl_client_propose_cmd(rmq_ctl_client_t *c, const rmq_meta_cmd_t *
     return e;
 }
 
+rmq_err_t rmq_ctl_decode_read_state(const uint8_t *body, size_t len, int64_t *index, const uint8_t **snap,
+                                    size_t *snap_len) {
+    rmq_cur_t cur;
+    rmq_cur_init(&cur, body, len);
+    *index = rmq_cur_i64(&cur);
+    *snap = rmq_ctl_get_bytes(&cur, snap_len);
+    return rmq_cur_ok(&cur) ? RMQ_NONE : RMQ_CORRUPT_MESSAGE;
+}
+
 rmq_err_t rmq_ctl_client_read_state(rmq_ctl_client_t *c, rmq_meta_state_t *into, int64_t *index, char *msg,
                                     size_t cap) {
     rmq_buf_t r;
@@ -382,17 +396,43 @@ rmq_err_t rmq_ctl_client_read_state(rmq_ctl_client_t *c, rmq_meta_state_t *into,
         e = ae;
     }
     if (!e) {
-        rmq_cur_t cur;
-        rmq_cur_init(&cur, r.data + 6, r.len - 6);
-        int64_t idx = rmq_cur_i64(&cur);
-        size_t n;
-        const uint8_t *snap = rmq_ctl_get_bytes(&cur, &n);
-        if (!rmq_cur_ok(&cur)) e = RMQ_CORRUPT_MESSAGE;
+        int64_t idx = 0;
+        size_t n = 0;
+        const uint8_t *snap = NULL;
+        e = rmq_ctl_decode_read_state(r.data + 6, r.len - 6, &idx, &snap, &n);
         if (!e) e = rmq_meta_state_restore(into, snap, n);
         if (e) msgset(msg, cap, "READ_STATE: bad snapshot: %s", rmq_err_name(e));
         if (!e && index) *index = idx;
     }
     rmq_buf_free(&r);
+    return e;
+}
+
+rmq_err_t rmq_ctl_apply_fetch(const uint8_t *body, size_t len, rmq_meta_state_t *mirror, size_t *n_applied) {
+    if (n_applied) *n_applied = 0;
+    rmq_cur_t cur;
+    rmq_cur_init(&cur, body, len);
+    rmq_err_t e = RMQ_NONE;
+    uint8_t mode = rmq_cur_u8(&cur);
+    if (mode == 1) {
+        (void)rmq_cur_i64(&cur);
+        size_t n;
+        const uint8_t *snap = rmq_ctl_get_bytes(&cur, &n);
+        e = rmq_cur_ok(&cur) ? rmq_meta_state_restore(mirror, snap, n) : RMQ_CORRUPT_MESSAGE;
+        if (!e && n_applied) *n_applied = 1;
+    } else {
+        uint32_t n = rmq_cur_u32(&cur);
+        for (uint32_t k = 0; k < n && rmq_cur_ok(&cur); k++) {
+            int64_t idx = rmq_cur_i64(&cur);
+            size_t clen;
+            const uint8_t *cmd = rmq_ctl_get_bytes(&cur, &clen);
+            if (!rmq_cur_ok(&cur)) break;
+            if (idx <= rmq_meta_state_last_index(mirror)) continue;
+            rmq_meta_state_apply(mirror, cmd, clen, idx, NULL); /* rejections are part of the log too */
+            if (n_applied) (*n_applied)++;
+        }
+        if (!rmq_cur_ok(&cur)) e = RMQ_CORRUPT_MESSAGE;
+    }
     return e;
 }
 
@@ -412,32 +452,20 @@ rmq_err_t rmq_ctl_client_fetch(rmq_ctl_client_t *c, size_t endpoint, rmq_meta_st
         rmq_buf_free(&r);
         return e;
     }
-    rmq_cur_t cur;
-    rmq_cur_init(&cur, r.data + 4, r.len - 4);
-    e = rmq_cur_i16(&cur);
-    uint8_t mode = rmq_cur_u8(&cur);
-    if (!e && mode == 1) {
-        (void)rmq_cur_i64(&cur);
-        size_t n;
-        const uint8_t *snap = rmq_ctl_get_bytes(&cur, &n);
-        e = rmq_cur_ok(&cur) ? rmq_meta_state_restore(mirror, snap, n) : RMQ_CORRUPT_MESSAGE;
-        if (!e && n_applied) *n_applied = 1;
-    } else if (!e) {
-        uint32_t n = rmq_cur_u32(&cur);
-        for (uint32_t k = 0; k < n && rmq_cur_ok(&cur); k++) {
-            int64_t idx = rmq_cur_i64(&cur);
-            size_t len;
-            const uint8_t *cmd = rmq_ctl_get_bytes(&cur, &len);
-            if (!rmq_cur_ok(&cur)) break;
-            if (idx <= rmq_meta_state_last_index(mirror)) continue;
-            rmq_meta_state_apply(mirror, cmd, len, idx, NULL); /* rejections are part of the log too */
-            if (n_applied) (*n_applied)++;
-        }
-        if (!rmq_cur_ok(&cur)) e = RMQ_CORRUPT_MESSAGE;
-    }
+    e = (int16_t)rmq_be16(r.data + 4); /* call() checked len >= 6 */
+    if (!e) e = rmq_ctl_apply_fetch(r.data + 6, r.len - 6, mirror, n_applied);
     if (e) msgset(msg, cap, "FETCH from %s: %s", c->ep[endpoint], rmq_err_name(e));
     rmq_buf_free(&r);
     return e;
+}
+
+rmq_err_t rmq_ctl_decode_heartbeat(const uint8_t *body, size_t len, int64_t *leader_index) {
+    rmq_cur_t cur;
+    rmq_cur_init(&cur, body, len);
+    int64_t idx = rmq_cur_i64(&cur);
+    if (!rmq_cur_ok(&cur)) return RMQ_CORRUPT_MESSAGE;
+    if (leader_index) *leader_index = idx;
+    return RMQ_NONE;
 }
 
 rmq_err_t rmq_ctl_client_heartbeat(rmq_ctl_client_t *c, int32_t broker_id, int64_t epoch, uint32_t session_timeout_ms,
@@ -451,10 +479,7 @@ rmq_err_t rmq_ctl_client_heartbeat(rmq_ctl_client_t *c, int32_t broker_id, int64
     rmq_err_t ae = 0;
     rmq_err_t e = body.oom ? RMQ_ERR_NOMEM : leader_call(c, RMQ_CTL_HEARTBEAT, body.data, body.len, &r, &ae, msg, cap);
     if (!e) {
-        rmq_cur_t cur;
-        rmq_cur_init(&cur, r.data + 6, r.len - 6);
-        int64_t idx = rmq_cur_i64(&cur);
-        if (leader_index && rmq_cur_ok(&cur)) *leader_index = idx;
+        (void)rmq_ctl_decode_heartbeat(r.data + 6, r.len - 6, leader_index); /* the index is optional */
         e = ae;
         if (e) msgset(msg, cap, "HEARTBEAT: %s", rmq_err_name(e));
     }

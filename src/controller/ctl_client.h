@@ -83,6 +83,34 @@ rmq_err_t rmq_ctl_client_fetch(rmq_ctl_client_t *c, size_t endpoint, rmq_meta_st
 rmq_err_t rmq_ctl_client_heartbeat(rmq_ctl_client_t *c, int32_t broker_id, int64_t epoch, uint32_t session_timeout_ms,
                                    int64_t *leader_index, char *msg, size_t cap);
 
+/* ---- response body decoders ----
+ * Used by the calls above and by tests/fuzz/fuzz_ctl_rpc.c. body[0..len)
+ * is a response payload after its correlation id and error field
+ * (borrowed). */
+
+/* DESCRIBE body into *out (zeroed first; servers beyond 16 are skipped).
+ * RMQ_NONE or RMQ_CORRUPT_MESSAGE. */
+rmq_err_t rmq_ctl_decode_describe(const uint8_t *body, size_t len, rmq_ctl_describe_t *out);
+/* PROPOSE body with its error field app_err into res (initialised by the
+ * caller; res->stream_ids malloc'd, freed by rmq_meta_result_free).
+ * Returns res->err: app_err, or RMQ_CORRUPT_MESSAGE when app_err is NONE
+ * and the body is malformed. */
+rmq_err_t rmq_ctl_decode_propose(rmq_err_t app_err, const uint8_t *body, size_t len, rmq_meta_result_t *res);
+/* READ_STATE body: index and a view of the snapshot bytes (into body).
+ * RMQ_NONE or RMQ_CORRUPT_MESSAGE. */
+rmq_err_t rmq_ctl_decode_read_state(const uint8_t *body, size_t len, int64_t *index, const uint8_t **snap,
+                                    size_t *snap_len);
+/* FETCH body applied to mirror: a snapshot restore (mode 1, counts 1 in
+ * *n_applied) or the commands with an index above mirror's in order (mode
+ * 0; rejected commands are applied too, they are part of the log). A
+ * malformed entry list stops at the first bad entry after applying the
+ * good ones before it. *n_applied (may be NULL) is set to the count. RMQ_NONE,
+ * RMQ_CORRUPT_MESSAGE or the restore's error. */
+rmq_err_t rmq_ctl_apply_fetch(const uint8_t *body, size_t len, rmq_meta_state_t *mirror, size_t *n_applied);
+/* HEARTBEAT body: *leader_index (may be NULL) set only when well formed.
+ * RMQ_NONE or RMQ_CORRUPT_MESSAGE. */
+rmq_err_t rmq_ctl_decode_heartbeat(const uint8_t *body, size_t len, int64_t *leader_index);
+
 /* Membership, on the leader. */
 rmq_err_t rmq_ctl_client_add_voter(rmq_ctl_client_t *c, int32_t id, const char *raft_address, char *msg,
                                    size_t cap);

@@ -37,6 +37,43 @@ const uint8_t *rmq_ctl_get_bytes(rmq_cur_t *c, size_t *n) {
     return p;
 }
 
+rmq_err_t rmq_ctl_decode_request(const uint8_t *frame, size_t len, rmq_ctl_request_t *req) {
+    memset(req, 0, sizeof *req);
+    rmq_cur_t c;
+    rmq_cur_init(&c, frame, len);
+    req->api = rmq_cur_u16(&c);
+    req->corr = rmq_cur_i32(&c);
+    if (!rmq_cur_ok(&c)) return RMQ_ERR_CORRUPT;
+    switch (req->api) {
+    case RMQ_CTL_DESCRIBE:
+    case RMQ_CTL_READ_STATE: return RMQ_NONE;
+    case RMQ_CTL_PROPOSE:
+        req->cmd = frame + c.off;
+        req->cmd_len = len - c.off;
+        return RMQ_NONE;
+    case RMQ_CTL_FETCH:
+        req->from_index = rmq_cur_i64(&c);
+        req->max = rmq_cur_u32(&c);
+        if (!rmq_cur_ok(&c)) return RMQ_INVALID_REQUEST;
+        if (req->max == 0 || req->max > RMQ_CTL_FETCH_MAX) req->max = RMQ_CTL_FETCH_MAX;
+        return RMQ_NONE;
+    case RMQ_CTL_ADD_VOTER:
+    case RMQ_CTL_REMOVE_VOTER:
+        req->id = rmq_cur_i32(&c);
+        if (req->api == RMQ_CTL_ADD_VOTER) rmq_ctl_get_str(&c, req->addr, sizeof req->addr);
+        if (!rmq_cur_ok(&c) || req->id < 1 || (req->api == RMQ_CTL_ADD_VOTER && !req->addr[0]))
+            return RMQ_INVALID_REQUEST;
+        return RMQ_NONE;
+    case RMQ_CTL_HEARTBEAT:
+        req->id = rmq_cur_i32(&c);
+        req->epoch = rmq_cur_i64(&c);
+        req->session_timeout_ms = rmq_cur_u32(&c);
+        if (!rmq_cur_ok(&c) || req->id < 0) return RMQ_INVALID_REQUEST;
+        return RMQ_NONE;
+    default: return RMQ_UNSUPPORTED_VERSION;
+    }
+}
+
 rmq_err_t rmq_ctl_ring_init(rmq_ctl_ring_t *r, size_t cap, size_t max_bytes, int64_t base) {
     memset(r, 0, sizeof *r);
     r->e = calloc(cap ? cap : 1, sizeof *r->e);

@@ -60,6 +60,36 @@ enum {
 };
 
 #define RMQ_CTL_MAX_FRAME (64u << 20)
+#define RMQ_CTL_ADDR_MAX 64 /* = RMQ_RAFT_ADDR_MAX (raft_store.h) */
+#define RMQ_CTL_FETCH_MAX 10000 /* FETCH max 0 or above this means this */
+
+/* A decoded request frame (the payload after the 4-byte size). Views point
+ * into the frame (borrowed: keep it alive while the request is used). */
+typedef struct rmq_ctl_request {
+    uint16_t api;
+    int32_t corr;
+    /* PROPOSE: the encoded command (the rest of the frame) */
+    const uint8_t *cmd;
+    size_t cmd_len;
+    /* FETCH */
+    int64_t from_index;
+    uint32_t max; /* 1..RMQ_CTL_FETCH_MAX */
+    /* ADD_VOTER / REMOVE_VOTER: voter id (>= 1) and raft address (ADD only,
+     * non-empty); HEARTBEAT: broker id (>= 0) */
+    int32_t id;
+    char addr[RMQ_CTL_ADDR_MAX];
+    /* HEARTBEAT */
+    int64_t epoch;
+    uint32_t session_timeout_ms;
+} rmq_ctl_request_t;
+
+/* Decode a request frame (borrowed; views in *req point into it). Returns
+ * RMQ_NONE; RMQ_ERR_CORRUPT when the frame is shorter than api | corr (no
+ * correlation id to answer: close the connection); otherwise req->api and
+ * req->corr are set and the error is the answer to send:
+ * RMQ_UNSUPPORTED_VERSION (unknown api) or RMQ_INVALID_REQUEST (malformed
+ * or invalid body). DESCRIBE and READ_STATE ignore their body. */
+rmq_err_t rmq_ctl_decode_request(const uint8_t *frame, size_t len, rmq_ctl_request_t *req);
 
 /* str / bytes helpers (rmq_buf_t owns its memory; cursor reads are
  * borrowed views into the frame). get_str copies into out[cap] (truncates);

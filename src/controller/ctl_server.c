@@ -17,6 +17,8 @@
 #define FETCH_MAX_BYTES (4u << 20)
 #define FENCE_TICK_MS 100
 
+_Static_assert(RMQ_CTL_ADDR_MAX == RMQ_RAFT_ADDR_MAX, "controller RPC and raft address sizes differ");
+
 struct rmq_ctl_server {
     rmq_net_t *net;
     rmq_raft_store_t *raft;
@@ -225,14 +227,7 @@ static void h_read_state(rmq_ctl_server_t *s, rmq_net_conn_t *conn, rmq_net_slot
     }
 }
 
-static void h_fetch(rmq_ctl_server_t *s, rmq_net_slot_t *slot, int32_t corr, rmq_cur_t *c) {
-    int64_t from = rmq_cur_i64(c);
-    uint32_t max = rmq_cur_u32(c);
-    if (!rmq_cur_ok(c)) {
-        reply_error(s, slot, corr, RMQ_INVALID_REQUEST);
-        return;
-    }
-    if (max == 0 || max > 10000) max = 10000;
+static void h_fetch(rmq_ctl_server_t *s, rmq_net_slot_t *slot, int32_t corr, int64_t from, uint32_t max) {
     rmq_buf_t b;
     resp_begin(&b, corr, RMQ_NONE);
     size_t mode_off = b.len;
@@ -270,14 +265,7 @@ static void on_change(void *ud, rmq_err_t err, const char *msg) {
 }
 
 static void h_change(rmq_ctl_server_t *s, rmq_net_conn_t *conn, rmq_net_slot_t *slot, int32_t corr, int api,
-                     rmq_cur_t *c) {
-    int32_t id = rmq_cur_i32(c);
-    char addr[RMQ_RAFT_ADDR_MAX] = "";
-    if (api == RMQ_CTL_ADD_VOTER) rmq_ctl_get_str(c, addr, sizeof addr);
-    if (!rmq_cur_ok(c) || id < 1 || (api == RMQ_CTL_ADD_VOTER && !addr[0])) {
-        reply_error(s, slot, corr, RMQ_INVALID_REQUEST);
-        return;
-    }
+                     int32_t id, const char *addr) {
     if (!rmq_raft_store_is_leader(s->raft)) {
         reply_error(s, slot, corr, RMQ_NOT_CONTROLLER);
         return;
@@ -298,14 +286,8 @@ static void h_change(rmq_ctl_server_t *s, rmq_net_conn_t *conn, rmq_net_slot_t *
     }
 }
 
-static void h_heartbeat(rmq_ctl_server_t *s, rmq_net_slot_t *slot, int32_t corr, rmq_cur_t *c) {
-    int32_t id = rmq_cur_i32(c);
-    int64_t epoch = rmq_cur_i64(c);
-    uint32_t timeout = rmq_cur_u32(c);
-    if (!rmq_cur_ok(c) || id < 0) {
-        reply_error(s, slot, corr, RMQ_INVALID_REQUEST);
-        return;
-    }
+static void h_heartbeat(rmq_ctl_server_t *s, rmq_net_slot_t *slot, int32_t corr, int32_t id, int64_t epoch,
+                        uint32_t timeout) {
     rmq_raft_info_t in;
     rmq_raft_store_info(s->raft, &in);
     if (in.state != RMQ_RAFT_LEADER || !in.leader_ready) {
@@ -369,25 +351,28 @@ static void *fencer_main(void *ud) {
 
 static void on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
     rmq_ctl_server_t *s = ud;
-    rmq_cur_t c;
-    rmq_cur_init(&c, frame, len);
-    uint16_t api = rmq_cur_u16(&c);
-    int32_t corr = rmq_cur_i32(&c);
-    if (!rmq_cur_ok(&c)) {
+    rmq_ctl_request_t rq;
+    rmq_err_t e = rmq_ctl_decode_request(frame, len, &rq);
+    if (e == RMQ_ERR_CORRUPT) {
         free(frame);
         rmq_net_slot_complete(slot, NULL, 0);
         rmq_net_conn_close(conn, "short controller RPC header");
         return;
     }
-    switch (api) {
-    case RMQ_CTL_DESCRIBE: h_describe(s, slot, corr); break;
-    case RMQ_CTL_PROPOSE: h_propose(s, conn, slot, corr, frame + c.off, len - c.off); break;
-    case RMQ_CTL_READ_STATE: h_read_state(s, conn, slot, corr); break;
-    case RMQ_CTL_FETCH: h_fetch(s, slot, corr, &c); break;
+    if (e) {
+        reply_error(s, slot, rq.corr, e);
+        free(frame);
+        return;
+    }
+    switch (rq.api) {
+    case RMQ_CTL_DESCRIBE: h_describe(s, slot, rq.corr); break;
+    case RMQ_CTL_PROPOSE: h_propose(s, conn, slot, rq.corr, rq.cmd, rq.cmd_len); break;
+    case RMQ_CTL_READ_STATE: h_read_state(s, conn, slot, rq.corr); break;
+    case RMQ_CTL_FETCH: h_fetch(s, slot, rq.corr, rq.from_index, rq.max); break;
     case RMQ_CTL_ADD_VOTER:
-    case RMQ_CTL_REMOVE_VOTER: h_change(s, conn, slot, corr, api, &c); break;
-    case RMQ_CTL_HEARTBEAT: h_heartbeat(s, slot, corr, &c); break;
-    default: reply_error(s, slot, corr, RMQ_UNSUPPORTED_VERSION); break;
+    case RMQ_CTL_REMOVE_VOTER: h_change(s, conn, slot, rq.corr, rq.api, rq.id, rq.addr); break;
+    case RMQ_CTL_HEARTBEAT: h_heartbeat(s, slot, rq.corr, rq.id, rq.epoch, rq.session_timeout_ms); break;
+    default: reply_error(s, slot, rq.corr, RMQ_UNSUPPORTED_VERSION); break;
     }
     free(frame);
 }

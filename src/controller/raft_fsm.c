@@ -21,24 +21,29 @@ int rmq_raft_entry_encode(const uint8_t *cmd, size_t len, struct raft_buffer *ou
     return 0;
 }
 
+bool rmq_raft_entry_decode(const uint8_t *entry, size_t len, const uint8_t **cmd, size_t *cmd_len) {
+    *cmd = entry;
+    *cmd_len = len;
+    if (len < RMQ_RAFT_ENTRY_HDR) return false;
+    uint32_t n = rmq_be32(entry);
+    if (rmq_be32(entry + 4) != 0 || (size_t)n > len - RMQ_RAFT_ENTRY_HDR) return false;
+    *cmd = entry + RMQ_RAFT_ENTRY_HDR;
+    *cmd_len = n;
+    return true;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *entry, void **result) {
     rmq_raft_fsm_t *f = fsm->data;
-    struct raft_buffer unwrapped = *entry, *buf = &unwrapped;
-    if (entry->len >= RMQ_RAFT_ENTRY_HDR) {
-        const uint8_t *p = entry->base;
-        uint32_t n = rmq_be32(p);
-        if (rmq_be32(p + 4) == 0 && (size_t)n <= entry->len - RMQ_RAFT_ENTRY_HDR) {
-            unwrapped.base = (uint8_t *)entry->base + RMQ_RAFT_ENTRY_HDR;
-            unwrapped.len = n;
-        }
-    }
+    const uint8_t *cmd;
+    size_t cmd_len;
+    (void)rmq_raft_entry_decode(entry->base, entry->len, &cmd, &cmd_len);
     *result = NULL; /* results travel through on_applied, never through libraft */
     uint64_t raft_index = (uint64_t)raft_last_applied(f->raft) + 1;
     int64_t idx = (int64_t)raft_index + f->index_offset;
     rmq_meta_result_t res;
     rmq_meta_result_init(&res);
     int64_t before = rmq_meta_state_last_index(f->state);
-    rmq_err_t e = rmq_meta_state_apply(f->state, buf->base, buf->len, idx, &res);
+    rmq_err_t e = rmq_meta_state_apply(f->state, cmd, cmd_len, idx, &res);
     if (idx <= before) {
         /* index not above the state's: a bug in the index bookkeeping, never
          * a property of the command. Say so loudly; raft goes on. */
@@ -50,7 +55,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *entry, void
     }
     if (e) f->n_rejected++;
     f->n_applied++;
-    if (f->on_applied) f->on_applied(f->on_applied_ud, raft_index, idx, &res, buf->base, buf->len);
+    if (f->on_applied) f->on_applied(f->on_applied_ud, raft_index, idx, &res, cmd, cmd_len);
     rmq_meta_result_free(&res);
     return 0;
 }

@@ -19,8 +19,8 @@
  * shorter entry corrupts its closed segment on restart), so every command
  * travels in an envelope: length u32 BE | reserved u32 (0) | command |
  * zero padding to a multiple of 8. rmq_raft_entry_encode builds it; apply
- * unwraps it (an entry without a valid envelope goes to the state machine
- * as is, which rejects it deterministically).
+ * unwraps it with rmq_raft_entry_decode (an entry without a valid envelope
+ * goes to the state machine as is, which rejects it deterministically).
  *
  * Used by the libuv-backed store (raft_store.c) and, unchanged, by the
  * deterministic fixture tests (tests/unit/test_raft_fixture.c). All calls
@@ -29,6 +29,8 @@
 #define RMQ_CONTROLLER_RAFT_FSM_H
 
 #include <raft.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "controller/meta_state.h"
@@ -62,6 +64,13 @@ typedef struct rmq_raft_fsm {
  * raft_malloc'd and owned by the caller until raft_apply accepts it.
  * Returns 0 or RAFT_NOMEM / RAFT_TOOBIG (len >= 2^32). */
 int rmq_raft_entry_encode(const uint8_t *cmd, size_t len, struct raft_buffer *out);
+
+/* Unwrap an entry (borrowed): if entry[0..len) holds a valid envelope
+ * (len >= 8, reserved field 0, command length <= len - 8), *cmd / *cmd_len
+ * are the command inside it and true is returned; otherwise they are the
+ * whole entry (the state machine rejects it deterministically) and false.
+ * *cmd points into entry. */
+bool rmq_raft_entry_decode(const uint8_t *entry, size_t len, const uint8_t **cmd, size_t *cmd_len);
 
 /* Fill f (state borrowed, must outlive f). on_applied may be NULL. */
 void rmq_raft_fsm_init(rmq_raft_fsm_t *f, rmq_meta_state_t *state, int64_t index_offset, rmq_raft_applied_fn fn,

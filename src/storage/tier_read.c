@@ -114,19 +114,12 @@ static rmq_err_t footer_seek(rmq_tier_reader_t *r, const rmq_tier_loc_t *loc, in
 
 static void queue_prefetch(rmq_tier_reader_t *r, const rmq_tier_loc_t *loc, uint64_t byte_off, bool hot);
 
-rmq_err_t rmq_tier_read(rmq_tier_reader_t *r, const rmq_tier_loc_t *loc, int64_t offset, size_t max_bytes, bool hot,
-                        rmq_tier_read_result_t *out) {
-    memset(out, 0, sizeof *out);
-    if (offset >= loc->end_offset || loc->byte_length < RMQ_WAL_HDR ||
-        loc->byte_offset + loc->byte_length > loc->object_size)
-        return RMQ_ERR_INVALID_ARG;
-    uint64_t pos = loc->byte_offset;
-    rmq_err_t err = RMQ_NONE;
+rmq_err_t rmq_tier_scan_entries(const rmq_tier_loc_t *loc, int64_t offset, size_t max_bytes, rmq_tier_fetch_fn fetch,
+                                void *ud, uint64_t *pos_io, rmq_buf_t *out, size_t *n_batches, int64_t *next_offset) {
     uint64_t end = loc->byte_offset + loc->byte_length;
-    if (offset > loc->base_offset) err = footer_seek(r, loc, offset, hot, &pos);
+    uint64_t pos = *pos_io;
     if (pos < loc->byte_offset || pos >= end) pos = loc->byte_offset; /* footer disagrees: scan the range */
-    rmq_buf_t buf;
-    rmq_buf_init(&buf);
+    rmq_err_t err = RMQ_NONE;
     int64_t next = offset;
     size_t nb = 0;
     while (!err && pos < end) {
@@ -135,7 +128,7 @@ rmq_err_t rmq_tier_read(rmq_tier_reader_t *r, const rmq_tier_loc_t *loc, int64_t
             err = RMQ_ERR_CORRUPT;
             break;
         }
-        err = rmq_tier_cache_read(r->cache, loc->key, loc->object_id, loc->object_size, pos, RMQ_WAL_HDR, hot, hdr);
+        err = fetch(ud, pos, RMQ_WAL_HDR, hdr);
         if (err) break;
         rmq_wal_hdr_t h;
         if (rmq_wal_hdr_decode(hdr, loc->object_id, end - pos - RMQ_WAL_HDR, &h) || h.type != RMQ_WAL_DATA ||
@@ -148,14 +141,13 @@ rmq_err_t rmq_tier_read(rmq_tier_reader_t *r, const rmq_tier_loc_t *loc, int64_t
             pos += RMQ_WAL_HDR + h.len;
             continue;
         }
-        if (nb > 0 && buf.len + h.len > max_bytes) break;
-        uint8_t *dst = rmq_buf_extend(&buf, h.len);
+        if (nb > 0 && out->len + h.len > max_bytes) break;
+        uint8_t *dst = rmq_buf_extend(out, h.len);
         if (!dst) {
             err = RMQ_ERR_NOMEM;
             break;
         }
-        err = rmq_tier_cache_read(r->cache, loc->key, loc->object_id, loc->object_size, pos + RMQ_WAL_HDR, h.len,
-                                  hot, dst);
+        err = fetch(ud, pos + RMQ_WAL_HDR, h.len, dst);
         if (err) break;
         if (!rmq_wal_hdr_crc_ok(hdr, dst, h.len)) {
             err = RMQ_ERR_CORRUPT;
@@ -166,6 +158,42 @@ rmq_err_t rmq_tier_read(rmq_tier_reader_t *r, const rmq_tier_loc_t *loc, int64_t
         pos += RMQ_WAL_HDR + h.len;
     }
     if (!err && nb == 0) err = RMQ_ERR_CORRUPT; /* the range promised a batch at or after offset */
+    *pos_io = pos;
+    *n_batches = nb;
+    *next_offset = next;
+    return err;
+}
+
+typedef struct cache_fetch {
+    rmq_tier_reader_t *r;
+    const rmq_tier_loc_t *loc;
+    bool hot;
+} cache_fetch_t;
+
+static rmq_err_t fetch_cached(void *ud, uint64_t pos, size_t len, uint8_t *dst) {
+    cache_fetch_t *cf = ud;
+    return rmq_tier_cache_read(cf->r->cache, cf->loc->key, cf->loc->object_id, cf->loc->object_size, pos, len,
+                               cf->hot, dst);
+}
+
+rmq_err_t rmq_tier_read(rmq_tier_reader_t *r, const rmq_tier_loc_t *loc, int64_t offset, size_t max_bytes, bool hot,
+                        rmq_tier_read_result_t *out) {
+    memset(out, 0, sizeof *out);
+    if (offset >= loc->end_offset || loc->byte_length < RMQ_WAL_HDR ||
+        loc->byte_offset + loc->byte_length > loc->object_size)
+        return RMQ_ERR_INVALID_ARG;
+    uint64_t pos = loc->byte_offset;
+    rmq_err_t err = RMQ_NONE;
+    uint64_t end = loc->byte_offset + loc->byte_length;
+    if (offset > loc->base_offset) err = footer_seek(r, loc, offset, hot, &pos);
+    rmq_buf_t buf;
+    rmq_buf_init(&buf);
+    int64_t next = offset;
+    size_t nb = 0;
+    if (!err) {
+        cache_fetch_t cf = {r, loc, hot};
+        err = rmq_tier_scan_entries(loc, offset, max_bytes, fetch_cached, &cf, &pos, &buf, &nb, &next);
+    }
     pthread_mutex_lock(&r->mu);
     r->st.reads++;
     if (err) r->st.read_errors++;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "storage/objstore.h"
 #include "storage/tier_cache.h"
@@ -76,6 +77,25 @@ typedef void (*rmq_tier_read_cb)(void *ud, rmq_err_t err, rmq_tier_read_result_t
  * RMQ_ERR_CLOSED). loc is copied. */
 rmq_err_t rmq_tier_read_async(rmq_tier_reader_t *r, const rmq_tier_loc_t *loc, int64_t offset, size_t max_bytes,
                               bool hot, rmq_tier_read_cb cb, void *ud);
+/* Reads len bytes at byte position pos of the object into dst (caller-owned,
+ * len bytes). Returns RMQ_NONE or the storage error. */
+typedef rmq_err_t (*rmq_tier_fetch_fn)(void *ud, uint64_t pos, size_t len, uint8_t *dst);
+
+/* The entry walk of rmq_tier_read, over any byte source (the reader passes
+ * the block cache; fuzzers and tests pass memory): starting at *pos (moved
+ * to loc's range start if outside [byte_offset, byte_offset+byte_length)),
+ * decode each WAL entry header (rmq_wal_hdr_decode with loc->object_id),
+ * require a DATA entry of loc's stream inside loc's offsets, skip entries
+ * that end at or before `offset`, and append the payloads of the following
+ * batches to out (caller-owned) after checking each one's CRC, up to
+ * max_bytes but at least one batch. On return *pos is the byte position
+ * after the last consumed entry, *n_batches and *next_offset (offset after
+ * the last appended batch; `offset` if none) are set. RMQ_ERR_CORRUPT (an
+ * entry failed verification, or no batch at or after offset in the range),
+ * RMQ_ERR_NOMEM or fetch's error; out may hold partial data on error. */
+rmq_err_t rmq_tier_scan_entries(const rmq_tier_loc_t *loc, int64_t offset, size_t max_bytes, rmq_tier_fetch_fn fetch,
+                                void *ud, uint64_t *pos, rmq_buf_t *out, size_t *n_batches, int64_t *next_offset);
+
 /* Drop cached data of a deleted object. */
 void rmq_tier_reader_forget(rmq_tier_reader_t *r, uint64_t object_id);
 void rmq_tier_reader_stats(rmq_tier_reader_t *r, rmq_tier_reader_stats_t *out);
