@@ -82,9 +82,10 @@ typedef struct idx_ent {
     int32_t count;
     uint32_t len;
     int64_t max_ts;
-    uint64_t seg_id; /* 0 = not in the local WAL any more (reclaimed) */
+    uint64_t seg_id; /* segment holding it; non-decreasing along a stream's index */
     uint64_t file_off;
     blob_t *blob;    /* write-cache copy (a reference) or NULL */
+    bool gone;       /* its segment was reclaimed: not in the local WAL any more */
 } idx_ent_t;
 
 typedef struct stream {
@@ -1294,17 +1295,27 @@ static rmq_err_t write_checkpoint(rmq_store_t *st, const uint64_t *excl, size_t 
 }
 
 /* Drop local locations of entries in segment id from every stream. */
+/* Mark the entries of reclaimed segment id as gone. Entries are appended in
+ * segment order, so a stream's seg_ids never decrease along its index: a
+ * binary search finds the segment's run, and the work (done on the writer
+ * thread, under each stream's lock) is proportional to that run, not to
+ * the stream's whole history. */
 static void forget_segment(rmq_store_t *st, uint64_t id) {
     pthread_rwlock_rdlock(&st->map_mu);
     for (size_t b = 0; b < st->nbuckets; b++)
         for (stream_t *s = st->buckets[b]; s; s = s->hnext) {
             pthread_mutex_lock(&s->mu);
-            for (size_t i = s->head; i < s->n; i++)
-                if (s->idx[i].seg_id == id) {
-                    s->idx[i].seg_id = 0;
-                    blob_unref(s->idx[i].blob);
-                    s->idx[i].blob = NULL;
-                }
+            size_t lo = s->head, hi = s->n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (s->idx[mid].seg_id < id) lo = mid + 1;
+                else hi = mid;
+            }
+            for (size_t i = lo; i < s->n && s->idx[i].seg_id == id; i++) {
+                s->idx[i].gone = true;
+                blob_unref(s->idx[i].blob);
+                s->idx[i].blob = NULL;
+            }
             pthread_mutex_unlock(&s->mu);
         }
     pthread_rwlock_unlock(&st->map_mu);
@@ -1471,7 +1482,7 @@ static void stream_reset(stream_t *s, uint32_t gen) {
 static rmq_err_t rec_apply(rec_ctx_t *rc, seg_t *g, uint64_t off, const rmq_wal_hdr_t *h) {
     rmq_store_t *st = rc->st;
     bool pre = rc->have_ckpt && (g->id < rc->pos_seg || (g->id == rc->pos_seg && off < rc->pos_off));
-    idx_ent_t e = {h->base_offset, h->record_count, h->len, h->max_ts, g->id, off, NULL};
+    idx_ent_t e = {h->base_offset, h->record_count, h->len, h->max_ts, g->id, off, NULL, false};
     if (pre) { /* state already in the checkpoint: only learn locations */
         if (h->type != RMQ_WAL_DATA) return RMQ_NONE;
         stream_t *s = map_find(st, h->stream_id);
@@ -2066,7 +2077,7 @@ rmq_err_t rmq_store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, si
     int64_t expect = -1;
     for (size_t k = i; k < s->n; k++) {
         const idx_ent_t *e = &s->idx[k];
-        if (e->base + e->count > s->hw || e->seg_id == 0) break;
+        if (e->base + e->count > s->hw || e->gone) break;
         if (k == i ? e->base > offset : e->base != expect) break;
         if (cnt > 0 && bytes + e->len > max_bytes) break;
         bytes += e->len;
@@ -2148,7 +2159,7 @@ rmq_err_t rmq_store_stream_wal_start(rmq_store_t *st, uint64_t stream_id, int64_
     for (size_t k = s->n; k > s->head; k--) {
         const idx_ent_t *e = &s->idx[k - 1];
         if (e->base + e->count > s->hw) continue; /* not durable yet */
-        if (e->seg_id == 0 || e->base + e->count != ws) break;
+        if (e->gone || e->base + e->count != ws) break;
         ws = e->base;
     }
     *wal_start = ws < s->log_start ? s->log_start : ws;
@@ -2359,17 +2370,31 @@ void rmq_store_set_sealed_cb(rmq_store_t *st, rmq_store_sealed_cb cb, void *ud) 
 }
 
 rmq_err_t rmq_store_segment_pread(rmq_store_t *st, uint64_t segment_id, uint64_t off, void *buf, size_t len) {
+    /* Look the segment up under the locks, but read without them: a long
+     * read must not hold seg_mu, or the writer (which takes q_mu, then
+     * seg_mu for writing when it adds the next segment) would stall every
+     * append behind the uploader's I/O. The dup'd fd keeps the file alive
+     * even if the segment is reclaimed meanwhile. */
     pthread_mutex_lock(&st->q_mu);
     pthread_rwlock_rdlock(&st->seg_mu);
     seg_t *g = segtab_find(st, segment_id);
     bool ok = g && g->sealed;
-    pthread_mutex_unlock(&st->q_mu);
     rmq_err_t err = RMQ_ERR_NOT_FOUND;
+    int fd = -1;
     if (ok) {
-        if (off > g->size || len > g->size - off) err = RMQ_ERR_INVALID_ARG;
-        else err = rmq_wal_io_pread_all(st->io, g->fd, buf, len, (off_t)off) < 0 ? RMQ_ERR_IO : RMQ_NONE;
+        if (off > g->size || len > g->size - off) {
+            err = RMQ_ERR_INVALID_ARG;
+        } else {
+            fd = fcntl(g->fd, F_DUPFD_CLOEXEC, 0);
+            err = fd < 0 ? RMQ_ERR_IO : RMQ_NONE;
+        }
     }
     pthread_rwlock_unlock(&st->seg_mu);
+    pthread_mutex_unlock(&st->q_mu);
+    if (fd >= 0) {
+        err = rmq_wal_io_pread_all(st->io, fd, buf, len, (off_t)off) < 0 ? RMQ_ERR_IO : RMQ_NONE;
+        close(fd);
+    }
     return err;
 }
 

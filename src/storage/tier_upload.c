@@ -218,6 +218,8 @@ out:
  * WAL's fdatasync win when the two cores or the disk are busy. */
 static void lower_priority(void) {
     pid_t tid = (pid_t)syscall(SYS_gettid);
+    /* nice 10, not SCHED_IDLE: an idle-class thread that holds a lock the
+     * produce path needs would make it wait behind every other task */
     if (setpriority(PRIO_PROCESS, (id_t)tid, 10) != 0)
         RMQ_DEBUG(SUB, "msg=\"cannot lower uploader priority\" err=\"%s\"", strerror(errno));
     /* ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 7)) */
