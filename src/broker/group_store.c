@@ -318,6 +318,7 @@ rmq_err_t rmq_broker_groups_delete(rmq_broker_t *b, const char *group_id, rmq_br
 
 static void *rmq_groups_ticker(void *arg) {
     rmq_broker_t *b = arg;
+    pthread_setname_np(pthread_self(), "rmq-groups");
     struct rmq_broker_groups *G = b->groups;
     int64_t next_expire = rmq_wall_ms() + G->retention_check_interval_ms;
     pthread_mutex_lock(&G->mu);

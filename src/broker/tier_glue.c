@@ -445,6 +445,7 @@ static void seal_if_due(rmq_broker_t *b, uint64_t *last_ms) {
 
 static void *retention_main(void *arg) {
     rmq_broker_t *b = arg;
+    pthread_setname_np(pthread_self(), "rmq-retention");
     rmq_btier_t *t = b->tier;
     uint64_t last_seal_ms = rmq_mono_ns() / 1000000;
     for (;;) {

@@ -570,6 +570,7 @@ static void on_wake(uv_async_t *h) {
 
 static void *loop_main(void *arg) {
     rmq_raft_store_t *s = arg;
+    pthread_setname_np(pthread_self(), "rmq-raft");
     uv_run(&s->loop, UV_RUN_DEFAULT);
     return NULL;
 }

@@ -543,6 +543,9 @@ static void rmq_net_on_sweep(uv_timer_t *t) {
 
 static void rmq_net_thread(void *arg) {
     rmq_net_loop_t *l = arg;
+    char name[16];
+    snprintf(name, sizeof name, "rmq-io-%d", l->idx);
+    pthread_setname_np(pthread_self(), name);
     uv_run(&l->loop, UV_RUN_DEFAULT);
 }
 

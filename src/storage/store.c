@@ -1399,6 +1399,7 @@ static void flush_now(rmq_store_t *st) {
 
 static void *writer_main(void *arg) {
     rmq_store_t *st = arg;
+    pthread_setname_np(pthread_self(), "rmq-wal");
     uint64_t interval = (uint64_t)(st->cfg.flush_interval_ms ? st->cfg.flush_interval_ms : 1) * 1000000ull;
     st->next_flush_ns = now_ns(st) + interval;
     for (;;) {

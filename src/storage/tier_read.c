@@ -264,6 +264,7 @@ static void run_job(rmq_tier_reader_t *r, job_t *j) {
 
 static void *worker_main(void *arg) {
     rmq_tier_reader_t *r = arg;
+    pthread_setname_np(pthread_self(), "rmq-tier-read");
     pthread_mutex_lock(&r->mu);
     for (;;) {
         job_t *j = NULL;

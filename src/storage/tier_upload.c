@@ -229,6 +229,7 @@ static void lower_priority(void) {
 
 static void *worker_main(void *arg) {
     rmq_tier_uploader_t *u = arg;
+    pthread_setname_np(pthread_self(), "rmq-upload");
     unsigned seed = (unsigned)(rmq_mono_ns() ^ (uintptr_t)&seed);
     lower_priority();
     pthread_mutex_lock(&u->mu);
