@@ -109,6 +109,13 @@ void *rmq_req_new_response(rmq_req_t *req);
 /* Arena-allocated zeroed array of n response elements of desc's struct type,
  * each initialised to defaults. */
 void *rmq_req_array(rmq_req_t *req, const rmq_kafka_msg_desc_t *elem_desc, int32_t n);
+/* rmq_req_array, then store the result in the response array member arr
+ * (any generated {int32_t n; T *v;}): n elements, or an empty array when
+ * n <= 0 or on OOM. Returns the elements (NULL then). */
+void *rmq_req_array_into(rmq_req_t *req, const rmq_kafka_msg_desc_t *elem_desc, int32_t n, int32_t *arr_n,
+                         void *arr_v);
+#define RMQ_REQ_ARRAY(rq_, desc_, count_, arr_) \
+    rmq_req_array_into((rq_), (desc_), (count_), &(arr_).n, &(arr_).v)
 /* Copy s into the request arena as a NUL-terminated string ("" for null). */
 char *rmq_req_cstr(rmq_req_t *req, rmq_kstr_t s);
 rmq_kstr_t rmq_req_kstr(rmq_req_t *req, const char *s); /* arena copy as view */

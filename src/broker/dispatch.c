@@ -84,6 +84,13 @@ void *rmq_req_array(rmq_req_t *req, const rmq_kafka_msg_desc_t *d, int32_t n) {
     return v;
 }
 
+void *rmq_req_array_into(rmq_req_t *req, const rmq_kafka_msg_desc_t *d, int32_t n, int32_t *arr_n, void *arr_v) {
+    void *v = rmq_req_array(req, d, n);
+    *arr_n = v ? n : 0;
+    memcpy(arr_v, &v, sizeof v); /* arr_v points at a T * member */
+    return v;
+}
+
 char *rmq_req_cstr(rmq_req_t *req, rmq_kstr_t s) {
     if (s.len < 0) return rmq_arena_strndup(&req->arena, "", 0);
     return rmq_arena_strndup(&req->arena, s.ptr, (size_t)s.len);

@@ -35,9 +35,7 @@ void rmq_h_create_topics(rmq_req_t *req) {
     }
     const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_create_topics_response_desc, "topics");
     int32_t n = rq->topics.n > 0 ? rq->topics.n : 0;
-    rmq_kmsg_create_topics_response_creatable_topic_result_t *tr = rmq_req_array(req, td, n);
-    r->topics.n = tr ? n : 0;
-    r->topics.v = tr;
+    rmq_kmsg_create_topics_response_creatable_topic_result_t *tr = RMQ_REQ_ARRAY(req, td, n, r->topics);
     for (int32_t i = 0; tr && i < n; i++) {
         const rmq_kmsg_create_topics_request_creatable_topic_t *t = &rq->topics.v[i];
         tr[i].name = t->name;
@@ -92,9 +90,7 @@ void rmq_h_delete_topics(rmq_req_t *req) {
     bool v6 = req->hdr.api_version >= 6;
     int32_t n = v6 ? rq->topics.n : rq->topic_names.n;
     if (n < 0) n = 0;
-    rmq_kmsg_delete_topics_response_deletable_topic_result_t *tr = rmq_req_array(req, td, n);
-    r->responses.n = tr ? n : 0;
-    r->responses.v = tr;
+    rmq_kmsg_delete_topics_response_deletable_topic_result_t *tr = RMQ_REQ_ARRAY(req, td, n, r->responses);
     for (int32_t i = 0; tr && i < n; i++) {
         char msg[256] = "";
         rmq_err_t err;
@@ -126,9 +122,7 @@ void rmq_h_create_partitions(rmq_req_t *req) {
     }
     const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_create_partitions_response_desc, "results");
     int32_t n = rq->topics.n > 0 ? rq->topics.n : 0;
-    rmq_kmsg_create_partitions_response_create_partitions_topic_result_t *tr = rmq_req_array(req, td, n);
-    r->results.n = tr ? n : 0;
-    r->results.v = tr;
+    rmq_kmsg_create_partitions_response_create_partitions_topic_result_t *tr = RMQ_REQ_ARRAY(req, td, n, r->results);
     for (int32_t i = 0; tr && i < n; i++) {
         const rmq_kmsg_create_partitions_request_create_partitions_topic_t *t = &rq->topics.v[i];
         tr[i].name = t->name;
@@ -239,9 +233,7 @@ void rmq_h_describe_configs(rmq_req_t *req) {
     const rmq_kafka_msg_desc_t *rd = rmq_kdesc_sub(&rmq_kmsg_describe_configs_response_desc, "results");
     const rmq_kafka_msg_desc_t *ed = rmq_kdesc_sub(rd, "configs");
     int32_t n = rq->resources.n > 0 ? rq->resources.n : 0;
-    rmq_kmsg_describe_configs_response_describe_configs_result_t *res = rmq_req_array(req, rd, n);
-    r->results.n = res ? n : 0;
-    r->results.v = res;
+    rmq_kmsg_describe_configs_response_describe_configs_result_t *res = RMQ_REQ_ARRAY(req, rd, n, r->results);
     for (int32_t i = 0; res && i < n; i++) {
         const rmq_kmsg_describe_configs_request_describe_configs_resource_t *q = &rq->resources.v[i];
         res[i].resource_type = q->resource_type;
@@ -277,9 +269,7 @@ void rmq_h_alter_configs(rmq_req_t *req) {
     }
     const rmq_kafka_msg_desc_t *rd = rmq_kdesc_sub(&rmq_kmsg_alter_configs_response_desc, "responses");
     int32_t n = rq->resources.n > 0 ? rq->resources.n : 0;
-    rmq_kmsg_alter_configs_response_alter_configs_resource_response_t *res = rmq_req_array(req, rd, n);
-    r->responses.n = res ? n : 0;
-    r->responses.v = res;
+    rmq_kmsg_alter_configs_response_alter_configs_resource_response_t *res = RMQ_REQ_ARRAY(req, rd, n, r->responses);
     for (int32_t i = 0; res && i < n; i++) {
         const rmq_kmsg_alter_configs_request_alter_configs_resource_t *q = &rq->resources.v[i];
         res[i].resource_type = q->resource_type;
@@ -334,9 +324,7 @@ void rmq_h_incremental_alter_configs(rmq_req_t *req) {
     }
     const rmq_kafka_msg_desc_t *rd = rmq_kdesc_sub(&rmq_kmsg_incremental_alter_configs_response_desc, "responses");
     int32_t n = rq->resources.n > 0 ? rq->resources.n : 0;
-    rmq_kmsg_incremental_alter_configs_response_alter_configs_resource_response_t *res = rmq_req_array(req, rd, n);
-    r->responses.n = res ? n : 0;
-    r->responses.v = res;
+    rmq_kmsg_incremental_alter_configs_response_alter_configs_resource_response_t *res = RMQ_REQ_ARRAY(req, rd, n, r->responses);
     for (int32_t i = 0; res && i < n; i++) {
         const rmq_kmsg_incremental_alter_configs_request_alter_configs_resource_t *q = &rq->resources.v[i];
         res[i].resource_type = q->resource_type;
@@ -416,17 +404,13 @@ void rmq_h_delete_records(rmq_req_t *req) {
     const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_delete_records_response_desc, "topics");
     const rmq_kafka_msg_desc_t *pdd = rmq_kdesc_sub(td, "partitions");
     int32_t nt = rq->topics.n > 0 ? rq->topics.n : 0;
-    rmq_kmsg_delete_records_response_delete_records_topic_result_t *tr = rmq_req_array(req, td, nt);
-    r->topics.n = tr ? nt : 0;
-    r->topics.v = tr;
+    rmq_kmsg_delete_records_response_delete_records_topic_result_t *tr = RMQ_REQ_ARRAY(req, td, nt, r->topics);
     for (int32_t i = 0; tr && i < nt; i++) {
         const rmq_kmsg_delete_records_request_delete_records_topic_t *t = &rq->topics.v[i];
         tr[i].name = t->name;
         char *topic = rmq_req_cstr(req, t->name);
         int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
-        rmq_kmsg_delete_records_response_delete_records_partition_result_t *pr = rmq_req_array(req, pdd, np);
-        tr[i].partitions.n = pr ? np : 0;
-        tr[i].partitions.v = pr;
+        rmq_kmsg_delete_records_response_delete_records_partition_result_t *pr = RMQ_REQ_ARRAY(req, pdd, np, tr[i].partitions);
         for (int32_t j = 0; pr && j < np; j++) {
             const rmq_kmsg_delete_records_request_delete_records_partition_t *p = &t->partitions.v[j];
             pr[j].partition_index = p->partition_index;

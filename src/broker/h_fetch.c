@@ -297,9 +297,7 @@ void rmq_h_fetch(rmq_req_t *req) {
     const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_fetch_response_desc, "responses");
     const rmq_kafka_msg_desc_t *pdd = rmq_kdesc_sub(td, "partitions");
     int32_t nt = rq->topics.n > 0 ? rq->topics.n : 0;
-    rmq_kmsg_fetch_response_fetchable_topic_response_t *tr = rmq_req_array(req, td, nt);
-    r->responses.n = tr ? nt : 0;
-    r->responses.v = tr;
+    rmq_kmsg_fetch_response_fetchable_topic_response_t *tr = RMQ_REQ_ARRAY(req, td, nt, r->responses);
     int k = 0;
     for (int32_t i = 0; tr && i < nt; i++) {
         const rmq_kmsg_fetch_request_fetch_topic_t *t = &rq->topics.v[i];
@@ -316,9 +314,7 @@ void rmq_h_fetch(rmq_req_t *req) {
             rmq_meta_state_unlock(b->state);
         }
         int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
-        rmq_fp_resp_t *pr = rmq_req_array(req, pdd, np);
-        tr[i].partitions.n = pr ? np : 0;
-        tr[i].partitions.v = pr;
+        rmq_fp_resp_t *pr = RMQ_REQ_ARRAY(req, pdd, np, tr[i].partitions);
         for (int32_t j = 0; pr && j < np; j++, k++) {
             const rmq_kmsg_fetch_request_fetch_partition_t *p = &t->partitions.v[j];
             rmq_fetch_part_t *fp = &ps[k];

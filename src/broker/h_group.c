@@ -100,9 +100,7 @@ void rmq_h_find_coordinator(rmq_req_t *req) {
     }
     const rmq_kafka_msg_desc_t *cd = rmq_kdesc_sub(&rmq_kmsg_find_coordinator_response_desc, "coordinators");
     int32_t n = rq->coordinator_keys.n > 0 ? rq->coordinator_keys.n : 0;
-    rmq_kmsg_find_coordinator_response_coordinator_t *c = rmq_req_array(req, cd, n);
-    r->coordinators.n = c ? n : 0;
-    r->coordinators.v = c;
+    rmq_kmsg_find_coordinator_response_coordinator_t *c = RMQ_REQ_ARRAY(req, cd, n, r->coordinators);
     for (int32_t i = 0; c && i < n; i++) {
         c[i].key = rq->coordinator_keys.v[i];
         rmq_hg_coordinator(req, rq->key_type, &c[i].error_code, &c[i].error_message, &c[i].node_id, &c[i].host,
@@ -277,9 +275,7 @@ void rmq_h_leave_group(rmq_req_t *req) {
     }
     const rmq_kafka_msg_desc_t *md = rmq_kdesc_sub(&rmq_kmsg_leave_group_response_desc, "members");
     int32_t n = rq->members.n > 0 ? rq->members.n : 0;
-    rmq_kmsg_leave_group_response_member_response_t *m = rmq_req_array(req, md, n);
-    r->members.n = m ? n : 0;
-    r->members.v = m;
+    rmq_kmsg_leave_group_response_member_response_t *m = RMQ_REQ_ARRAY(req, md, n, r->members);
     for (int32_t i = 0; m && i < n; i++) {
         m[i].member_id = rq->members.v[i].member_id;
         m[i].group_instance_id = rq->members.v[i].group_instance_id;
@@ -334,9 +330,7 @@ void rmq_h_offset_commit(rmq_req_t *req) {
     const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_offset_commit_response_desc, "topics");
     const rmq_kafka_msg_desc_t *pd = rmq_kdesc_sub(td, "partitions");
     int32_t nt = rq->topics.n > 0 ? rq->topics.n : 0;
-    rmq_kmsg_offset_commit_response_offset_commit_response_topic_t *tr = rmq_req_array(req, td, nt);
-    r->topics.n = tr ? nt : 0;
-    r->topics.v = tr;
+    rmq_kmsg_offset_commit_response_offset_commit_response_topic_t *tr = RMQ_REQ_ARRAY(req, td, nt, r->topics);
     size_t total = 0;
     for (int32_t i = 0; i < nt; i++) total += rq->topics.v[i].partitions.n > 0 ? (size_t)rq->topics.v[i].partitions.n : 0;
     rmq_hg_commit_t *c = rmq_arena_alloc(&req->arena, sizeof *c);
@@ -455,9 +449,7 @@ static void rmq_hg_fetch_group(rmq_req_t *req, const char *group, int32_t nreq,
         for (int32_t i = 0; i < nreq; i++) {
             tr[i].name = topics[i].name;
             int32_t np = topics[i].partition_indexes.n > 0 ? topics[i].partition_indexes.n : 0;
-            rmq_of_part_t *pr = rmq_req_array(req, pd, np);
-            tr[i].partitions.n = pr ? np : 0;
-            tr[i].partitions.v = pr;
+            rmq_of_part_t *pr = RMQ_REQ_ARRAY(req, pd, np, tr[i].partitions);
             char *tn = rmq_req_cstr(req, topics[i].name);
             for (int32_t j = 0; pr && j < np; j++) {
                 int32_t idx = topics[i].partition_indexes.v[j];
@@ -533,9 +525,7 @@ void rmq_h_offset_fetch(rmq_req_t *req) {
     /* v8+: several groups; the group layout mirrors the v0-7 one */
     const rmq_kafka_msg_desc_t *gd = rmq_kdesc_sub(&rmq_kmsg_offset_fetch_response_desc, "groups");
     int32_t ng = rq->groups.n > 0 ? rq->groups.n : 0;
-    rmq_kmsg_offset_fetch_response_offset_fetch_response_group_t *gr = rmq_req_array(req, gd, ng);
-    r->groups.n = gr ? ng : 0;
-    r->groups.v = gr;
+    rmq_kmsg_offset_fetch_response_offset_fetch_response_group_t *gr = RMQ_REQ_ARRAY(req, gd, ng, r->groups);
     for (int32_t i = 0; gr && i < ng; i++) {
         const rmq_kmsg_offset_fetch_request_offset_fetch_request_group_t *q = &rq->groups.v[i];
         gr[i].group_id = q->group_id;
@@ -551,15 +541,11 @@ void rmq_h_offset_fetch(rmq_req_t *req) {
                            (const rmq_kmsg_offset_fetch_request_offset_fetch_request_topic_t *)q->topics.v, &tr, &n);
         const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(gd, "topics");
         const rmq_kafka_msg_desc_t *pd = rmq_kdesc_sub(td, "partitions");
-        rmq_kmsg_offset_fetch_response_offset_fetch_response_topics_t *gt = rmq_req_array(req, td, n);
-        gr[i].topics.n = gt ? n : 0;
-        gr[i].topics.v = gt;
+        rmq_kmsg_offset_fetch_response_offset_fetch_response_topics_t *gt = RMQ_REQ_ARRAY(req, td, n, gr[i].topics);
         for (int32_t t = 0; gt && t < n; t++) {
             gt[t].name = tr[t].name;
             int32_t np = tr[t].partitions.n;
-            rmq_kmsg_offset_fetch_response_offset_fetch_response_partitions_t *gp = rmq_req_array(req, pd, np);
-            gt[t].partitions.n = gp ? np : 0;
-            gt[t].partitions.v = gp;
+            rmq_kmsg_offset_fetch_response_offset_fetch_response_partitions_t *gp = RMQ_REQ_ARRAY(req, pd, np, gt[t].partitions);
             for (int32_t k = 0; gp && k < np; k++) {
                 gp[k].partition_index = tr[t].partitions.v[k].partition_index;
                 gp[k].committed_offset = tr[t].partitions.v[k].committed_offset;
@@ -649,9 +635,7 @@ static void rmq_hg_describe_one(void *ud, const rmq_group_summary_t *s, const rm
     d->protocol_data = rmq_req_kstr(req, stable ? s->protocol_name : "");
     const rmq_kafka_msg_desc_t *md =
         rmq_kdesc_sub(rmq_kdesc_sub(&rmq_kmsg_describe_groups_response_desc, "groups"), "members");
-    rmq_kmsg_describe_groups_response_described_group_member_t *mv = rmq_req_array(req, md, (int32_t)n);
-    d->members.n = mv ? (int32_t)n : 0;
-    d->members.v = mv;
+    rmq_kmsg_describe_groups_response_described_group_member_t *mv = RMQ_REQ_ARRAY(req, md, (int32_t)n, d->members);
     for (size_t i = 0; mv && i < n; i++) {
         mv[i].member_id = rmq_req_kstr(req, m[i].member_id);
         mv[i].group_instance_id = rmq_req_kstr(req, m[i].instance_id);
@@ -673,9 +657,7 @@ void rmq_h_describe_groups(rmq_req_t *req) {
     rmq_groups_t *g = rmq_hg_core(req);
     const rmq_kafka_msg_desc_t *gd = rmq_kdesc_sub(&rmq_kmsg_describe_groups_response_desc, "groups");
     int32_t n = rq->groups.n > 0 ? rq->groups.n : 0;
-    rmq_dg_t *d = rmq_req_array(req, gd, n);
-    r->groups.n = d ? n : 0;
-    r->groups.v = d;
+    rmq_dg_t *d = RMQ_REQ_ARRAY(req, gd, n, r->groups);
     for (int32_t i = 0; d && i < n; i++) {
         d[i].group_id = rq->groups.v[i];
         d[i].group_state = rmq_req_kstr(req, "Dead");
@@ -732,9 +714,7 @@ void rmq_h_delete_groups(rmq_req_t *req) {
     atomic_init(&ctx->pending, 1);
     const rmq_kafka_msg_desc_t *rd = rmq_kdesc_sub(&rmq_kmsg_delete_groups_response_desc, "results");
     int32_t n = rq->groups_names.n > 0 ? rq->groups_names.n : 0;
-    rmq_kmsg_delete_groups_response_deletable_group_result_t *res = rmq_req_array(req, rd, n);
-    r->results.n = res ? n : 0;
-    r->results.v = res;
+    rmq_kmsg_delete_groups_response_deletable_group_result_t *res = RMQ_REQ_ARRAY(req, rd, n, r->results);
     bool have = rmq_hg_core(req) != NULL;
     for (int32_t i = 0; res && i < n; i++) {
         res[i].group_id = rq->groups_names.v[i];

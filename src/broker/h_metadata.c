@@ -151,9 +151,7 @@ void rmq_h_metadata(rmq_req_t *req) {
         return;
     }
     int32_t n = rq->topics.n;
-    rmq_mt_resp_t *tr = rmq_req_array(req, td, n);
-    r->topics.n = tr ? n : 0;
-    r->topics.v = tr;
+    rmq_mt_resp_t *tr = RMQ_REQ_ARRAY(req, td, n, r->topics);
     /* allow_auto_topic_creation exists from v4; older clients implied true */
     bool client_allows = req->hdr.api_version < 4 || rq->allow_auto_topic_creation;
     for (int32_t i = 0; tr && i < n; i++) {
@@ -281,17 +279,13 @@ void rmq_h_list_offsets(rmq_req_t *req) {
     const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_list_offsets_response_desc, "topics");
     const rmq_kafka_msg_desc_t *pdd = rmq_kdesc_sub(td, "partitions");
     int32_t nt = rq->topics.n > 0 ? rq->topics.n : 0;
-    rmq_kmsg_list_offsets_response_list_offsets_topic_response_t *tr = rmq_req_array(req, td, nt);
-    r->topics.n = tr ? nt : 0;
-    r->topics.v = tr;
+    rmq_kmsg_list_offsets_response_list_offsets_topic_response_t *tr = RMQ_REQ_ARRAY(req, td, nt, r->topics);
     for (int32_t i = 0; tr && i < nt; i++) {
         const rmq_kmsg_list_offsets_request_list_offsets_topic_t *t = &rq->topics.v[i];
         tr[i].name = t->name;
         char *topic = rmq_req_cstr(req, t->name);
         int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
-        rmq_kmsg_list_offsets_response_list_offsets_partition_response_t *pr = rmq_req_array(req, pdd, np);
-        tr[i].partitions.n = pr ? np : 0;
-        tr[i].partitions.v = pr;
+        rmq_kmsg_list_offsets_response_list_offsets_partition_response_t *pr = RMQ_REQ_ARRAY(req, pdd, np, tr[i].partitions);
         for (int32_t j = 0; pr && topic && j < np; j++) {
             const rmq_kmsg_list_offsets_request_list_offsets_partition_t *p = &t->partitions.v[j];
             pr[j].partition_index = p->partition_index;

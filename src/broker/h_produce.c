@@ -210,16 +210,12 @@ void rmq_h_produce(rmq_req_t *req) {
     const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_produce_response_desc, "responses");
     const rmq_kafka_msg_desc_t *pdd = rmq_kdesc_sub(td, "partition_responses");
     int32_t nt = rq->topic_data.n > 0 ? rq->topic_data.n : 0;
-    rmq_kmsg_produce_response_topic_produce_response_t *tr = rmq_req_array(req, td, nt);
-    r->responses.n = tr ? nt : 0;
-    r->responses.v = tr;
+    rmq_kmsg_produce_response_topic_produce_response_t *tr = RMQ_REQ_ARRAY(req, td, nt, r->responses);
     for (int32_t i = 0; tr && i < nt; i++) {
         const rmq_kmsg_produce_request_topic_produce_data_t *t = &rq->topic_data.v[i];
         tr[i].name = t->name;
         int32_t np = t->partition_data.n > 0 ? t->partition_data.n : 0;
-        rmq_pp_resp_t *pr = rmq_req_array(req, pdd, np);
-        tr[i].partition_responses.n = pr ? np : 0;
-        tr[i].partition_responses.v = pr;
+        rmq_pp_resp_t *pr = RMQ_REQ_ARRAY(req, pdd, np, tr[i].partition_responses);
         char *topic = rmq_req_cstr(req, t->name);
         for (int32_t j = 0; pr && topic && j < np; j++) {
             if (rq->acks != 0 && rq->acks != 1 && rq->acks != -1) {
