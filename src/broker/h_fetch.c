@@ -40,7 +40,9 @@ typedef struct rmq_fetch_part {
     int64_t offset;
     int32_t max_bytes;
     rmq_fp_resp_t *pr;
-    uint8_t *data; /* owned copy of the records returned */
+    uint8_t *data; /* owned copy of the records returned (several batches) */
+    rmq_store_read_t held; /* a single-batch read served in place, released after encoding */
+    bool holding;
     rmq_fetch_node_t node;
     /* offsets that left the WAL are read from the object tier on a tier
      * worker (tier_glue.h); the result waits here for the next fill */
@@ -65,9 +67,17 @@ struct rmq_fetch_ctx {
     bool no_wait;     /* answer as soon as the tier reads are in */
 };
 
+/* Forget fp's records: the owned copy or the store read held for them. */
+static void rmq_fetch_part_drop(rmq_fetch_part_t *fp) {
+    free(fp->data);
+    fp->data = NULL;
+    if (fp->holding) rmq_store_read_release(&fp->held);
+    fp->holding = false;
+}
+
 static void rmq_fetch_unref(rmq_fetch_ctx_t *ctx) {
     if (atomic_fetch_sub(&ctx->refs, 1) != 1) return;
-    for (int i = 0; i < ctx->n; i++) free(ctx->ps[i].data), free(ctx->ps[i].tier_data);
+    for (int i = 0; i < ctx->n; i++) rmq_fetch_part_drop(&ctx->ps[i]), free(ctx->ps[i].tier_data);
     free(ctx->ps);
     free(ctx);
 }
@@ -122,8 +132,7 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
     for (int i = 0; i < ctx->n; i++) {
         rmq_fetch_part_t *fp = &ctx->ps[i];
         rmq_fp_resp_t *pr = fp->pr;
-        free(fp->data);
-        fp->data = NULL;
+        rmq_fetch_part_drop(fp);
         pr->records.ptr = NULL;
         pr->records.len = 0;
         if (!fp->known) continue;
@@ -161,6 +170,17 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
         pr->high_watermark = rd.high_watermark;
         pr->last_stable_offset = rd.high_watermark;
         pr->log_start_offset = rd.log_start;
+        if (rd.iovcnt == 1) {
+            /* one batch (the common case with large producer batches): the
+             * encoder copies it straight from the store's memory */
+            pr->records.ptr = rd.iov[0].iov_base;
+            pr->records.len = (int32_t)rd.bytes;
+            total += rd.bytes;
+            if (fp->part->m_fetch_bytes) rmq_counter_add(fp->part->m_fetch_bytes, rd.bytes);
+            fp->held = rd;
+            fp->holding = true;
+            continue;
+        }
         if (rd.bytes) {
             fp->data = malloc(rd.bytes);
             if (!fp->data) {
@@ -191,10 +211,7 @@ static void rmq_fetch_answer(rmq_fetch_ctx_t *ctx) {
     rmq_req_t *req = ctx->req;
     ctx->req = NULL;
     rmq_req_finish(req); /* encodes (copies) the records */
-    for (int i = 0; i < ctx->n; i++) {
-        free(ctx->ps[i].data);
-        ctx->ps[i].data = NULL;
-    }
+    for (int i = 0; i < ctx->n; i++) rmq_fetch_part_drop(&ctx->ps[i]);
     uv_close((uv_handle_t *)&ctx->timer, rmq_fetch_on_timer_closed);
 }
 
