@@ -127,9 +127,9 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
     rmq_partition_metrics(b, part, topic);
     rmq_rb_batches_t it;
     rmq_rb_batch_t bt;
+    /* every batch is checked before any is appended: a partition's records
+     * are taken whole or refused whole, so a retry cannot duplicate a part */
     rmq_rb_batches_init(&it, pd->records.ptr, (size_t)pd->records.len, RMQ_RB_F_NO_CRC);
-    bool first = true;
-    int64_t now = rmq_wall_ms();
     while (rmq_rb_batches_next(&it, &bt)) {
         if (bt.size > (size_t)part->max_message_bytes) {
             pr->error_code = RMQ_MESSAGE_TOO_LARGE;
@@ -137,8 +137,14 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
             snprintf(msg, sizeof msg, "batch of %zu bytes exceeds max.message.bytes %d", bt.size,
                      part->max_message_bytes);
             pr->error_message = rmq_req_kstr(req, msg);
-            break;
+            pthread_mutex_unlock(&part->mu);
+            return;
         }
+    }
+    rmq_rb_batches_init(&it, pd->records.ptr, (size_t)pd->records.len, RMQ_RB_F_NO_CRC);
+    bool first = true;
+    int64_t now = rmq_wall_ms();
+    while (rmq_rb_batches_next(&it, &bt)) {
         rmq_producers_t *ps = NULL;
         if (bt.h.producer_id >= 0 && bt.h.base_sequence >= 0) {
             ps = rmq_partition_producers(b, part);
