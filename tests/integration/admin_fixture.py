@@ -75,11 +75,23 @@ class AdminTarget:
         except FileNotFoundError:
             return ""
 
-    def get(self, path, **kw):
+    def get(self, path, **kw):  # kw: timeout, retry_429
         return self.req("GET", path, **kw)
 
-    def req(self, method, path, body=None, timeout=30):
-        st, hdr, raw = http(method, self.url + path, body, timeout)
+    def req(self, method, path, body=None, timeout=30, retry_429=True):
+        """One request. Like a well-behaved client, a 429 is retried after the
+        server's Retry-After (bounded to `timeout` in all), so suites sharing
+        one broker do not fail on each other's request rate; the rate-limit
+        tests pass retry_429=False to see the 429 itself."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st, hdr, raw = http(method, self.url + path, body, timeout)
+            if st != 429 or not retry_429:
+                break
+            wait = max(0.05, float(hdr.get("retry-after", "1")))
+            if time.monotonic() + wait > deadline:
+                break
+            time.sleep(wait)
         doc = None
         if raw[:1] in (b"{", b"["):
             doc = json.loads(raw)
