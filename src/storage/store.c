@@ -138,6 +138,7 @@ typedef struct reclaim_req {
     uint64_t seg_id;
     bool done;
     rmq_err_t err;
+    seg_t *removed; /* out: taken out of the table; the requester unlinks and frees it */
 } reclaim_req_t;
 
 typedef struct cache_item {
@@ -168,6 +169,7 @@ struct rmq_store {
     seg_t *cur;          /* segment receiving new entries */
     uint64_t assign_off; /* next free byte in cur */
     seg_t *spare;
+    seg_t *pool; /* one reclaimed segment kept for reuse as the next spare (see make_spare) */
     rmq_err_t spare_err;
     uint64_t spare_retry_ns;
     uint64_t next_seg_id;
@@ -1179,16 +1181,49 @@ static void process_group(rmq_store_t *st, pend_t *list) {
     }
 }
 
-/* Create the spare segment if there is room (writer thread). */
+/* Turn the pooled, reclaimed segment g into segment id: rename its file
+ * (its blocks stay allocated, its stale entries carry the old segment id
+ * in their CRC-covered header, so recovery stops at the first of them as
+ * it does at zeros) and reset its bookkeeping. On failure g is unlinked
+ * and freed and the caller creates a fresh file. Writer thread. */
+static rmq_err_t seg_recycle(rmq_store_t *st, seg_t *g, uint64_t id, seg_t **out) {
+    char *path = seg_path(st->dir, id);
+    int r = path ? st->io->rename(st->io->ud, g->path, path) : -ENOMEM;
+    if (r == 0) r = fsync_dir(st);
+    if (r == 0 && st->cfg.direct_io && g->wfd < 0) r = seg_open_direct(st, g); /* recovered sealed segments have none */
+    if (r < 0) {
+        RMQ_WARN(SUB, "msg=\"cannot reuse reclaimed segment, creating a new one\" path=%s err=\"%s\"", g->path,
+                 strerror(-r));
+        st->io->unlink(st->io->ud, path && access(path, F_OK) == 0 ? path : g->path);
+        free(path);
+        seg_free(st, g);
+        return RMQ_ERR_IO;
+    }
+    RMQ_DEBUG(SUB, "msg=\"segment reused\" from=%" PRIu64 " to=%" PRIu64, g->id, id);
+    free(g->path);
+    g->path = path;
+    g->id = id;
+    atomic_store(&g->used, 0);
+    g->sealed = false;
+    g->nents = 0;
+    *out = g;
+    return RMQ_NONE;
+}
+
+/* Create the spare segment if there is room (writer thread): reuse the
+ * pooled reclaimed segment if there is one, else a new file. */
 static void make_spare(rmq_store_t *st) {
     pthread_mutex_lock(&st->q_mu);
     bool need = !st->spare && st->nsegs < st->max_files && !st->stop && !st->ro;
     uint64_t id = st->next_seg_id;
+    seg_t *pooled = need ? st->pool : NULL;
+    if (pooled) st->pool = NULL;
     pthread_mutex_unlock(&st->q_mu);
     if (!need) return;
     char msg[256];
     seg_t *g = NULL;
-    rmq_err_t err = seg_create(st, id, &g, msg, sizeof(msg));
+    rmq_err_t err = pooled ? seg_recycle(st, pooled, id, &g) : RMQ_ERR_IO;
+    if (err != RMQ_NONE) err = seg_create(st, id, &g, msg, sizeof(msg));
     pthread_mutex_lock(&st->q_mu);
     if (err == RMQ_NONE) {
         pthread_rwlock_wrlock(&st->seg_mu);
@@ -1365,9 +1400,33 @@ static void process_reclaims(rmq_store_t *st, reclaim_req_t *list) {
                 pthread_mutex_unlock(&st->cb_mu);
                 if (g) {
                     forget_segment(st, g->id);
-                    st->io->unlink(st->io->ud, g->path);
-                    RMQ_DEBUG(SUB, "msg=\"segment reclaimed\" segment=%" PRIu64, g->id);
-                    seg_free(st, g);
+                    /* Keep one file for reuse as the next spare: freeing a
+                     * segment's blocks (on a filesystem mounted with
+                     * discard, a synchronous DISCARD of the whole segment)
+                     * stalled WAL fdatasyncs for ~25 ms per reclaim, and a
+                     * fresh preallocated file costs a fallocate plus
+                     * extent conversion on every later fdatasync. */
+                    pthread_mutex_lock(&st->q_mu);
+                    if (!st->pool && !st->ro && !st->stop && g->size == st->cfg.segment_size_bytes) {
+                        st->pool = g;
+                        g = NULL;
+                    }
+                    pthread_mutex_unlock(&st->q_mu);
+                    /* otherwise unlink + close go to the requester: the last
+                     * close of a 128 MiB file drops its page cache and
+                     * frees its blocks, which would stall the group commit */
+                    for (reclaim_req_t *r = batch; g; r = r->next) {
+                        if (r->seg_id == g->id && !r->removed) {
+                            r->removed = g;
+                            g = NULL;
+                            break;
+                        }
+                        if (r == last) break;
+                    }
+                    if (g) { /* no requester for it (cannot happen: ids come from the batch) */
+                        st->io->unlink(st->io->ud, g->path);
+                        seg_free(st, g);
+                    }
                 }
             }
         } else {
@@ -1876,6 +1935,7 @@ static void store_free(rmq_store_t *st) {
         }
     }
     free(st->buckets);
+    seg_free(st, st->pool); /* its file is a reclaimed segment: the next recovery removes it */
 #ifdef RMQ_HAVE_URING
     if (st->ring_ok) io_uring_queue_exit(&st->ring);
 #endif
@@ -2415,6 +2475,11 @@ rmq_err_t rmq_store_reclaim(rmq_store_t *st, uint64_t segment_id) {
     pthread_cond_signal(&st->q_cond);
     while (!req.done) pthread_cond_wait(&st->done_cond, &st->q_mu);
     pthread_mutex_unlock(&st->q_mu);
+    if (req.removed) { /* off the writer thread: see process_reclaims */
+        st->io->unlink(st->io->ud, req.removed->path);
+        RMQ_DEBUG(SUB, "msg=\"segment reclaimed\" segment=%" PRIu64, req.removed->id);
+        seg_free(st, req.removed);
+    }
     return req.err;
 }
 

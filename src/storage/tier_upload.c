@@ -142,9 +142,11 @@ static void process(rmq_tier_uploader_t *u, ujob_t *j, unsigned *seed) {
         rmq_tier_plan_free(&plan);
         return;
     }
-    uint8_t *obj = malloc(plan.total_size);
+    /* block-aligned so the local backend can write it with O_DIRECT */
+    uint8_t *obj = NULL;
     char key[RMQ_OBJ_KEY_MAX];
-    if (!obj) {
+    if (posix_memalign((void **)&obj, 4096, plan.total_size ? plan.total_size : 1) != 0) {
+        obj = NULL;
         RMQ_ERROR(SUB, "msg=\"out of memory building object\" segment=%llu bytes=%llu",
                   (unsigned long long)j->segment_id, (unsigned long long)plan.total_size);
         rmq_tier_plan_free(&plan);

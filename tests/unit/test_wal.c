@@ -513,6 +513,70 @@ static void test_full_reclaim_checkpoint(void **state) {
     tu_rmdir(dir);
 }
 
+/* A reclaimed segment's file is reused (renamed) as a later segment instead
+ * of being freed: same inode, no new preallocation. Its stale entries carry
+ * the old segment id, so recovery must stop at the end of the new ones and
+ * bring back exactly what was appended, not the old file's leftovers. */
+static void test_reclaimed_segment_reused(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    c.capacity_bytes = 4 * 64 * 1024;
+    rmq_store_t *st = open_ok(&c, NULL);
+    sealed_log_t sl = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+    rmq_store_set_sealed_cb(st, on_sealed, &sl);
+    uint8_t b[10000];
+    int64_t next = 0;
+    for (int i = 0; i < 8; i++) put(st, 1, sizeof(b), 1, next++); /* fills segment 1, spills into 2 */
+    assert_true(sl.n >= 1);
+    uint64_t first = sl.ids[0];
+    char path[4096];
+    snprintf(path, sizeof path, "%s/wal-%016llx.seg", dir, (unsigned long long)first);
+    struct stat before;
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(rmq_store_reclaim(st, first), RMQ_NONE);
+    /* fill up to the segment after the current spare, which must be the old file */
+    rmq_store_stats_t s0;
+    rmq_store_stats(st, &s0);
+    uint64_t reused = 0;
+    for (int i = 0; i < 40 && !reused; i++) {
+        put(st, 1, sizeof(b), 1, next++);
+        for (uint64_t id = first + 1; id < first + 8; id++) {
+            char p2[4096];
+            struct stat now;
+            snprintf(p2, sizeof p2, "%s/wal-%016llx.seg", dir, (unsigned long long)id);
+            if (stat(p2, &now) == 0 && now.st_ino == before.st_ino) reused = id;
+        }
+        for (int k = 0; k < sl.n; k++) /* keep room: reclaim what seals, except the reused file's own id */
+            if (sl.ids[k] != first) (void)rmq_store_reclaim(st, sl.ids[k]);
+    }
+    assert_true(reused != 0);
+    assert_int_not_equal(access(path, F_OK), 0); /* the old name is gone */
+    /* write until the segment before it seals (entries now go to the reused
+     * file), then two entries into it, then reopen: the stale old entries
+     * behind them must not come back */
+    bool in_reused = false;
+    for (int i = 0; i < 40 && !in_reused; i++) {
+        put(st, 1, sizeof(b), 1, next++);
+        for (int k = 0; k < sl.n; k++) in_reused |= sl.ids[k] == reused - 1;
+    }
+    assert_true(in_reused);
+    for (int i = 0; i < 2; i++) put(st, 1, sizeof(b), 1, next++);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    int64_t ls, hw;
+    rmq_store_stream_info(st, 1, &ls, &hw, NULL);
+    assert_int_equal(hw, next);
+    int64_t ws, end;
+    rmq_store_stream_wal_start(st, 1, &ws);
+    verify_stream(st, 1, ws, sizeof(b), 1, &end);
+    assert_int_equal(end, next);
+    put(st, 1, sizeof(b), 1, next++); /* appends continue at the right offset */
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
 static void test_trim_delete_durable(void **state) {
     (void)state;
     char *dir = tu_mkdir();
@@ -918,6 +982,7 @@ int main(void) {
         cmocka_unit_test(test_pwrite_error),
         cmocka_unit_test(test_enospc_backpressure),
         cmocka_unit_test(test_full_reclaim_checkpoint),
+        cmocka_unit_test(test_reclaimed_segment_reused),
         cmocka_unit_test(test_trim_delete_durable),
         cmocka_unit_test(test_corrupt_and_torn_tail),
         cmocka_unit_test(test_no_ghost_after_truncation),
