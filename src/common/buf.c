@@ -37,6 +37,18 @@ rmq_err_t rmq_buf_reserve(rmq_buf_t *b, size_t n) {
     return 0;
 }
 
+rmq_err_t rmq_buf_reserve_aligned(rmq_buf_t *b, size_t n, size_t align) {
+    if (b->len != 0) return RMQ_ERR_INVALID_ARG;
+    if (b->oom) return RMQ_ERR_NOMEM;
+    if (b->cap >= n && ((uintptr_t)b->data & (align - 1)) == 0) return 0;
+    void *d = NULL;
+    if (posix_memalign(&d, align, n ? n : 1) != 0) return RMQ_ERR_NOMEM; /* b unchanged, still usable */
+    free(b->data);
+    b->data = d;
+    b->cap = n ? n : 1;
+    return 0;
+}
+
 uint8_t *rmq_buf_detach(rmq_buf_t *b, size_t *len) {
     uint8_t *d = b->data;
     if (len) *len = b->len;

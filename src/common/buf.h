@@ -34,6 +34,11 @@ void rmq_buf_free(rmq_buf_t *b);
 void rmq_buf_reset(rmq_buf_t *b);
 /* Ensure room for n more bytes. Returns 0 or RMQ_ERR_NOMEM (also sets oom). */
 rmq_err_t rmq_buf_reserve(rmq_buf_t *b, size_t n);
+/* For an empty buffer: replace its storage with n bytes aligned to align (a
+ * power of two, >= sizeof(void *)), so a reader can fill it with O_DIRECT.
+ * The data stays free()-able; later growth (realloc) may lose the alignment.
+ * RMQ_ERR_INVALID_ARG if b holds data. */
+rmq_err_t rmq_buf_reserve_aligned(rmq_buf_t *b, size_t n, size_t align);
 /* Transfer ownership of data to the caller (free() it); b becomes empty. */
 uint8_t *rmq_buf_detach(rmq_buf_t *b, size_t *len);
 /* Append n uninitialised bytes; returns a pointer to them valid until the

@@ -107,6 +107,28 @@ static void test_patch_detach_extend(void **s) {
     rmq_buf_free(&b);
 }
 
+static void test_reserve_aligned(void **s) {
+    (void)s;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_buf_reserve_aligned(&b, 8192, 4096), 0);
+    assert_int_equal((uintptr_t)b.data % 4096, 0);
+    assert_true(b.cap >= 8192);
+    uint8_t *p = rmq_buf_extend(&b, 8192);
+    assert_ptr_equal(p, b.data); /* fits: no reallocation */
+    memset(p, 7, 8192);
+    assert_int_equal(rmq_buf_reserve_aligned(&b, 16, 4096), RMQ_ERR_INVALID_ARG); /* holds data */
+    rmq_buf_reset(&b);
+    assert_int_equal(rmq_buf_reserve_aligned(&b, 100, 4096), 0); /* already big and aligned: kept */
+    assert_int_equal(b.cap >= 8192, true);
+    rmq_buf_put_u32(&b, 0x01020304); /* still an ordinary buffer */
+    size_t len = 0;
+    uint8_t *d = rmq_buf_detach(&b, &len);
+    assert_int_equal(len, 4);
+    assert_int_equal(d[0], 1);
+    free(d); /* detached aligned storage is free()-able */
+}
+
 static void test_reserve_overflow(void **s) {
     (void)s;
     rmq_buf_t b;
@@ -126,6 +148,7 @@ int main(void) {
         cmocka_unit_test(test_huge_length_request),
         cmocka_unit_test(test_patch_detach_extend),
         cmocka_unit_test(test_reserve_overflow),
+        cmocka_unit_test(test_reserve_aligned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,6 +130,15 @@ static void test_aligned_put_sizes(void **state) {
             assert_int_equal(rmq_obj_get(f->s, key, 0, -1, &b, &st), 0);
             assert_int_equal(b.len, n);
             assert_memory_equal(b.data, data, n);
+            /* into an aligned buffer (O_DIRECT read of the whole blocks), from 0 and from a block offset */
+            for (size_t from = 0; from <= 4096 && from < n; from += 4096) {
+                rmq_buf_reset(&b);
+                size_t want = n - from;
+                assert_int_equal(rmq_buf_reserve_aligned(&b, (want + 4095) & ~(size_t)4095, 4096), 0);
+                assert_int_equal(rmq_obj_get(f->s, key, from, (int64_t)want, &b, &st), 0);
+                assert_int_equal(b.len, want);
+                assert_memory_equal(b.data, data + from, want);
+            }
             rmq_buf_free(&b);
             free(mem);
         }
