@@ -185,8 +185,11 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
         op->b = b;
         op->first = first;
         atomic_fetch_add(&ctx->pending, 1);
-        err = rmq_store_append(b->store, stream, batch, bt.size, bt.h.last_offset_delta + 1, max_ts,
-                               rmq_produce_on_durable, op);
+        /* the batch's own CRC (verified by rmq_rb_validate, or rewritten
+         * with the log-append time) seeds the WAL checksum: one pass less */
+        err = rmq_store_append_crc(b->store, stream, batch, bt.size, RMQ_RB_ATTR_OFFSET,
+                                   rmq_be32(batch + RMQ_RB_CRC_OFFSET), bt.h.last_offset_delta + 1, max_ts,
+                                   rmq_produce_on_durable, op);
         if (err) {
             atomic_fetch_sub(&ctx->pending, 1);
             pr->error_code = rmq_err_to_wire(err);

@@ -3,6 +3,7 @@
 #include "common/crc32c.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define RMQ_CRC32C_POLY 0x82F63B78u
@@ -82,4 +83,39 @@ uint32_t rmq_crc32c(uint32_t crc, const void *buf, size_t len) {
     if (rmq_crc32c_hw_available()) return rmq_crc32c_hw(crc, buf, len);
 #endif
     return rmq_crc32c_sw(crc, buf, len);
+}
+
+/* ---- combine: arithmetic on polynomials over GF(2) in the CRC's
+ * reflected bit order (bit 31 is x^0, bit 0 is x^31). */
+
+/* a * b modulo the CRC polynomial. */
+static uint32_t rmq_crc32c_mulmod(uint32_t a, uint32_t b) {
+    uint32_t prod = 0;
+    for (uint32_t m = 1u << 31; m; m >>= 1) {
+        if (a & m) prod ^= b;
+        b = (b & 1) ? (b >> 1) ^ RMQ_CRC32C_POLY : b >> 1; /* b *= x */
+    }
+    return prod;
+}
+
+/* x^(8*n) modulo the polynomial, by squaring: pow2[k] = x^(2^k). */
+static uint32_t rmq_crc32c_x8n(size_t n) {
+    static uint32_t pow2[64];
+    static atomic_int ready;
+    if (!atomic_load_explicit(&ready, memory_order_acquire)) {
+        uint32_t p = 1u << 30; /* x^1 */
+        for (int k = 0; k < 64; k++) {
+            pow2[k] = p;
+            p = rmq_crc32c_mulmod(p, p);
+        }
+        atomic_store_explicit(&ready, 1, memory_order_release); /* racing initialisers write the same values */
+    }
+    uint32_t r = 1u << 31; /* x^0 */
+    for (int k = 3; n; n >>= 1, k++) /* 8*n = n << 3 */
+        if (n & 1) r = rmq_crc32c_mulmod(pow2[k], r);
+    return r;
+}
+
+uint32_t rmq_crc32c_combine(uint32_t crc1, uint32_t crc2, size_t len2) {
+    return rmq_crc32c_mulmod(rmq_crc32c_x8n(len2), crc1) ^ crc2;
 }

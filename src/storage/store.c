@@ -614,8 +614,26 @@ static rmq_err_t enqueue(rmq_store_t *st, pend_t *p, uint64_t *seg_id, uint64_t 
     return err;
 }
 
+static rmq_err_t append_impl(rmq_store_t *st, uint64_t stream_id, const void *batch, size_t len, size_t tail_off,
+                             const uint32_t *tail_crc, int32_t record_count, int64_t max_timestamp,
+                             rmq_store_append_cb cb, void *ud);
+
 rmq_err_t rmq_store_append(rmq_store_t *st, uint64_t stream_id, const void *batch, size_t len,
                            int32_t record_count, int64_t max_timestamp, rmq_store_append_cb cb, void *ud) {
+    return append_impl(st, stream_id, batch, len, 0, NULL, record_count, max_timestamp, cb, ud);
+}
+
+rmq_err_t rmq_store_append_crc(rmq_store_t *st, uint64_t stream_id, const void *batch, size_t len, size_t tail_off,
+                               uint32_t tail_crc, int32_t record_count, int64_t max_timestamp,
+                               rmq_store_append_cb cb, void *ud) {
+    if (tail_off < 8 || tail_off > len) return RMQ_ERR_INVALID_ARG;
+    return append_impl(st, stream_id, batch, len, tail_off, &tail_crc, record_count, max_timestamp, cb, ud);
+}
+
+/* tail_crc: NULL, or the CRC of batch[tail_off..len) (see rmq_store_append_crc). */
+static rmq_err_t append_impl(rmq_store_t *st, uint64_t stream_id, const void *batch, size_t len, size_t tail_off,
+                             const uint32_t *tail_crc, int32_t record_count, int64_t max_timestamp,
+                             rmq_store_append_cb cb, void *ud) {
     if (!st || !batch || len < 8 || record_count <= 0 || len > UINT32_MAX) return RMQ_ERR_INVALID_ARG;
     if (len + RMQ_WAL_HDR > st->cfg.segment_size_bytes) return RMQ_ERR_TOO_LARGE;
     pend_t *p = calloc(1, sizeof(*p));
@@ -628,7 +646,8 @@ rmq_err_t rmq_store_append(rmq_store_t *st, uint64_t stream_id, const void *batc
     }
     uint8_t *payload = b->data + RMQ_WAL_HDR;
     memcpy(payload, batch, len);
-    uint32_t body_crc = rmq_wal_body_crc(payload, len); /* outside every lock */
+    uint32_t body_crc = tail_crc ? rmq_wal_body_crc_from_tail(payload, len, tail_off, *tail_crc)
+                                 : rmq_wal_body_crc(payload, len); /* outside every lock */
     p->s = s;
     p->type = RMQ_WAL_DATA;
     p->blob = b;

@@ -82,6 +82,14 @@ void rmq_store_close(rmq_store_t *st);
  * RMQ_ERR_INVALID_ARG, RMQ_ERR_NOMEM. */
 rmq_err_t rmq_store_append(rmq_store_t *st, uint64_t stream_id, const void *batch, size_t len,
                            int32_t record_count, int64_t max_timestamp, rmq_store_append_cb cb, void *ud);
+/* rmq_store_append for a caller that already holds tail_crc = CRC-32C of
+ * batch[tail_off..len) (8 <= tail_off <= len), e.g. a Kafka RecordBatch's
+ * verified CRC at offset 21: the entry's checksum is derived from it
+ * (rmq_crc32c_combine) instead of a second pass over the batch. A wrong
+ * tail_crc makes the entry fail verification on every later read. */
+rmq_err_t rmq_store_append_crc(rmq_store_t *st, uint64_t stream_id, const void *batch, size_t len, size_t tail_off,
+                               uint32_t tail_crc, int32_t record_count, int64_t max_timestamp,
+                               rmq_store_append_cb cb, void *ud);
 
 /* Result of a read. iov[i] points at one whole batch: refcounted write-cache
  * memory (zero-copy) or memory read from the WAL file; all of it stays valid

@@ -12,6 +12,11 @@ uint32_t rmq_wal_body_crc(const void *payload, size_t len) {
     return len > 8 ? rmq_crc32c(0, (const uint8_t *)payload + 8, len - 8) : 0;
 }
 
+uint32_t rmq_wal_body_crc_from_tail(const void *payload, size_t len, size_t tail_off, uint32_t tail_crc) {
+    uint32_t head = rmq_crc32c(0, (const uint8_t *)payload + 8, tail_off - 8);
+    return rmq_crc32c_combine(head, tail_crc, len - tail_off);
+}
+
 static uint32_t rmq_wal_finish_crc(uint32_t body_crc, const uint8_t *hdr, const void *payload, size_t len) {
     uint32_t crc = rmq_crc32c(body_crc, hdr + 8, RMQ_WAL_HDR - 8);
     if (len) crc = rmq_crc32c(crc, payload, len < 8 ? len : 8);

@@ -61,6 +61,10 @@ typedef struct rmq_wal_hdr {
 
 /* CRC of payload[8..len) (borrowed); 0 for len <= 8. */
 uint32_t rmq_wal_body_crc(const void *payload, size_t len);
+/* The same value when the caller already knows tail_crc = CRC-32C of
+ * payload[tail_off..len) (8 <= tail_off <= len; a Kafka RecordBatch's own,
+ * verified CRC at offset 21): only payload[8..tail_off) is read. */
+uint32_t rmq_wal_body_crc_from_tail(const void *payload, size_t len, size_t tail_off, uint32_t tail_crc);
 /* Write the 64-byte header into out (caller-owned, >= 64 bytes); body_crc
  * from rmq_wal_body_crc over the same payload (borrowed; its first 8 bytes,
  * which must already hold the base offset, are checksummed here). */

@@ -33,6 +33,30 @@ static void test_rfc3720(void **s) {
     assert_int_equal(rmq_crc32c(0, iscsi, 48), 0xD9963A56u);
 }
 
+/* combine(CRC(A), CRC(B), |B|) == CRC(A||B) for every split of buffers of
+ * many sizes, including empty parts and lengths past 2^k boundaries. */
+static void test_combine(void **s) {
+    (void)s;
+    static uint8_t buf[70000];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    static const size_t lens[] = {0, 1, 7, 8, 13, 64, 1000, 4096, 65536, 70000};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li];
+        uint32_t whole = rmq_crc32c(0, buf, n);
+        static const size_t cuts[] = {0, 1, 8, 21, 500, 4095, 65535};
+        for (size_t ci = 0; ci < sizeof cuts / sizeof cuts[0]; ci++) {
+            size_t a = cuts[ci] < n ? cuts[ci] : n;
+            uint32_t c1 = rmq_crc32c(0, buf, a), c2 = rmq_crc32c(0, buf + a, n - a);
+            assert_int_equal(rmq_crc32c_combine(c1, c2, n - a), whole);
+        }
+    }
+    assert_int_equal(rmq_crc32c_combine(0, 0, 0), 0);
+}
+
 static void test_incremental_and_paths_agree(void **s) {
     (void)s;
     uint8_t buf[4099];
@@ -59,6 +83,7 @@ int main(void) {
         cmocka_unit_test(test_check_value),
         cmocka_unit_test(test_rfc3720),
         cmocka_unit_test(test_incremental_and_paths_agree),
+        cmocka_unit_test(test_combine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
