@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -46,6 +47,7 @@ struct rmq_net_loop {
     rmq_net_post_t *post_head, *post_tail;
     bool closed_posts;
     rmq_net_conn_t *conns; /* intrusive list */
+    atomic_int nconns;     /* connections this loop serves (read by other loops' accepts) */
 };
 
 struct rmq_net_slot {
@@ -160,6 +162,7 @@ static void rmq_net_conn_do_close(rmq_net_conn_t *c) {
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     atomic_fetch_sub(&n->open_conns, 1);
+    atomic_fetch_sub(&c->loop->nconns, 1);
     if (n->cfg.on_close) n->cfg.on_close(n->cfg.ud, c);
     /* completed-but-unsent slots are dropped now; pending ones are freed
      * by rmq_net_slot_complete when their handler finishes */
@@ -417,21 +420,90 @@ static void rmq_net_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
 
 /* ---------------- accept ---------------- */
 
+static void rmq_net_conn_start(rmq_net_loop_t *l, rmq_net_conn_t *c);
+static void rmq_net_on_adopt(void *ud);
+
+/* A connection accepted by one loop but served by another: the socket (a
+ * dup of the accepted one) travels in a loop post. */
+typedef struct rmq_net_handoff {
+    rmq_net_loop_t *loop;
+    int fd;
+} rmq_net_handoff_t;
+
+static void rmq_net_free_handle(uv_handle_t *h) { free(h); }
+
+/* The loop that should serve the next connection: the one serving the
+ * fewest, this one on a tie. Every loop watches the listening socket and
+ * the kernel wakes whichever it likes (often the same one every time), so
+ * without this a producer and a consumer could share one I/O thread while
+ * the other sits idle. */
+static rmq_net_loop_t *rmq_net_pick_loop(rmq_net_loop_t *l) {
+    rmq_net_t *n = l->net;
+    rmq_net_loop_t *best = l;
+    int least = atomic_load(&l->nconns);
+    for (int i = 0; i < n->nloops; i++) {
+        int k = atomic_load(&n->loops[i].nconns);
+        if (k < least) {
+            least = k;
+            best = &n->loops[i];
+        }
+    }
+    return best;
+}
+
+/* Accept on l's listener and hand the socket to `to` (a less busy loop).
+ * False if that failed before accepting (the caller accepts locally). */
+static bool rmq_net_accept_for(rmq_net_loop_t *l, uv_stream_t *server, rmq_net_loop_t *to) {
+    uv_tcp_t *tmp = malloc(sizeof *tmp);
+    rmq_net_handoff_t *h = malloc(sizeof *h);
+    if (!tmp || !h) {
+        free(tmp);
+        free(h);
+        return false;
+    }
+    uv_tcp_init(&l->loop, tmp);
+    if (uv_accept(server, (uv_stream_t *)tmp) != 0) {
+        free(h);
+        uv_close((uv_handle_t *)tmp, rmq_net_free_handle);
+        return true; /* nothing to accept after all */
+    }
+    uv_os_fd_t fd = -1;
+    h->fd = uv_fileno((uv_handle_t *)tmp, &fd) == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    h->loop = to;
+    uv_close((uv_handle_t *)tmp, rmq_net_free_handle); /* our dup keeps the socket open */
+    if (h->fd < 0) {
+        RMQ_WARN("net", "msg=\"cannot hand a connection to another I/O thread, dropped\" err=\"%s\"",
+                 strerror(errno));
+        free(h);
+        return true;
+    }
+    atomic_fetch_add(&to->nconns, 1); /* counted now, so a burst of accepts spreads */
+    if (rmq_net_loop_post(to, rmq_net_on_adopt, h) != 0) { /* stopping */
+        atomic_fetch_sub(&to->nconns, 1);
+        close(h->fd);
+        free(h);
+    }
+    return true;
+}
+
 static void rmq_net_on_connection(uv_stream_t *server, int status) {
     rmq_net_loop_t *l = server->data;
-    rmq_net_t *n = l->net;
     if (status < 0) {
         RMQ_WARN("net", "msg=\"accept failed\" err=\"%s\"", uv_strerror(status));
         return;
     }
+    rmq_net_loop_t *to = rmq_net_pick_loop(l);
+    if (to != l && rmq_net_accept_for(l, server, to)) return;
     rmq_net_conn_t *c = calloc(1, sizeof *c);
     uint8_t *rbuf = malloc(RMQ_NET_RBUF);
     if (!c || !rbuf) {
         free(c);
         free(rbuf);
-        uv_tcp_t tmp;
-        uv_tcp_init(&l->loop, &tmp);
-        if (uv_accept(server, (uv_stream_t *)&tmp) == 0) uv_close((uv_handle_t *)&tmp, NULL);
+        uv_tcp_t *tmp = malloc(sizeof *tmp);
+        if (!tmp) return; /* the connection waits in the backlog */
+        uv_tcp_init(&l->loop, tmp);
+        (void)uv_accept(server, (uv_stream_t *)tmp);
+        uv_close((uv_handle_t *)tmp, rmq_net_free_handle);
         return;
     }
     c->rbuf = rbuf;
@@ -444,6 +516,44 @@ static void rmq_net_on_connection(uv_stream_t *server, int status) {
         uv_close((uv_handle_t *)&c->tcp, rmq_net_on_handle_closed);
         return;
     }
+    atomic_fetch_add(&l->nconns, 1);
+    rmq_net_conn_start(l, c);
+}
+
+/* Loop post (on the target loop): serve a socket another loop accepted. */
+static void rmq_net_on_adopt(void *ud) {
+    rmq_net_handoff_t *h = ud;
+    rmq_net_loop_t *l = h->loop;
+    int fd = h->fd;
+    free(h);
+    rmq_net_conn_t *c = calloc(1, sizeof *c);
+    uint8_t *rbuf = malloc(RMQ_NET_RBUF);
+    if (!c || !rbuf) {
+        free(c);
+        free(rbuf);
+        close(fd);
+        atomic_fetch_sub(&l->nconns, 1);
+        return;
+    }
+    c->rbuf = rbuf;
+    c->loop = l;
+    c->refs = 1;
+    uv_tcp_init(&l->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        c->closed = true;
+        atomic_fetch_sub(&l->nconns, 1);
+        uv_close((uv_handle_t *)&c->tcp, rmq_net_on_handle_closed);
+        return;
+    }
+    rmq_net_conn_start(l, c);
+}
+
+/* Register an accepted connection c of loop l (already counted in
+ * l->nconns) and start reading. */
+static void rmq_net_conn_start(rmq_net_loop_t *l, rmq_net_conn_t *c) {
+    rmq_net_t *n = l->net;
     c->id = atomic_fetch_add(&n->next_conn_id, 1) + 1;
     struct sockaddr_storage ss;
     int sl = sizeof ss;
@@ -619,8 +729,8 @@ rmq_err_t rmq_net_start(const rmq_net_config_t *cfg, rmq_net_t **out, char *errb
         free(n);
         return RMQ_ERR_IO;
     }
-    /* every loop watches its own dup of the one listening socket; the
-     * kernel hands each connection to whichever loop accepts first */
+    /* every loop watches its own dup of the one listening socket; the loop
+     * that accepts hands the connection to the least busy loop */
     for (int i = 1; i < n->nloops; i++) fds[i] = dup(fds[0]);
     if (port == 0) {
         struct sockaddr_storage ss;

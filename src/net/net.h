@@ -2,9 +2,10 @@
  * small pool of libuv I/O threads.
  *
  * Each I/O thread runs its own uv_loop and accepts on its own dup of the
- * one listening socket, so connections spread over threads and a connection
- * lives on one loop for its whole life (no locking on the per-connection
- * path). No SO_REUSEPORT: a second process on the same port fails to bind.
+ * one listening socket; the accepting loop hands the socket to the loop
+ * serving the fewest connections (the kernel tends to wake the same loop
+ * every time), and a connection lives on one loop for its whole life (no
+ * locking on the per-connection path). No SO_REUSEPORT: a second process on the same port fails to bind.
  *
  * Framing: a 4-byte big-endian size followed by that many bytes. A size that
  * is negative, zero or above max_frame_bytes closes the connection with a

@@ -1,6 +1,7 @@
 /* test_net.c - the frame server on real loopback sockets: echo, in-order
  * responses when handlers finish out of order, malformed sizes close only
- * that connection, large frames, and clean stop. */
+ * that connection, large frames, connections spread over the I/O loops,
+ * and clean stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +108,44 @@ static int read_full(int fd, void *p, size_t n) {
         off += (size_t)r;
     }
     return 0;
+}
+
+/* Connections spread over the I/O loops (the least busy one serves the
+ * next), and a handed-over connection works like any other. */
+static atomic_int g_per_loop[2];
+static void count_open(void *ud, rmq_net_conn_t *c) {
+    (void)ud;
+    atomic_fetch_add(&g_per_loop[rmq_net_loop_index(rmq_net_conn_loop(c))], 1);
+}
+
+static void test_connections_balanced(void **s) {
+    (void)s;
+    atomic_store(&g_per_loop[0], 0);
+    atomic_store(&g_per_loop[1], 0);
+    rmq_net_config_t cfg = {0};
+    cfg.listen = "127.0.0.1:0";
+    cfg.io_threads = 2;
+    cfg.max_frame_bytes = 1 << 20;
+    cfg.max_inflight = 4;
+    cfg.max_connections = 100;
+    cfg.on_frame = on_frame;
+    cfg.on_open = count_open;
+    rmq_net_t *n = NULL;
+    char err[256];
+    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    int fds[8];
+    for (int i = 0; i < 8; i++) {
+        fds[i] = dial(rmq_net_port(n));
+        /* one round trip each, so every connection is registered before the next */
+        send_frame(fds[i], 0, "ping", 4);
+        uint8_t buf[8];
+        assert_int_equal(read_full(fds[i], buf, 8), 0);
+        assert_memory_equal(buf + 4, "ping", 4);
+    }
+    assert_int_equal(atomic_load(&g_per_loop[0]), 4);
+    assert_int_equal(atomic_load(&g_per_loop[1]), 4);
+    for (int i = 0; i < 8; i++) close(fds[i]);
+    rmq_net_stop(n, 1000);
 }
 
 static void test_in_order_responses(void **s) {
@@ -242,6 +282,7 @@ static void test_parse_hostport(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_responses),
+        cmocka_unit_test(test_connections_balanced),
         cmocka_unit_test(test_large_frame),
         cmocka_unit_test(test_malformed_closes_only_that_connection),
         cmocka_unit_test(test_client_disconnect_with_pending),
