@@ -5,7 +5,11 @@
 # then runs with rustmq-bench:
 #   1. produce at max rate  (1 KiB, acks=1, 12 partitions; prints disk + client ceiling)
 #   2. consume the backlog  (from the beginning, as many messages as step 1 delivered)
-#   3. e2e at half the max rate of step 1 (p99 produce and p99 end-to-end latency)
+#   3. e2e at half the max rate of step 1 (p99 produce and p99 end-to-end latency),
+#      with linger.ms = --e2e-linger (default 1: librdkafka's default of 5 ms
+#      alone would put every message 5 ms late, so it is not a latency setting)
+#   4. the same produce load against librdkafka's in-process mock: the
+#      client's own p99 at that rate and linger, the floor the broker's sits on
 # and prints a summary plus a markdown row for the README table. It stops only
 # the broker process it started (by PID). All traffic stays on loopback.
 #
@@ -19,6 +23,11 @@
 #   --label TEXT          first column of the markdown row (default: rustmq-broker, or mock)
 #   --wait SEC            how long to wait for the broker port (default 30)
 #   --out FILE            also append the RESULT lines to FILE
+#   --e2e-linger MS       producer linger.ms of steps 3 and 4 (default 1)
+#   --metrics URL         broker's Prometheus endpoint (default http://127.0.0.1:9642/metrics):
+#                         before step 3 the script waits (up to 180 s) until
+#                         rustmq_object_uploads_pending is 0, so the latency run
+#                         measures a steady broker, not the upload of step 1's burst
 #   -X key=value          librdkafka property passed to every run (repeatable)
 set -euo pipefail
 
@@ -33,6 +42,8 @@ disk_dir="."
 label=""
 wait_sec=30
 out=""
+e2e_linger=1
+metrics_url="http://127.0.0.1:9642/metrics"
 xargs_=()
 broker_cmd=()
 
@@ -49,8 +60,10 @@ while [[ $# -gt 0 ]]; do
     --label) label="$2"; shift 2 ;;
     --wait) wait_sec="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --e2e-linger) e2e_linger="$2"; shift 2 ;;
+    --metrics) metrics_url="$2"; shift 2 ;;
     -X) xargs_+=(-X "$2"); shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; broker_cmd=("$@"); break ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -147,9 +160,36 @@ else
   run consume consume "${target[@]}" "${common[@]}" --from beginning --count "$delivered" --disk-probe-mb 0
 fi
 
-# 3. latency at half the max rate
+# 3. latency at half the max rate, once the broker has uploaded step 1's burst
+if [[ $mock -eq 0 ]]; then
+  "$py" - "$metrics_url" <<'EOF'
+import sys, time, urllib.request
+url, t0, last = sys.argv[1], time.monotonic(), None
+while time.monotonic() - t0 < 180:
+    try:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+    except Exception as e:
+        print("== (no metrics at %s: %s; not waiting for uploads)" % (url, e))
+        sys.exit(0)
+    v = [l.split()[1] for l in text.splitlines() if l.startswith("rustmq_object_uploads_pending ")]
+    if not v:
+        print("== (broker exports no rustmq_object_uploads_pending; not waiting)")
+        sys.exit(0)
+    last = float(v[0])
+    if last == 0:
+        print("== uploads idle after %.1f s" % (time.monotonic() - t0))
+        sys.exit(0)
+    time.sleep(0.5)
+print("== uploads still pending (%s) after 180 s; measuring anyway" % last)
+EOF
+fi
 half=$(( max_rate / 2 )); [[ $half -ge 1 ]] || half=1
-run e2e e2e "${target[@]}" "${common[@]}" --acks 1 --rate "$half" --duration "$duration" --no-ceiling --disk-probe-mb 0
+run e2e e2e "${target[@]}" "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
+  --no-ceiling --disk-probe-mb 0
+
+# 4. the client alone at that load (its consumer side is not comparable: only produce latency is used)
+run floor e2e --mock "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
+  --no-ceiling --disk-probe-mb 0
 
 echo
 echo "== summary ($label, topic $topic)"
@@ -159,6 +199,7 @@ d, label = sys.argv[1], sys.argv[2]
 p = json.load(open(d + "/produce.json"))
 c = json.load(open(d + "/consume.json"))
 e = json.load(open(d + "/e2e.json"))
+fl = json.load(open(d + "/floor.json"))
 def f(v, fmt="{:,.0f}"):
     return "n/a" if v is None else fmt.format(v)
 disk = (p.get("disk") or {}).get("mb_per_s")
@@ -175,9 +216,10 @@ rows = [
     ("half rate msg/s", f(e["rate"])),
     ("p99 produce ms at half rate", f(lat(ep["latency_ms"], "p99"), "{:.2f}")),
     ("p99 e2e ms at half rate", f(lat(ec["e2e_latency_ms"], "p99"), "{:.2f}")),
+    ("p99 produce ms, client alone (mock)", f(lat(fl["produce"]["latency_ms"], "p99"), "{:.2f}")),
 ]
 for k, v in rows:
-    print(f"  {k:32s} {v}")
+    print(f"  {k:36s} {v}")
 print()
 print("markdown row for bench/README.md:")
 print("| " + " | ".join([label] + [v for _, v in rows]) + " |")

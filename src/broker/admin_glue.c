@@ -116,7 +116,7 @@ void rmq_broker_metrics_request(rmq_broker_t *b, int16_t api_key, uint64_t start
 /* Object-storage tier counters, read at scrape time (tier_glue.h). */
 typedef enum {
     RMQ_MT_UP_OBJECTS, RMQ_MT_UP_BYTES, RMQ_MT_UP_FAILURES, RMQ_MT_UP_RETRIES, RMQ_MT_PUTS,
-    RMQ_MT_GET_BYTES, RMQ_MT_GETS, RMQ_MT_DELETED, RMQ_MT_CACHE_HITS, RMQ_MT_CACHE_MISSES
+    RMQ_MT_GET_BYTES, RMQ_MT_GETS, RMQ_MT_DELETED, RMQ_MT_CACHE_HITS, RMQ_MT_CACHE_MISSES, RMQ_MT_UP_PENDING
 } rmq_mt_kind_t;
 
 static void rmq_m_tier(rmq_broker_t *b, rmq_metrics_sink_t *sink, rmq_mt_kind_t k) {
@@ -133,6 +133,7 @@ static void rmq_m_tier(rmq_broker_t *b, rmq_metrics_sink_t *sink, rmq_mt_kind_t 
     case RMQ_MT_GET_BYTES: v = (double)c->get_bytes; break;
     case RMQ_MT_GETS: v = (double)c->get_requests; break;
     case RMQ_MT_DELETED: v = (double)t.objects_deleted; break;
+    case RMQ_MT_UP_PENDING: v = (double)(t.upload.queued + t.upload.running); break;
     case RMQ_MT_CACHE_HITS:
     case RMQ_MT_CACHE_MISSES: {
         const char *hot[1] = {"read_hot"}, *cold[1] = {"read_cold"};
@@ -156,6 +157,7 @@ RMQ_MT_FN(rmq_mt_gets, RMQ_MT_GETS)
 RMQ_MT_FN(rmq_mt_deleted, RMQ_MT_DELETED)
 RMQ_MT_FN(rmq_mt_hits, RMQ_MT_CACHE_HITS)
 RMQ_MT_FN(rmq_mt_misses, RMQ_MT_CACHE_MISSES)
+RMQ_MT_FN(rmq_mt_up_pending, RMQ_MT_UP_PENDING)
 
 void rmq_broker_tier_metrics(rmq_broker_t *b) {
     static const struct {
@@ -176,6 +178,8 @@ void rmq_broker_tier_metrics(rmq_broker_t *b) {
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
         rmq_metrics_collector(b->metrics, RMQ_METRIC_COUNTER, defs[i].name, defs[i].help, defs[i].labels, defs[i].fn,
                               b);
+    rmq_metrics_collector(b->metrics, RMQ_METRIC_GAUGE, "rustmq_object_uploads_pending",
+                          "sealed WAL segments queued for upload or uploading now", NULL, rmq_mt_up_pending, b);
 }
 
 /* ---------------- backend ---------------- */

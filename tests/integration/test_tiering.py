@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
@@ -89,6 +90,19 @@ def wait_for(pred, timeout, what):
     raise AssertionError("timed out waiting for " + what)
 
 
+def scrape(b):
+    """Unlabelled samples of the broker's Prometheus endpoint: {name: value}."""
+    url = "http://%s/metrics" % b.config["admin"]["listen"]
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, _, val = line.partition(" ")
+            out[name] = float(val.split()[0])
+    return out
+
+
 def test_local_upload_reclaim_and_empty_wal_restart(broker_factory):
     b = broker_factory(tier_config())
     topic = create_topic(b.bootstrap, unique("tier"), 2)
@@ -101,6 +115,10 @@ def test_local_upload_reclaim_and_empty_wal_restart(broker_factory):
     assert len(objs) >= (INGEST_MIB * MiB) // SEG - WAL_CAP // SEG, "only %d objects" % len(objs)
     stored = sum(os.path.getsize(o) for o in objs)
     print("objects=%d stored=%d MiB" % (len(objs), stored // MiB))
+    # the uploader's gauges agree with the object store once it is idle
+    wait_for(lambda: scrape(b).get("rustmq_object_uploads_pending") == 0, 60, "uploads pending = 0")
+    m = scrape(b)
+    assert m["rustmq_object_uploads_total"] >= len(objs), m
 
     t0 = time.monotonic()
     got = read_all(b.bootstrap, topic, 2, timeout=300, **{"fetch.max.bytes": 8 * MiB})
