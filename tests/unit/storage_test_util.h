@@ -217,17 +217,24 @@ static inline void tu_done_cb(void *ud, rmq_err_t err, int64_t off) {
 }
 
 /* Append and wait for durability. Returns the sync error, else the
- * completion error; *off = assigned base offset. */
-static inline rmq_err_t tu_append(rmq_store_t *st, uint64_t sid, const void *p, size_t len, int32_t cnt, int64_t ts,
-                           int64_t *off) {
+ * completion error; *off = assigned base offset. With tail_crc, the append
+ * goes through rmq_store_append_crc(tail_off, *tail_crc). */
+static inline rmq_err_t tu_append_ex(rmq_store_t *st, uint64_t sid, const void *p, size_t len, int32_t cnt,
+                                     int64_t ts, size_t tail_off, const uint32_t *tail_crc, int64_t *off) {
     tu_done_t d = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, -1};
-    rmq_err_t e = rmq_store_append(st, sid, p, len, cnt, ts, tu_done_cb, &d);
+    rmq_err_t e = tail_crc ? rmq_store_append_crc(st, sid, p, len, tail_off, *tail_crc, cnt, ts, tu_done_cb, &d)
+                           : rmq_store_append(st, sid, p, len, cnt, ts, tu_done_cb, &d);
     if (e) return e;
     pthread_mutex_lock(&d.mu);
     while (!d.done) pthread_cond_wait(&d.cond, &d.mu);
     pthread_mutex_unlock(&d.mu);
     if (off) *off = d.off;
     return d.err;
+}
+
+static inline rmq_err_t tu_append(rmq_store_t *st, uint64_t sid, const void *p, size_t len, int32_t cnt, int64_t ts,
+                                  int64_t *off) {
+    return tu_append_ex(st, sid, p, len, cnt, ts, 0, NULL, off);
 }
 
 /* Deterministic batch content for (stream, offset): a fake 61-byte

@@ -57,7 +57,7 @@ static void on_frame(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t 
     finish(p);
 }
 
-static rmq_net_t *start_budget(uint64_t budget) {
+static rmq_net_t *start_with(uint64_t budget, rmq_net_conn_cb on_open) {
     rmq_net_config_t cfg = {0};
     cfg.max_buffered_bytes = budget;
     cfg.listen = "127.0.0.1:0";
@@ -66,13 +66,15 @@ static rmq_net_t *start_budget(uint64_t budget) {
     cfg.max_inflight = 4;
     cfg.max_connections = 100;
     cfg.on_frame = on_frame;
+    cfg.on_open = on_open;
     rmq_net_t *n = NULL;
     char err[256];
     assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
     return n;
 }
 
-static rmq_net_t *start(void) { return start_budget(0); }
+static rmq_net_t *start_budget(uint64_t budget) { return start_with(budget, NULL); }
+static rmq_net_t *start(void) { return start_with(0, NULL); }
 
 static int dial(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -122,17 +124,7 @@ static void test_connections_balanced(void **s) {
     (void)s;
     atomic_store(&g_per_loop[0], 0);
     atomic_store(&g_per_loop[1], 0);
-    rmq_net_config_t cfg = {0};
-    cfg.listen = "127.0.0.1:0";
-    cfg.io_threads = 2;
-    cfg.max_frame_bytes = 1 << 20;
-    cfg.max_inflight = 4;
-    cfg.max_connections = 100;
-    cfg.on_frame = on_frame;
-    cfg.on_open = count_open;
-    rmq_net_t *n = NULL;
-    char err[256];
-    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    rmq_net_t *n = start_with(0, count_open);
     int fds[8];
     for (int i = 0; i < 8; i++) {
         fds[i] = dial(rmq_net_port(n));

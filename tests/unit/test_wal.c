@@ -590,18 +590,10 @@ static void test_append_with_known_crc(void **state) {
     for (int64_t off = 0; off < 40; off++) {
         size_t len = 100 + (size_t)off * 50;
         tu_fill(b, len, 1, off);
-        if (off % 2) {
-            assert_int_equal(tu_append(st, 1, b, len, 1, 0, NULL), RMQ_NONE);
-            continue;
-        }
-        tu_done_t d = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, -1};
-        assert_int_equal(rmq_store_append_crc(st, 1, b, len, 21, rmq_crc32c(0, b + 21, len - 21), 1, 0, tu_done_cb, &d),
-                         RMQ_NONE);
-        pthread_mutex_lock(&d.mu);
-        while (!d.done) pthread_cond_wait(&d.cond, &d.mu);
-        pthread_mutex_unlock(&d.mu);
-        assert_int_equal(d.err, RMQ_NONE);
-        assert_int_equal(d.off, off);
+        uint32_t crc = rmq_crc32c(0, b + 21, len - 21);
+        int64_t got = -1;
+        assert_int_equal(tu_append_ex(st, 1, b, len, 1, 0, 21, off % 2 ? NULL : &crc, &got), RMQ_NONE);
+        assert_int_equal(got, off);
     }
     assert_int_equal(rmq_store_append_crc(st, 1, b, 100, 7, 0, 1, 0, tu_done_cb, NULL), RMQ_ERR_INVALID_ARG);
     assert_int_equal(rmq_store_append_crc(st, 1, b, 100, 101, 0, 1, 0, tu_done_cb, NULL), RMQ_ERR_INVALID_ARG);
