@@ -21,6 +21,8 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/metrics.h"
+#include "controller/ctl_admin.h"
 #include "controller/ctl_client.h"
 #include "controller/ctl_proto.h"
 #include "controller/ctl_server.h"
@@ -37,6 +39,8 @@ static void usage(FILE *f) {
             "\n"
             "Runs one voter of the RustMQ controller quorum (Raft over libraft/libuv):\n"
             "cluster metadata (topics, partitions, brokers) replicated to every voter.\n"
+            "Serves the REST admin API and Prometheus /metrics on controller.http_listen\n"
+            "(docs/admin-api.md; writes on the leader, consumer groups on the brokers).\n"
             "\n"
             "  --config FILE           TOML configuration (config/controller.toml, docs/controller.md)\n"
             "  --join                  start with an empty data dir without bootstrapping; wait to be\n"
@@ -315,9 +319,29 @@ int main(int argc, char **argv) {
         rmq_cfg_controller_free(&cfg);
         return EXIT_RUNTIME;
     }
-    RMQ_INFO("main", "msg=\"ready\" version=%s node_id=%d raft_listen=%s rpc_listen=%s voters=%zu data_dir=%s",
+    /* the REST admin API and /metrics on http_listen ("" = off) */
+    rmq_metrics_t *metrics = NULL;
+    rmq_ctl_admin_t *adm = NULL;
+    const char *http = cfg.controller.http_listen ? cfg.controller.http_listen : "";
+    if (*http) {
+        metrics = rmq_metrics_new();
+        if (metrics) rmq_metrics_register_process(metrics);
+        e = metrics ? rmq_ctl_admin_start(http, rs, metrics, 1, 1, &adm, err, sizeof err) : RMQ_ERR_NOMEM;
+        if (e) {
+            RMQ_ERROR("main", "msg=\"cannot start the admin API\" listen=%s detail=\"%s\"", http, err);
+            fprintf(stderr, "rustmq-controller: controller.http_listen %s: %s\n", http, err);
+            rmq_metrics_free(metrics);
+            rmq_ctl_server_stop(srv);
+            rmq_raft_store_close(rs);
+            rmq_ctl_ring_free(&ring);
+            rmq_cfg_controller_free(&cfg);
+            return EXIT_RUNTIME;
+        }
+    }
+    RMQ_INFO("main",
+             "msg=\"ready\" version=%s node_id=%d raft_listen=%s rpc_listen=%s http_listen=%s voters=%zu data_dir=%s",
              RMQ_VERSION, cfg.controller.node_id, cfg.controller.raft_listen, cfg.controller.rpc_listen,
-             n_peers ? n_peers : 1, cfg.controller.data_dir);
+             *http ? http : "off", n_peers ? n_peers : 1, cfg.controller.data_dir);
 
     uint64_t start = rmq_mono_ns() / 1000000, last_warn = start, no_leader_since = start;
     bool ever_leader = false;
@@ -351,8 +375,10 @@ int main(int argc, char **argv) {
         }
     }
     if (sig == SIGTERM || sig == SIGINT) RMQ_INFO("main", "msg=\"stopping\" signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rmq_ctl_admin_stop(adm);
     rmq_ctl_server_stop(srv);
     rmq_raft_store_close(rs);
+    rmq_metrics_free(metrics);
     rmq_ctl_ring_free(&ring);
     rmq_cfg_controller_free(&cfg);
     RMQ_INFO("main", "msg=\"stopped\"");

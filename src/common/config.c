@@ -127,7 +127,7 @@ static const rmq_cfg_field_t controller_schema[] = {
     CF(controller, node_id, RMQ_CFG_INT32, 1, INT32_MAX, "1", NULL, 0, "RUSTMQ_CONTROLLER_ID", "Raft node id of this controller"),
     CF(controller, raft_listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9095", NULL, RMQ_CFG_CHECK_HOSTPORT, NULL, "Raft transport listener"),
     CF(controller, rpc_listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9094", NULL, RMQ_CFG_CHECK_HOSTPORT, NULL, "broker-facing RPC listener"),
-    CF(controller, http_listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9642", NULL, RMQ_CFG_CHECK_HOSTPORT, NULL, "REST admin API listener"),
+    CF(controller, http_listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9642", NULL, RMQ_CFG_CHECK_HOSTPORT_OR_EMPTY, NULL, "REST admin API and /metrics listener (\"\" = off)"),
     CF(controller, peers, RMQ_CFG_STRARRAY, 0, 0, "", NULL, RMQ_CFG_CHECK_PEERS, NULL, "voters as \"id@host:raft_port\" (empty = single voter)"),
     CF(controller, data_dir, RMQ_CFG_STRING, 0, 0, "./data/controller", NULL, RMQ_CFG_CHECK_NONEMPTY, NULL, "Raft log and snapshots"),
     CF(controller, election_timeout_ms, RMQ_CFG_INT64, 100, 60000, "1000", NULL, 0, NULL, "Raft election timeout"),

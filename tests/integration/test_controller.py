@@ -6,7 +6,8 @@ RPC client) and check: leader failover after kill -9 with the election time
 measured and printed, metadata intact and topic creation working after it,
 a SIGSTOPped follower not blocking the quorum and catching up after
 SIGCONT, a full restart restoring the state from snapshot + log, runtime
-voter add/remove, and clear exit codes for bad configurations.
+voter add/remove, the REST admin API and /metrics on http_listen, and clear
+exit codes for bad configurations.
 
 Reuses conftest's free_port, to_toml and process bookkeeping (_LIVE); the
 binary is RMQ_BUILD_DIR/rustmq-controller.
@@ -269,6 +270,96 @@ def test_add_and_remove_voter(quorum, tmp_path):
         assert all(sorted(d["voters"]) == [1, 2, 3] for d in ds), ds
     finally:
         c4.stop()
+
+
+def http(method, url, body=None, timeout=15):
+    """(status, parsed JSON or text) of one request; 429s are retried after Retry-After."""
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                st, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            st, raw = e.code, e.read()
+            if st == 429 and time.monotonic() < deadline:
+                time.sleep(float(e.headers.get("Retry-After", "1")))
+                continue
+        try:
+            return st, json.loads(raw)
+        except ValueError:
+            return st, raw.decode()
+
+
+def test_http_admin_api(quorum):
+    """controller.http_listen serves the REST admin API and /metrics: the
+    leader takes writes through Raft, a follower refuses them naming the
+    leader and serves its applied state, health and metrics show the raft
+    role, and rustmq-admin works against it with --api-url."""
+    cs = quorum()
+    E = eps(cs)
+    leader = wait_leader(E)
+    lc = next(c for c in cs if c.node_id == leader["node_id"])
+    fc = next(c for c in cs if c is not lc)
+    url = lambda c: "http://" + c.config["controller"]["http_listen"]
+    st, h = http("GET", url(lc) + "/health")
+    assert st == 200 and h["checks"]["raft_role"] == "leader", h
+    assert h["checks"]["raft_servers"] == "3", h
+    st, h = http("GET", url(fc) + "/health")
+    assert st == 200 and h["checks"]["raft_role"] == "follower", h
+    assert h["checks"]["raft_leader"] == str(lc.node_id)
+    # writes: the leader proposes through Raft; a follower says who leads
+    st, doc = http("POST", url(lc) + "/api/v1/topics", {"name": "via-http", "partitions": 4})
+    assert st == 201, doc
+    assert doc["partitions"] == 4 and len(doc["partition_details"]) == 4
+    st, doc = http("POST", url(fc) + "/api/v1/topics", {"name": "via-follower", "partitions": 1})
+    assert st == 503 and doc["error"] == "NOT_CONTROLLER", doc
+    assert ("controller %d" % lc.node_id) in doc["message"], doc
+    st, doc = http("POST", url(lc) + "/api/v1/topics", {"name": "via-http", "partitions": 1})
+    assert st == 409, doc
+    # the change is in the replicated state: ctl sees it, the follower serves it
+    assert topics(E)["via-http"]["partitions"] == 4
+    deadline = time.monotonic() + 10
+    while True:
+        st, doc = http("GET", url(fc) + "/api/v1/topics")
+        if st == 200 and "via-http" in [t["name"] for t in doc["topics"]]:
+            break
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.1)
+    st, doc = http("POST", url(lc) + "/api/v1/topics/via-http/partitions", {"count": 6})
+    assert st in (200, 202), doc
+    st, doc = http("GET", url(lc) + "/api/v1/topics/via-http")
+    assert st == 200 and doc["partitions"] == 6, doc
+    # groups live on the brokers (coordinators): not here
+    st, doc = http("GET", url(lc) + "/api/v1/groups")
+    assert st in (404, 501), doc
+    # metrics: exactly one leader, same term everywhere
+    roles = []
+    for c in cs:
+        st, text = http("GET", url(c) + "/metrics")
+        assert st == 200
+        line = [l for l in text.splitlines() if l.startswith('rustmq_controller_raft{field="is_leader"}')]
+        roles.append(float(line[0].split()[1]))
+        assert 'rustmq_controller_metadata{kind="topics"}' in text
+    assert sorted(roles) == [0.0, 0.0, 1.0], roles
+    # the admin CLI over the controller's REST API
+    admin = os.path.join(BUILD_DIR, "rustmq-admin")
+    if os.access(admin, os.X_OK):
+        p = subprocess.run([admin, "--api-url", url(lc), "list-topics", "--json"], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert "via-http" in p.stdout
+        p = subprocess.run([admin, "--api-url", url(lc), "delete-topic", "via-http"], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stdout + p.stderr
+        deadline = time.monotonic() + 10
+        while "via-http" in topics(E):
+            assert time.monotonic() < deadline, "delete through the controller's API did not apply"
+            time.sleep(0.1)
 
 
 def test_bad_configs_exit_codes(tmp_path):

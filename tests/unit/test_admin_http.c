@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "admin/admin.h"
+#include "http_test_util.h"
 #include "common/log.h"
 
 /* ---- fake backend ---------------------------------------------------------------- */
@@ -343,65 +344,8 @@ static void stop_server(fixture_t *fx) {
 
 /* ---- HTTP client ----------------------------------------------------------------------------------- */
 
-typedef struct resp {
-    long status;
-    char *body;
-    size_t len;
-    char *headers;
-    size_t hlen;
-    json_t *json;
-} resp_t;
-
-static size_t wr_body(char *p, size_t sz, size_t n, void *ud) {
-    resp_t *r = ud;
-    r->body = realloc(r->body, r->len + sz * n + 1);
-    memcpy(r->body + r->len, p, sz * n);
-    r->len += sz * n;
-    r->body[r->len] = 0;
-    return sz * n;
-}
-
-static size_t wr_hdr(char *p, size_t sz, size_t n, void *ud) {
-    resp_t *r = ud;
-    r->headers = realloc(r->headers, r->hlen + sz * n + 1);
-    memcpy(r->headers + r->hlen, p, sz * n);
-    r->hlen += sz * n;
-    r->headers[r->hlen] = 0;
-    return sz * n;
-}
-
 static resp_t req(fixture_t *fx, const char *method, const char *path, const char *body) {
-    resp_t r;
-    memset(&r, 0, sizeof r);
-    char url[512];
-    snprintf(url, sizeof url, "%s%s", fx->base, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, wr_hdr);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    struct curl_slist *h = NULL;
-    if (body) {
-        h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    }
-    CURLcode rc = curl_easy_perform(c);
-    assert_int_equal(rc, CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(h);
-    if (r.body && r.body[0] == '{') r.json = json_loads(r.body, 0, NULL);
-    return r;
-}
-
-static void resp_free(resp_t *r) {
-    free(r->body);
-    free(r->headers);
-    if (r->json) json_decref(r->json);
+    return th_request(fx->base, method, path, body);
 }
 
 static bool has_header(const resp_t *r, const char *name_value) {
