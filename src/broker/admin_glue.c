@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "broker/tier_glue.h"
+#include "controller/ctl_admin.h"
 #include "controller/meta_validate.h"
 
 /* ---------------- metrics ---------------- */
@@ -245,74 +246,23 @@ static bool rmq_bk_ready(void *ud, char *why, size_t cap) {
 static rmq_err_t rmq_bk_list_topics(void *ud, rmq_arena_t *a, rmq_admin_topic_list_t *out, rmq_admin_errinfo_t *ei) {
     (void)ei;
     rmq_broker_t *b = ud;
-    rmq_meta_state_rdlock(b->state);
-    size_t n = rmq_meta_state_topic_count_locked(b->state);
-    out->topics = n ? rmq_arena_alloc(a, n * sizeof *out->topics) : NULL;
-    if (n && !out->topics) {
-        rmq_meta_state_unlock(b->state);
-        return RMQ_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const rmq_meta_topic_t *t = rmq_meta_state_topic_at(b->state, i);
-        out->topics[i].name = rmq_admin_strdup(a, t->name);
-        out->topics[i].partitions = t->n_partitions;
-        out->topics[i].replication_factor = t->replication_factor;
-        out->topics[i].internal = t->name[0] == '_' && t->name[1] == '_';
-    }
-    out->ntopics = n;
-    rmq_meta_state_unlock(b->state);
-    return 0;
+    return rmq_ctl_admin_topic_list(b->state, a, out);
 }
 
 static rmq_err_t rmq_bk_describe_topic(void *ud, rmq_arena_t *a, const char *name, rmq_admin_topic_t *out,
                                        rmq_admin_errinfo_t *ei) {
     rmq_broker_t *b = ud;
-    rmq_meta_state_rdlock(b->state);
-    const rmq_meta_topic_t *t = rmq_meta_state_find_topic(b->state, name);
-    if (!t) {
-        rmq_meta_state_unlock(b->state);
-        snprintf(ei->msg, sizeof ei->msg, "topic '%s' does not exist", name);
-        return RMQ_UNKNOWN_TOPIC_OR_PARTITION;
-    }
-    out->name = rmq_admin_strdup(a, t->name);
-    out->partitions = t->n_partitions;
-    out->replication_factor = t->replication_factor;
-    out->internal = t->name[0] == '_' && t->name[1] == '_';
-    out->parts = t->n_partitions ? rmq_arena_alloc(a, (size_t)t->n_partitions * sizeof *out->parts) : NULL;
-    uint64_t *streams = t->n_partitions ? malloc((size_t)t->n_partitions * sizeof *streams) : NULL;
-    for (int32_t i = 0; out->parts && streams && i < t->n_partitions; i++) {
-        rmq_admin_partition_t *p = &out->parts[i];
-        p->partition = i;
-        p->leader = b->o.node_id;
-        p->leader_epoch = t->partitions[i].leader_epoch;
-        p->nreplicas = p->nisr = 1;
-        p->replicas[0] = p->isr[0] = b->o.node_id;
-        streams[i] = t->partitions[i].stream_id;
-    }
-    out->nparts = out->parts ? (size_t)t->n_partitions : 0;
-    rmq_meta_state_unlock(b->state);
-    for (size_t i = 0; streams && i < out->nparts; i++) {
+    uint64_t *streams = NULL;
+    rmq_err_t err = rmq_ctl_admin_topic_describe(b->state, a, name, out, &streams, ei);
+    if (err) return err;
+    for (size_t i = 0; i < out->nparts; i++) {
         int64_t ls = -1, hw = -1;
         rmq_store_stream_info(b->store, streams[i], &ls, &hw, NULL);
         out->parts[i].log_start_offset = ls;
         out->parts[i].high_watermark = hw;
     }
     free(streams);
-    size_t nd;
-    const rmq_meta_config_def_t *defs = rmq_meta_config_defs(&nd);
-    out->configs = rmq_arena_alloc(a, nd * sizeof *out->configs);
-    size_t k = 0;
-    for (size_t i = 0; out->configs && i < nd; i++) {
-        char val[1024];
-        bool over = false;
-        if (rmq_meta_state_config(b->state, name, defs[i].name, val, sizeof val, &over)) continue;
-        if (!over && strcmp(defs[i].name, "max.message.bytes") == 0)
-            snprintf(val, sizeof val, "%d", b->o.max_message_bytes);
-        out->configs[k].name = defs[i].name;
-        out->configs[k].value = defs[i].sensitive ? NULL : rmq_admin_strdup(a, val);
-        k++;
-    }
-    out->nconfigs = k;
+    rmq_ctl_admin_topic_configs(b->state, a, name, b->o.max_message_bytes, out);
     return 0;
 }
 

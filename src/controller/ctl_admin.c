@@ -132,11 +132,7 @@ static bool ca_ready(void *ud, char *why, size_t cap) {
     return true;
 }
 
-static rmq_err_t ca_list_topics(void *ud, rmq_arena_t *a, rmq_admin_topic_list_t *out, rmq_admin_errinfo_t *ei) {
-    (void)ei;
-    rmq_ctl_admin_t *c = ud;
-    read_barrier(c);
-    rmq_meta_state_t *s = state_of(c);
+rmq_err_t rmq_ctl_admin_topic_list(rmq_meta_state_t *s, rmq_arena_t *a, rmq_admin_topic_list_t *out) {
     rmq_meta_state_rdlock(s);
     size_t n = rmq_meta_state_topic_count_locked(s);
     out->topics = n ? rmq_arena_alloc(a, n * sizeof *out->topics) : NULL;
@@ -157,11 +153,35 @@ static rmq_err_t ca_list_topics(void *ud, rmq_arena_t *a, rmq_admin_topic_list_t
     return RMQ_NONE;
 }
 
-static rmq_err_t ca_describe_topic(void *ud, rmq_arena_t *a, const char *name, rmq_admin_topic_t *out,
-                                   rmq_admin_errinfo_t *ei) {
+void rmq_ctl_admin_topic_configs(rmq_meta_state_t *s, rmq_arena_t *a, const char *name, int32_t max_message_bytes,
+                                 rmq_admin_topic_t *out) {
+    size_t nd;
+    const rmq_meta_config_def_t *defs = rmq_meta_config_defs(&nd);
+    out->configs = rmq_arena_alloc(a, nd * sizeof *out->configs);
+    size_t k = 0;
+    for (size_t i = 0; out->configs && i < nd; i++) {
+        char val[1024];
+        bool over = false;
+        if (rmq_meta_state_config(s, name, defs[i].name, val, sizeof val, &over)) continue;
+        if (!over && max_message_bytes > 0 && strcmp(defs[i].name, "max.message.bytes") == 0)
+            snprintf(val, sizeof val, "%d", max_message_bytes);
+        out->configs[k].name = defs[i].name;
+        out->configs[k].value = defs[i].sensitive ? NULL : rmq_admin_strdup(a, val);
+        k++;
+    }
+    out->nconfigs = k;
+}
+
+static rmq_err_t ca_list_topics(void *ud, rmq_arena_t *a, rmq_admin_topic_list_t *out, rmq_admin_errinfo_t *ei) {
+    (void)ei;
     rmq_ctl_admin_t *c = ud;
     read_barrier(c);
-    rmq_meta_state_t *s = state_of(c);
+    return rmq_ctl_admin_topic_list(state_of(c), a, out);
+}
+
+rmq_err_t rmq_ctl_admin_topic_describe(rmq_meta_state_t *s, rmq_arena_t *a, const char *name, rmq_admin_topic_t *out,
+                                       uint64_t **streams, rmq_admin_errinfo_t *ei) {
+    *streams = NULL;
     rmq_meta_state_rdlock(s);
     const rmq_meta_topic_t *t = rmq_meta_state_find_topic(s, name);
     if (!t) {
@@ -174,10 +194,10 @@ static rmq_err_t ca_describe_topic(void *ud, rmq_arena_t *a, const char *name, r
     out->replication_factor = t->replication_factor;
     out->internal = t->name[0] == '_' && t->name[1] == '_';
     out->parts = t->n_partitions ? rmq_arena_alloc(a, (size_t)t->n_partitions * sizeof *out->parts) : NULL;
-    uint64_t *streams = t->n_partitions ? malloc((size_t)t->n_partitions * sizeof *streams) : NULL;
-    if (t->n_partitions && (!out->parts || !streams)) {
+    uint64_t *ids = t->n_partitions ? malloc((size_t)t->n_partitions * sizeof *ids) : NULL;
+    if (t->n_partitions && (!out->parts || !ids)) {
         rmq_meta_state_unlock(s);
-        free(streams);
+        free(ids);
         return RMQ_ERR_NOMEM;
     }
     for (int32_t i = 0; i < t->n_partitions; i++) {
@@ -189,12 +209,23 @@ static rmq_err_t ca_describe_topic(void *ud, rmq_arena_t *a, const char *name, r
         p->leader_epoch = mp->leader_epoch;
         for (int32_t r = 0; r < mp->n_replicas && r < RMQ_ADMIN_MAX_REPLICAS; r++) p->replicas[p->nreplicas++] = mp->replicas[r];
         if (mp->leader >= 0) p->isr[p->nisr++] = mp->leader; /* no follower replication yet: the leader alone */
-        streams[i] = mp->stream_id;
+        p->log_start_offset = p->high_watermark = -1;
+        ids[i] = mp->stream_id;
     }
     out->nparts = (size_t)t->n_partitions;
-    size_t nd;
-    const rmq_meta_config_def_t *defs = rmq_meta_config_defs(&nd);
     rmq_meta_state_unlock(s);
+    *streams = ids;
+    return RMQ_NONE;
+}
+
+static rmq_err_t ca_describe_topic(void *ud, rmq_arena_t *a, const char *name, rmq_admin_topic_t *out,
+                                   rmq_admin_errinfo_t *ei) {
+    rmq_ctl_admin_t *c = ud;
+    read_barrier(c);
+    rmq_meta_state_t *s = state_of(c);
+    uint64_t *streams = NULL;
+    rmq_err_t err = rmq_ctl_admin_topic_describe(s, a, name, out, &streams, ei);
+    if (err) return err;
     for (size_t i = 0; i < out->nparts; i++) { /* the manifest takes the lock itself */
         int64_t ls = -1, end = -1;
         if (!rmq_meta_state_manifest_stream(s, streams[i], &ls, &end, NULL, NULL)) ls = end = -1;
@@ -202,17 +233,7 @@ static rmq_err_t ca_describe_topic(void *ud, rmq_arena_t *a, const char *name, r
         out->parts[i].high_watermark = end;
     }
     free(streams);
-    out->configs = rmq_arena_alloc(a, nd * sizeof *out->configs);
-    size_t k = 0;
-    for (size_t i = 0; out->configs && i < nd; i++) {
-        char val[1024];
-        bool over = false;
-        if (rmq_meta_state_config(s, name, defs[i].name, val, sizeof val, &over)) continue;
-        out->configs[k].name = defs[i].name;
-        out->configs[k].value = defs[i].sensitive ? NULL : rmq_admin_strdup(a, val);
-        k++;
-    }
-    out->nconfigs = k;
+    rmq_ctl_admin_topic_configs(s, a, name, 0, out);
     return RMQ_NONE;
 }
 

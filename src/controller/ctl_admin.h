@@ -33,4 +33,20 @@ int rmq_ctl_admin_port(const rmq_ctl_admin_t *a);
 /* Stop the server and free. NULL is a no-op. */
 void rmq_ctl_admin_stop(rmq_ctl_admin_t *a);
 
+/* Helpers shared with the broker's admin backend (src/broker/admin_glue.c),
+ * both over a metadata state (borrowed; they take its locks). Results are
+ * allocated in the request arena a. */
+/* Every topic's summary. */
+rmq_err_t rmq_ctl_admin_topic_list(rmq_meta_state_t *s, rmq_arena_t *a, rmq_admin_topic_list_t *out);
+/* Topic name's header and partitions (leader, epoch, replicas; ISR = the
+ * leader; offsets -1 for the caller to fill). *streams: the partitions'
+ * stream ids, malloc'd (caller frees). UNKNOWN_TOPIC_OR_PARTITION if absent. */
+rmq_err_t rmq_ctl_admin_topic_describe(rmq_meta_state_t *s, rmq_arena_t *a, const char *name, rmq_admin_topic_t *out,
+                                       uint64_t **streams, rmq_admin_errinfo_t *ei);
+/* out->configs: every known topic config of topic name with its effective
+ * value (sensitive ones as NULL). max_message_bytes > 0 replaces the
+ * max.message.bytes default (a broker's own limit) when not overridden. */
+void rmq_ctl_admin_topic_configs(rmq_meta_state_t *s, rmq_arena_t *a, const char *name, int32_t max_message_bytes,
+                                 rmq_admin_topic_t *out);
+
 #endif
