@@ -192,19 +192,46 @@ static char *rmq_bk_cluster_id(rmq_broker_t *b, rmq_arena_t *a) {
     return rmq_admin_strdup(a, txt);
 }
 
+/* The registered brokers of the metadata state (every broker of the
+ * cluster when a controller quorum is used; this one when embedded). */
 static rmq_err_t rmq_bk_cluster(void *ud, rmq_arena_t *a, rmq_admin_cluster_t *out, rmq_admin_errinfo_t *ei) {
     (void)ei;
     rmq_broker_t *b = ud;
     out->cluster_id = rmq_bk_cluster_id(b, a);
-    out->controller_id = b->o.node_id;
-    out->brokers = rmq_arena_alloc(a, sizeof *out->brokers);
-    if (!out->brokers) return RMQ_ERR_NOMEM;
-    out->nbrokers = 1;
-    out->brokers[0].id = b->o.node_id;
-    out->brokers[0].host = rmq_admin_strdup(a, b->adv_host);
-    out->brokers[0].port = b->adv_port;
-    out->brokers[0].rack = b->rack && *b->rack ? rmq_admin_strdup(a, b->rack) : NULL;
-    out->brokers[0].status = atomic_load(&b->stopping) ? "draining" : "active";
+    /* embedded: this broker runs the controller; with a quorum the leader
+     * is the controllers' business (their own admin API reports it) */
+    out->controller_id = b->cluster ? -1 : b->o.node_id;
+    rmq_meta_state_rdlock(b->state);
+    size_t n = rmq_meta_state_broker_count_locked(b->state);
+    bool self_listed = false;
+    out->brokers = rmq_arena_alloc(a, (n + 1) * sizeof *out->brokers);
+    if (!out->brokers) {
+        rmq_meta_state_unlock(b->state);
+        return RMQ_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const rmq_meta_broker_t *mb = rmq_meta_state_broker_at(b->state, i);
+        rmq_admin_broker_t *o = &out->brokers[i];
+        o->id = mb->id;
+        o->host = rmq_admin_strdup(a, mb->host);
+        o->port = mb->port;
+        o->rack = mb->rack && *mb->rack ? rmq_admin_strdup(a, mb->rack) : NULL;
+        o->status = "active";
+        if (mb->id == b->o.node_id) {
+            self_listed = true;
+            if (atomic_load(&b->stopping)) o->status = "draining";
+        }
+    }
+    rmq_meta_state_unlock(b->state);
+    out->nbrokers = n;
+    if (!self_listed) { /* not (yet, or any more) registered: still say who answers */
+        rmq_admin_broker_t *o = &out->brokers[out->nbrokers++];
+        o->id = b->o.node_id;
+        o->host = rmq_admin_strdup(a, b->adv_host);
+        o->port = b->adv_port;
+        o->rack = b->rack && *b->rack ? rmq_admin_strdup(a, b->rack) : NULL;
+        o->status = atomic_load(&b->stopping) ? "draining" : "inactive";
+    }
     return 0;
 }
 

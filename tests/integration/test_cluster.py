@@ -16,10 +16,12 @@ not fence anybody and the watch resumes on another controller.
 Metadata is read with raw Metadata v1 requests to one broker at a time, so
 each broker's own view is what is checked.
 """
+import json
 import os
 import socket
 import struct
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic
@@ -211,6 +213,20 @@ def test_brokers_share_controller_metadata(cluster):
             got.add(m.value())
     c.close()
     assert len(got) == 200
+
+    # the REST admin APIs agree: both brokers' and the controllers' list
+    # both brokers and report the partitions' leaders from the shared state
+    def rest(base, path):
+        with urllib.request.urlopen(base + path, timeout=10) as r:
+            return json.loads(r.read())
+    bases = ["http://" + b.config["admin"]["listen"] for b in (b1, b2)] + \
+            ["http://" + c.config["controller"]["http_listen"] for c in cs]
+    for base in bases:
+        def agreed(base=base):
+            ids = sorted(x["id"] for x in rest(base, "/api/v1/brokers")["brokers"])
+            parts = rest(base, "/api/v1/topics/" + name)["partition_details"]
+            return ids == [1, 2] and sorted(q["leader"] for q in parts) == leaders
+        wait_for(agreed, 10, "brokers and leaders over REST at " + base)
 
     # CreatePartitions and AlterConfigs through broker 1 reach broker 2
     a1 = admin(b1.bootstrap)
