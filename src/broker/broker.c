@@ -94,6 +94,15 @@ static void rmq_broker_drop_orphans(rmq_broker_t *b) {
     free(ids);
 }
 
+/* Cluster watcher callback: the mirror's topic set changed (a topic may
+ * have been deleted through another broker or the controller's API). */
+static void rmq_broker_on_topics_changed(void *ud) {
+    rmq_broker_t *b = ud;
+    pthread_mutex_lock(&b->orphan_mu);
+    if (b->orphan_ready) rmq_broker_drop_orphans(b);
+    pthread_mutex_unlock(&b->orphan_mu);
+}
+
 rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char *errbuf, size_t errlen) {
     *out = NULL;
     rmq_broker_t *b = calloc(1, sizeof *b);
@@ -112,6 +121,7 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     b->o.admin_listen = b->admin_listen;
     pthread_mutex_init(&b->meta_mu, NULL);
     pthread_mutex_init(&b->parts_mu, NULL);
+    pthread_mutex_init(&b->orphan_mu, NULL);
     atomic_init(&b->next_pid, rmq_wall_ms() * 1000);
     rmq_err_t err = rmq_broker_metrics_init(b);
     if (err) goto fail;
@@ -138,6 +148,8 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
             .data_dir = b->data_dir,
             .heartbeat_ms = o->controller_heartbeat_ms,
             .session_timeout_ms = o->controller_session_timeout_ms,
+            .on_topics_changed = rmq_broker_on_topics_changed,
+            .on_topics_changed_ud = b,
         };
         err = rmq_cluster_start(&co, &b->cluster, errbuf, errlen);
         if (err) goto fail;
@@ -171,7 +183,10 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     if (err) goto fail;
     RMQ_INFO("broker", "msg=\"storage open\" wal=%s recovery_ms=%llu", b->wal_dir,
              (unsigned long long)((rmq_mono_ns() - t0) / 1000000));
+    pthread_mutex_lock(&b->orphan_mu);
     rmq_broker_drop_orphans(b);
+    b->orphan_ready = true; /* from now on also when the mirror changes */
+    pthread_mutex_unlock(&b->orphan_mu);
     err = rmq_btier_start(b, errbuf, errlen); /* uploads sealed segments, serves reads below the WAL */
     if (err) goto fail;
     err = rmq_broker_groups_open(b, errbuf, errlen);
@@ -236,6 +251,9 @@ void rmq_broker_stop(rmq_broker_t *b) {
     }
     rmq_broker_groups_close(b);
     rmq_btier_stop(b); /* before the store closes: the uploader reclaims segments */
+    pthread_mutex_lock(&b->orphan_mu);
+    b->orphan_ready = false;
+    pthread_mutex_unlock(&b->orphan_mu);
     if (b->store) {
         rmq_store_sync(b->store);
         rmq_store_close(b->store);
@@ -247,6 +265,7 @@ void rmq_broker_stop(rmq_broker_t *b) {
     rmq_metrics_free(b->metrics);
     pthread_mutex_destroy(&b->meta_mu);
     pthread_mutex_destroy(&b->parts_mu);
+    pthread_mutex_destroy(&b->orphan_mu);
     free(b->data_dir);
     free(b->listen);
     free(b->rack);

@@ -59,6 +59,10 @@ struct rmq_broker {
     pthread_mutex_t meta_mu;
     rmq_net_t *net;
     pthread_mutex_t parts_mu;
+    /* the cluster watcher drops streams of topics deleted elsewhere while
+     * the store is open (orphan_ready under orphan_mu) */
+    pthread_mutex_t orphan_mu;
+    bool orphan_ready;
     rmq_partition_t **parts; /* open-addressing by stream id */
     size_t parts_cap, parts_n;
     atomic_int_fast64_t next_pid;

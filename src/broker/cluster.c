@@ -100,9 +100,25 @@ rmq_err_t rmq_cluster_sync(rmq_cluster_t *c, int64_t index, uint32_t timeout_ms)
     return RMQ_NONE;
 }
 
+/* A fingerprint of the mirror's topic/partition set: the sum of every
+ * partition's stream id (ids are never reused) and the partition count. */
+static uint64_t topics_fingerprint(rmq_meta_state_t *s) {
+    uint64_t fp = 0;
+    rmq_meta_state_rdlock(s);
+    size_t nt = rmq_meta_state_topic_count_locked(s);
+    for (size_t i = 0; i < nt; i++) {
+        const rmq_meta_topic_t *t = rmq_meta_state_topic_at(s, i);
+        for (int32_t p = 0; p < t->n_partitions; p++) fp += t->partitions[p].stream_id * 0x9e3779b97f4a7c15ull + 1;
+    }
+    rmq_meta_state_unlock(s);
+    return fp;
+}
+
 static void *watcher_main(void *ud) {
     rmq_cluster_t *c = ud;
     bool failing = false;
+    uint64_t fp = topics_fingerprint(c->mirror);
+    int64_t checked = rmq_meta_state_last_index(c->mirror);
     while (!stopping(c)) {
         size_t n = 0;
         char msg[256] = "";
@@ -111,6 +127,14 @@ static void *watcher_main(void *ud) {
         rmq_err_t e = fetch_once(c, &n, msg, sizeof msg);
         int64_t after = rmq_meta_state_last_index(c->mirror);
         pthread_mutex_unlock(&c->sync_mu);
+        /* the mirror also advances under proposers (their own sync):
+         * compare whenever its index moved, whoever applied */
+        if (after != checked && c->o.on_topics_changed) {
+            checked = after;
+            uint64_t now_fp = topics_fingerprint(c->mirror);
+            if (now_fp != fp) c->o.on_topics_changed(c->o.on_topics_changed_ud);
+            fp = now_fp;
+        }
         if (e) {
             if (!failing)
                 RMQ_WARN("cluster", "msg=\"metadata watch failed; retrying on the next controller\" err=%s detail=\"%s\" "

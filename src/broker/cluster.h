@@ -43,6 +43,12 @@ typedef struct rmq_cluster_opts {
     uint32_t heartbeat_ms;       /* 0 = 500 */
     uint32_t session_timeout_ms; /* 0 = 10000; sent with every heartbeat */
     uint32_t startup_timeout_ms; /* wait for a controller leader and the first sync; 0 = 60000 */
+    /* Called on the watcher thread after the mirror applied commands that
+     * changed the set of topics or partitions (e.g. a DeleteTopic proposed
+     * through another broker), so the broker can drop local streams of
+     * deleted topics. Must not call back into the cluster. NULL = none. */
+    void (*on_topics_changed)(void *ud);
+    void *on_topics_changed_ud;
 } rmq_cluster_opts_t;
 
 /* Connect to the quorum, wait for a leader and a cluster id, bring the

@@ -245,6 +245,9 @@ def test_brokers_share_controller_metadata(cluster):
     a2.delete_topics([name])[name].result(30)
     assert name not in topics(eps(cs))
     wait_for(lambda: name not in metadata(b1.port)["topics"], 10, "topic gone on broker 1")
+    # ...and broker 1 drops the WAL streams it held for it without a restart
+    wait_for(lambda: b1.log_text(run_only=True).count('msg="dropping stream of a deleted topic"') >= 2, 10,
+             "broker 1 dropping its streams of the deleted topic")
 
 
 def test_kill9_broker_fenced_and_returns(cluster):
