@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker/broker_int.h"
+#include "broker/tier_glue.h"
 #include "common/log.h"
 #include "controller/meta_validate.h"
 #include "protocol/record_batch.h"
@@ -309,7 +310,14 @@ void rmq_h_list_offsets(rmq_req_t *req) {
                     pr[j].error_code = rmq_err_to_wire(err);
                     continue;
                 }
-                if (off >= 0) {
+                /* below the local WAL (uploaded and reclaimed): the
+                 * manifest; at and above it the local index is exact */
+                int64_t ws = 0;
+                rmq_store_stream_wal_start(b->store, stream, &ws);
+                int64_t toff = ws > ls ? rmq_btier_offset_for_timestamp(b, stream, p->timestamp, ls) : -1;
+                if (toff >= 0 && toff < ws) {
+                    off = toff; /* range granularity; its timestamp is not known here */
+                } else if (off >= 0) {
                     int64_t rec_ts = p->timestamp;
                     rmq_list_offsets_refine(b, stream, p->timestamp, &off, &rec_ts);
                     pr[j].timestamp = rec_ts;

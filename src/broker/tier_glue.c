@@ -463,3 +463,24 @@ static void *retention_main(void *arg) {
     }
     return NULL;
 }
+
+int64_t rmq_btier_offset_for_timestamp(rmq_broker_t *b, uint64_t stream, int64_t ts, int64_t from) {
+    int64_t at = from;
+    for (;;) {
+        rmq_meta_obj_loc_t *locs = NULL;
+        size_t n = 0;
+        if (rmq_meta_state_manifest_find(b->state, stream, at, 64, &locs, &n) != RMQ_NONE || n == 0) {
+            free(locs);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (locs[i].range.max_ts >= ts) {
+                int64_t off = locs[i].range.base_offset > from ? locs[i].range.base_offset : from;
+                free(locs);
+                return off;
+            }
+        at = locs[n - 1].range.end_offset;
+        free(locs);
+        if (n < 64) return -1;
+    }
+}

@@ -48,4 +48,10 @@ typedef struct rmq_btier_stats {
 /* false if tiering is not running. */
 bool rmq_btier_stats(rmq_broker_t *b, rmq_btier_stats_t *out);
 
+/* Timestamp lookup in the uploaded part of a stream: the base offset (at
+ * least from) of the first manifest range at or after from whose max
+ * timestamp >= ts, or -1. Range granularity (one stream's run of one
+ * segment): the exact record is not searched inside the object. */
+int64_t rmq_btier_offset_for_timestamp(rmq_broker_t *b, uint64_t stream, int64_t ts, int64_t from);
+
 #endif

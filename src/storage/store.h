@@ -125,7 +125,9 @@ rmq_err_t rmq_store_stream_info(rmq_store_t *st, uint64_t stream_id, int64_t *lo
 /* Lowest offset still readable from the local WAL (== high watermark when
  * nothing is local). Offsets in [log_start, wal_start) are in the object tier. */
 rmq_err_t rmq_store_stream_wal_start(rmq_store_t *st, uint64_t stream_id, int64_t *wal_start);
-/* Base offset of the first durable batch whose max timestamp >= ts, or -1. */
+/* Base offset of the first durable batch still in the local WAL whose max
+ * timestamp >= ts, or -1 (reclaimed batches are the object tier's: see the
+ * manifest's per-range max timestamps). */
 rmq_err_t rmq_store_offset_for_timestamp(rmq_store_t *st, uint64_t stream_id, int64_t ts, int64_t *offset);
 /* DeleteRecords: move the log start to new_log_start (<= high watermark;
  * -1 = high watermark). Durable (a TRIM entry in the WAL) before it returns;
@@ -200,6 +202,7 @@ typedef struct rmq_store_stats {
     uint64_t cache_bytes;     /* write cache in use */
     uint64_t segments_live, segments_sealed;
     uint64_t recovery_ms;     /* duration of the last open's recovery */
+    uint64_t index_entries;   /* in-memory offset index entries, all streams (batches in the local WAL) */
     bool read_only;
 } rmq_store_stats_t;
 
