@@ -197,7 +197,7 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
             break;
         }
         if (ps) rmq_producers_record(ps, bt.h.producer_id, bt.h.producer_epoch, bt.h.base_sequence,
-                                     bt.h.last_offset_delta + 1, log_end);
+                                     bt.h.last_offset_delta + 1, log_end, now);
         if (part->m_produce_bytes) rmq_counter_add(part->m_produce_bytes, bt.size);
         if (part->m_produce_records) rmq_counter_add(part->m_produce_records, (uint64_t)bt.h.record_count);
         first = false;

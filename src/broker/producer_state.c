@@ -16,12 +16,15 @@ typedef struct {
     int64_t pid; /* -1 = empty slot */
     int16_t epoch;
     uint8_t nkept, head; /* ring of kept batches; head = most recent */
+    int64_t last_ms;     /* latest write (wall ms) */
     rmq_pbatch_t kept[RMQ_PRODUCER_KEEP];
 } rmq_pentry_t;
 
 struct rmq_producers {
     rmq_pentry_t *tab;
     size_t cap, count;
+    int64_t expire_ms;     /* 0 = never */
+    int64_t next_sweep_ms; /* no sweep before this (wall ms) */
 };
 
 static uint64_t rmq_pid_hash(int64_t pid) {
@@ -32,7 +35,11 @@ static uint64_t rmq_pid_hash(int64_t pid) {
     return x;
 }
 
-rmq_producers_t *rmq_producers_new(void) { return calloc(1, sizeof(rmq_producers_t)); }
+rmq_producers_t *rmq_producers_new(int64_t expire_ms) {
+    rmq_producers_t *ps = calloc(1, sizeof(rmq_producers_t));
+    if (ps) ps->expire_ms = expire_ms > 0 ? expire_ms : 0;
+    return ps;
+}
 
 void rmq_producers_free(rmq_producers_t *ps) {
     if (!ps) return;
@@ -52,13 +59,16 @@ static rmq_pentry_t *rmq_producers_find(const rmq_producers_t *ps, int64_t pid) 
     return NULL;
 }
 
-static rmq_err_t rmq_producers_grow(rmq_producers_t *ps) {
-    size_t ncap = ps->cap ? ps->cap * 2 : 16;
+/* Rehash into a table of ncap slots, dropping entries last written before
+ * min_ms (open addressing: removal is a rebuild). */
+static rmq_err_t rmq_producers_rebuild(rmq_producers_t *ps, size_t ncap, int64_t min_ms) {
     rmq_pentry_t *nt = malloc(ncap * sizeof *nt);
     if (!nt) return RMQ_ERR_NOMEM;
     for (size_t i = 0; i < ncap; i++) nt[i].pid = -1;
+    ps->count = 0;
     for (size_t i = 0; i < ps->cap; i++) {
-        if (ps->tab[i].pid == -1) continue;
+        if (ps->tab[i].pid == -1 || ps->tab[i].last_ms < min_ms) continue;
+        ps->count++;
         size_t j = rmq_pid_hash(ps->tab[i].pid) & (ncap - 1);
         while (nt[j].pid != -1) j = (j + 1) & (ncap - 1);
         nt[j] = ps->tab[i];
@@ -67,6 +77,25 @@ static rmq_err_t rmq_producers_grow(rmq_producers_t *ps) {
     ps->tab = nt;
     ps->cap = ncap;
     return 0;
+}
+
+static rmq_err_t rmq_producers_grow(rmq_producers_t *ps) {
+    return rmq_producers_rebuild(ps, ps->cap ? ps->cap * 2 : 16, INT64_MIN);
+}
+
+/* Forget producers idle for expire_ms, at most once per tenth of it (and
+ * at least once a minute); shrinks the table when it got mostly empty. */
+static void rmq_producers_sweep(rmq_producers_t *ps, int64_t now_ms) {
+    if (!ps->expire_ms || now_ms < ps->next_sweep_ms) return;
+    int64_t every = ps->expire_ms / 10 < 60000 ? ps->expire_ms / 10 : 60000;
+    ps->next_sweep_ms = now_ms + (every > 0 ? every : 1);
+    size_t live = 0;
+    for (size_t i = 0; i < ps->cap; i++)
+        if (ps->tab[i].pid != -1 && ps->tab[i].last_ms >= now_ms - ps->expire_ms) live++;
+    if (live == ps->count) return;
+    size_t ncap = 16;
+    while ((live + 1) * 4 > ncap * 3) ncap *= 2;
+    (void)rmq_producers_rebuild(ps, ncap, now_ms - ps->expire_ms); /* OOM: keep the old table */
 }
 
 static int32_t rmq_seq_add(int32_t seq, int32_t n) {
@@ -97,7 +126,8 @@ rmq_err_t rmq_producers_check(const rmq_producers_t *ps, int64_t pid, int16_t ep
 }
 
 rmq_err_t rmq_producers_record(rmq_producers_t *ps, int64_t pid, int16_t epoch, int32_t first_seq, int32_t count,
-                               int64_t base_offset) {
+                               int64_t base_offset, int64_t now_ms) {
+    rmq_producers_sweep(ps, now_ms);
     rmq_pentry_t *e = rmq_producers_find(ps, pid);
     if (!e) {
         if ((ps->count + 1) * 4 > ps->cap * 3) {
@@ -109,6 +139,7 @@ rmq_err_t rmq_producers_record(rmq_producers_t *ps, int64_t pid, int16_t epoch, 
         e = &ps->tab[i];
         memset(e, 0, sizeof *e);
         e->pid = pid;
+        e->last_ms = now_ms;
         ps->count++;
     }
     if (epoch != e->epoch || e->nkept == 0) {
@@ -123,5 +154,6 @@ rmq_err_t rmq_producers_record(rmq_producers_t *ps, int64_t pid, int16_t epoch, 
     b->last_seq = rmq_seq_add(first_seq, count - 1);
     b->base_offset = base_offset;
     if (e->nkept < RMQ_PRODUCER_KEEP) e->nkept++;
+    if (now_ms > e->last_ms) e->last_ms = now_ms;
     return 0;
 }

@@ -9,6 +9,10 @@
  *   - any other sequence            -> OUT_OF_ORDER_SEQUENCE_NUMBER;
  *   - older epoch                   -> INVALID_PRODUCER_EPOCH (fenced);
  *   - newer epoch                   -> must start at sequence 0.
+ * A producer idle for longer than the table's expiry (Kafka's
+ * producer.id.expiration.ms, one day by default) is forgotten at the next
+ * sweep, so the table does not grow with every producer that ever wrote;
+ * a forgotten producer that comes back must start a new sequence.
  * Not thread-safe: the caller holds the partition lock. Memory is owned by
  * the table and released by rmq_producers_free. */
 #ifndef RMQ_BROKER_PRODUCER_STATE_H
@@ -20,10 +24,12 @@
 #include "common/err.h"
 
 #define RMQ_PRODUCER_KEEP 5
+#define RMQ_PRODUCER_EXPIRE_MS 86400000 /* Kafka's producer.id.expiration.ms default */
 
 typedef struct rmq_producers rmq_producers_t;
 
-rmq_producers_t *rmq_producers_new(void);
+/* expire_ms: forget producers idle that long (0 = never). */
+rmq_producers_t *rmq_producers_new(int64_t expire_ms);
 void rmq_producers_free(rmq_producers_t *ps);
 
 /* Check a batch (first_seq .. first_seq + count - 1, wrapping at INT32_MAX)
@@ -33,9 +39,11 @@ void rmq_producers_free(rmq_producers_t *ps);
 rmq_err_t rmq_producers_check(const rmq_producers_t *ps, int64_t pid, int16_t epoch, int32_t first_seq,
                               int32_t count, int64_t *dup_base_offset);
 /* Record an appended batch (after rmq_producers_check returned 0, or while
- * rebuilding state from the log at startup). RMQ_ERR_NOMEM on OOM. */
+ * rebuilding state from the log at startup) written at now_ms (wall clock;
+ * when rebuilding, the batch's max timestamp). May sweep out expired
+ * producers. RMQ_ERR_NOMEM on OOM. */
 rmq_err_t rmq_producers_record(rmq_producers_t *ps, int64_t pid, int16_t epoch, int32_t first_seq, int32_t count,
-                               int64_t base_offset);
+                               int64_t base_offset, int64_t now_ms);
 size_t rmq_producers_count(const rmq_producers_t *ps);
 
 #endif

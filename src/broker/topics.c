@@ -202,12 +202,15 @@ void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const cha
 /* Rebuild the idempotent producers' state from the batches in the log, so a
  * producer that retries after a broker restart is still recognised. */
 rmq_producers_t *rmq_partition_producers(rmq_broker_t *b, rmq_partition_t *p) {
-    if (!p->producers) p->producers = rmq_producers_new();
+    if (!p->producers) p->producers = rmq_producers_new(RMQ_PRODUCER_EXPIRE_MS);
     if (!p->producers || p->producers_loaded) return p->producers;
     p->producers_loaded = true;
-    int64_t ls = 0, hw = 0;
-    rmq_store_stream_info(b->store, p->stream_id, &ls, &hw, NULL);
-    int64_t off = ls;
+    int64_t ws = 0, hw = 0;
+    rmq_store_stream_info(b->store, p->stream_id, NULL, &hw, NULL);
+    /* the batches still in the local WAL: the recent ones, which are what
+     * a retrying producer can repeat (uploaded ones are not re-read) */
+    rmq_store_stream_wal_start(b->store, p->stream_id, &ws);
+    int64_t off = ws;
     while (off < hw) {
         rmq_store_read_t rd;
         memset(&rd, 0, sizeof rd);
@@ -223,7 +226,7 @@ rmq_producers_t *rmq_partition_producers(rmq_broker_t *b, rmq_partition_t *p) {
             int32_t seq = (int32_t)rmq_be32(d + 53);
             if (pid >= 0 && seq >= 0)
                 rmq_producers_record(p->producers, pid, epoch, seq, rmq_rb_peek_last_offset_delta(d) + 1,
-                                     rmq_rb_peek_base_offset(d));
+                                     rmq_rb_peek_base_offset(d), (int64_t)rmq_be64(d + 35) /* max timestamp */);
         }
         off = rd.next_offset;
         rmq_store_read_release(&rd);
