@@ -208,6 +208,16 @@ typedef struct rmq_groups_rec {
 } rmq_groups_rec_t;
 /* Called once on the WAL writer thread when the batch is durable (err 0)
  * or failed. */
+/* The group's coordinator: the broker leading the group's partition of
+ * __consumer_offsets (created here if missing), as Kafka does, so members
+ * bootstrapped through different brokers of a cluster meet in one place.
+ * Embedded controller: always this broker. host (>= 256 bytes) gets a copy.
+ * RMQ_NONE, or COORDINATOR_NOT_AVAILABLE (no leader / topic cannot be made). */
+rmq_err_t rmq_broker_groups_coordinator(rmq_broker_t *b, const char *group, int32_t *node, char *host, size_t host_cap,
+                                        int32_t *port);
+/* RMQ_NONE if this broker coordinates group, else NOT_COORDINATOR (or
+ * COORDINATOR_NOT_AVAILABLE): what group requests answer elsewhere. */
+rmq_err_t rmq_broker_groups_check_coordinator(rmq_broker_t *b, const char *group);
 typedef void (*rmq_broker_groups_write_cb)(void *ud, rmq_err_t err);
 /* Append the group's records as one batch to its __consumer_offsets
  * partition (created on first use). recs borrowed for the call. On a

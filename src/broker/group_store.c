@@ -100,6 +100,45 @@ static rmq_err_t rmq_groups_stream_for(rmq_broker_t *b, const char *group, uint6
     return RMQ_NONE;
 }
 
+rmq_err_t rmq_broker_groups_coordinator(rmq_broker_t *b, const char *group, int32_t *node, char *host, size_t host_cap,
+                                        int32_t *port) {
+    if (!b->cluster) { /* embedded controller: the only broker */
+        *node = b->o.node_id;
+        snprintf(host, host_cap, "%s", b->adv_host);
+        *port = b->adv_port;
+        return RMQ_NONE;
+    }
+    uint64_t stream;
+    rmq_err_t err = rmq_groups_stream_for(b, group, &stream); /* creates the topic on first use */
+    if (err) return err;
+    err = RMQ_COORDINATOR_NOT_AVAILABLE;
+    rmq_meta_state_rdlock(b->state);
+    const rmq_meta_topic_t *t = rmq_meta_state_find_topic(b->state, RMQ_GROUPS_OFFSETS_TOPIC);
+    for (int32_t i = 0; t && i < t->n_partitions; i++) {
+        if (t->partitions[i].stream_id != stream) continue;
+        const rmq_meta_broker_t *mb =
+            t->partitions[i].leader >= 0 ? rmq_meta_state_find_broker(b->state, t->partitions[i].leader) : NULL;
+        if (mb) {
+            *node = mb->id;
+            snprintf(host, host_cap, "%s", mb->host);
+            *port = mb->port;
+            err = RMQ_NONE;
+        }
+        break;
+    }
+    rmq_meta_state_unlock(b->state);
+    return err;
+}
+
+rmq_err_t rmq_broker_groups_check_coordinator(rmq_broker_t *b, const char *group) {
+    if (!b->cluster) return RMQ_NONE;
+    int32_t node = -1, port = -1;
+    char host[256];
+    rmq_err_t err = rmq_broker_groups_coordinator(b, group, &node, host, sizeof host, &port);
+    if (err) return err;
+    return node == b->o.node_id ? RMQ_NONE : RMQ_NOT_COORDINATOR;
+}
+
 /* ---- appends ---- */
 
 typedef struct rmq_groups_append_op {

@@ -8,7 +8,10 @@
  * whatever thread completed the rebalance, copies the result into the
  * request's arena (nobody else touches a parked request) and posts the
  * response to the connection's I/O thread. OffsetCommit and DeleteGroups
- * answer once their records are durable (WAL writer thread -> post). */
+ * answer once their records are durable (WAL writer thread -> post).
+ * Coordinator: the broker leading the group's __consumer_offsets partition
+ * (group_store.c); on a controller quorum the others answer JoinGroup,
+ * SyncGroup, Heartbeat and OffsetCommit with NOT_COORDINATOR. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +64,8 @@ static rmq_groups_t *rmq_hg_core(rmq_req_t *req) { return rmq_broker_groups_core
 
 /* ---------------------------------------------------- FindCoordinator */
 
-static void rmq_hg_coordinator(rmq_req_t *req, int8_t key_type, int16_t *err, rmq_kstr_t *msg, int32_t *node,
-                               rmq_kstr_t *host, int32_t *port) {
+static void rmq_hg_coordinator(rmq_req_t *req, int8_t key_type, rmq_kstr_t key, int16_t *err, rmq_kstr_t *msg,
+                               int32_t *node, rmq_kstr_t *host, int32_t *port) {
     rmq_broker_t *b = req->b;
     if (key_type != 0) {
         *err = key_type == 1 ? RMQ_TRANSACTIONAL_ID_AUTHORIZATION_FAILED : RMQ_INVALID_REQUEST;
@@ -80,10 +83,14 @@ static void rmq_hg_coordinator(rmq_req_t *req, int8_t key_type, int16_t *err, rm
         *port = -1;
         return;
     }
-    *err = RMQ_NONE;
-    *node = b->o.node_id;
-    *host = rmq_req_kstr(req, b->adv_host);
-    *port = b->adv_port;
+    /* the broker leading the group's __consumer_offsets partition */
+    char h[256];
+    int32_t id = -1, p = -1;
+    rmq_err_t e = rmq_broker_groups_coordinator(b, rmq_req_cstr(req, key), &id, h, sizeof h, &p);
+    *err = (int16_t)rmq_err_to_wire(e);
+    *node = e ? -1 : id;
+    *host = rmq_req_kstr(req, e ? "" : h);
+    *port = e ? -1 : p;
 }
 
 void rmq_h_find_coordinator(rmq_req_t *req) {
@@ -94,7 +101,8 @@ void rmq_h_find_coordinator(rmq_req_t *req) {
         return;
     }
     if (req->hdr.api_version < 4) {
-        rmq_hg_coordinator(req, rq->key_type, &r->error_code, &r->error_message, &r->node_id, &r->host, &r->port);
+        rmq_hg_coordinator(req, rq->key_type, rq->key, &r->error_code, &r->error_message, &r->node_id, &r->host,
+                           &r->port);
         rmq_req_finish(req);
         return;
     }
@@ -103,8 +111,8 @@ void rmq_h_find_coordinator(rmq_req_t *req) {
     rmq_kmsg_find_coordinator_response_coordinator_t *c = RMQ_REQ_ARRAY(req, cd, n, r->coordinators);
     for (int32_t i = 0; c && i < n; i++) {
         c[i].key = rq->coordinator_keys.v[i];
-        rmq_hg_coordinator(req, rq->key_type, &c[i].error_code, &c[i].error_message, &c[i].node_id, &c[i].host,
-                           &c[i].port);
+        rmq_hg_coordinator(req, rq->key_type, rq->coordinator_keys.v[i], &c[i].error_code, &c[i].error_message,
+                           &c[i].node_id, &c[i].host, &c[i].port);
     }
     rmq_req_finish(req);
 }
@@ -150,10 +158,11 @@ void rmq_h_join_group(rmq_req_t *req) {
     rmq_groups_t *g = rmq_hg_core(req);
     int32_t np = rq->protocols.n > 0 ? rq->protocols.n : 0;
     rmq_group_protocol_t *ps = np ? rmq_arena_alloc(&req->arena, (size_t)np * sizeof *ps) : NULL;
-    if (!g || (np && !ps)) {
+    rmq_err_t cerr = g ? rmq_broker_groups_check_coordinator(req->b, rmq_req_cstr(req, rq->group_id)) : RMQ_NONE;
+    if (!g || (np && !ps) || cerr) {
         rmq_group_join_result_t res;
         memset(&res, 0, sizeof res);
-        res.err = g ? RMQ_UNKNOWN_SERVER_ERROR : RMQ_COORDINATOR_NOT_AVAILABLE;
+        res.err = cerr ? cerr : g ? RMQ_UNKNOWN_SERVER_ERROR : RMQ_COORDINATOR_NOT_AVAILABLE;
         res.generation = -1;
         res.member_id = "";
         rmq_hg_join_done(req, &res);
@@ -207,8 +216,9 @@ void rmq_h_sync_group(rmq_req_t *req) {
     rmq_groups_t *g = rmq_hg_core(req);
     int32_t na = rq->assignments.n > 0 ? rq->assignments.n : 0;
     rmq_group_assignment_t *as = na ? rmq_arena_alloc(&req->arena, (size_t)na * sizeof *as) : NULL;
-    if (!g || (na && !as)) {
-        r->error_code = g ? RMQ_UNKNOWN_SERVER_ERROR : RMQ_COORDINATOR_NOT_AVAILABLE;
+    rmq_err_t cerr = g ? rmq_broker_groups_check_coordinator(req->b, rmq_req_cstr(req, rq->group_id)) : RMQ_NONE;
+    if (!g || (na && !as) || cerr) {
+        r->error_code = cerr ? (int16_t)rmq_err_to_wire(cerr) : g ? RMQ_UNKNOWN_SERVER_ERROR : RMQ_COORDINATOR_NOT_AVAILABLE;
         rmq_req_finish(req);
         return;
     }
@@ -241,8 +251,9 @@ void rmq_h_heartbeat(rmq_req_t *req) {
         return;
     }
     rmq_groups_t *g = rmq_hg_core(req);
-    if (!g) {
-        r->error_code = RMQ_COORDINATOR_NOT_AVAILABLE;
+    rmq_err_t cerr = g ? rmq_broker_groups_check_coordinator(req->b, rmq_req_cstr(req, rq->group_id)) : RMQ_NONE;
+    if (!g || cerr) {
+        r->error_code = cerr ? (int16_t)rmq_err_to_wire(cerr) : RMQ_COORDINATOR_NOT_AVAILABLE;
     } else {
         r->error_code = rmq_err_to_wire(rmq_groups_heartbeat(
             g, rmq_req_cstr(req, rq->group_id), rmq_req_cstr(req, rq->member_id),
@@ -322,7 +333,9 @@ void rmq_h_offset_commit(rmq_req_t *req) {
     rmq_groups_t *g = rmq_hg_core(req);
     const char *group = rmq_req_cstr(req, rq->group_id);
     int64_t now = rmq_wall_ms();
-    rmq_err_t gerr = !g ? RMQ_COORDINATOR_NOT_AVAILABLE
+    rmq_err_t cerr = g ? rmq_broker_groups_check_coordinator(req->b, group) : RMQ_NONE;
+    rmq_err_t gerr = !g    ? RMQ_COORDINATOR_NOT_AVAILABLE
+                     : cerr ? cerr
                         : rmq_groups_commit_check(g, group, v >= 1 ? rq->generation_id_or_member_epoch : -1,
                                                   v >= 1 ? rmq_req_cstr(req, rq->member_id) : "",
                                                   v >= 7 ? rmq_hg_cstr_or_null(req, rq->group_instance_id) : NULL,

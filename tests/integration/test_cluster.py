@@ -24,6 +24,7 @@ import time
 import urllib.request
 
 import pytest
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic
 
 from conftest import free_port
@@ -325,3 +326,41 @@ def test_controller_failover_keeps_brokers(cluster):
     time.sleep(SESSION_MS / 1000 + 0.5)
     assert both_registered(b1, b2)()
     lc.start()
+
+
+def test_one_group_coordinator_across_brokers(cluster):
+    """Members of one group bootstrapped through different brokers find the
+    same coordinator (the leader of the group's __consumer_offsets
+    partition) and share the partitions instead of forming one group per
+    broker; a commit through one member is what the other reads back."""
+    cs, b1, b2 = cluster
+    wait_for(both_registered(b1, b2), 10, "both brokers registered")
+    name = unique("grp")
+    a1 = admin(b1.bootstrap)  # kept referenced: the future dies with the handle
+    a1.create_topics([NewTopic(name, 4, 1)])[name].result(30)
+    wait_for(lambda: all(len(metadata(b.port)["topics"].get(name, {})) == 4 for b in (b1, b2)), 10,
+             "topic on both brokers")
+    group = unique("g")
+    conf = {"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
+    c1 = consumer(b1.bootstrap, **conf)
+    c2 = consumer(b2.bootstrap, **conf)
+    try:
+        c1.subscribe([name])
+        c2.subscribe([name])
+
+        def balanced():
+            for c in (c1, c2):
+                c.poll(0.2)
+            a1 = {tp.partition for tp in c1.assignment()}
+            a2 = {tp.partition for tp in c2.assignment()}
+            return (a1, a2) if a1 and a2 and not (a1 & a2) and (a1 | a2) == {0, 1, 2, 3} else None
+        a1, a2 = wait_for(balanced, 60, "one group sharing the 4 partitions")
+        print("\nassignments through broker 1: %s, through broker 2: %s" % (sorted(a1), sorted(a2)))
+        # a commit through either member lands at the one coordinator
+        c1.commit(offsets=[TopicPartition(name, min(a1), 3)], asynchronous=False)
+        got = c2.committed([TopicPartition(name, min(a1))], timeout=10)
+        assert got[0].offset == 3, got
+    finally:
+        c1.close()
+        c2.close()
