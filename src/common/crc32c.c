@@ -3,7 +3,6 @@
 #include "common/crc32c.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #define RMQ_CRC32C_POLY 0x82F63B78u
@@ -98,21 +97,24 @@ static uint32_t rmq_crc32c_mulmod(uint32_t a, uint32_t b) {
     return prod;
 }
 
-/* x^(8*n) modulo the polynomial, by squaring: pow2[k] = x^(2^k). */
-static uint32_t rmq_crc32c_x8n(size_t n) {
-    static uint32_t pow2[64];
-    static atomic_int ready;
-    if (!atomic_load_explicit(&ready, memory_order_acquire)) {
-        uint32_t p = 1u << 30; /* x^1 */
-        for (int k = 0; k < 64; k++) {
-            pow2[k] = p;
-            p = rmq_crc32c_mulmod(p, p);
-        }
-        atomic_store_explicit(&ready, 1, memory_order_release); /* racing initialisers write the same values */
+/* pow2[k] = x^(2^k) modulo the polynomial, filled once. */
+static uint32_t rmq_crc32c_pow2[64];
+static pthread_once_t rmq_crc32c_pow2_once = PTHREAD_ONCE_INIT;
+
+static void rmq_crc32c_pow2_init(void) {
+    uint32_t p = 1u << 30; /* x^1 */
+    for (int k = 0; k < 64; k++) {
+        rmq_crc32c_pow2[k] = p;
+        p = rmq_crc32c_mulmod(p, p);
     }
+}
+
+/* x^(8*n) modulo the polynomial, by squaring. */
+static uint32_t rmq_crc32c_x8n(size_t n) {
+    pthread_once(&rmq_crc32c_pow2_once, rmq_crc32c_pow2_init);
     uint32_t r = 1u << 31; /* x^0 */
     for (int k = 3; n; n >>= 1, k++) /* 8*n = n << 3 */
-        if (n & 1) r = rmq_crc32c_mulmod(pow2[k], r);
+        if (n & 1) r = rmq_crc32c_mulmod(rmq_crc32c_pow2[k], r);
     return r;
 }
 

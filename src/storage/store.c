@@ -646,8 +646,12 @@ static rmq_err_t append_impl(rmq_store_t *st, uint64_t stream_id, const void *ba
     }
     uint8_t *payload = b->data + RMQ_WAL_HDR;
     memcpy(payload, batch, len);
-    uint32_t body_crc = tail_crc ? rmq_wal_body_crc_from_tail(payload, len, tail_off, *tail_crc)
-                                 : rmq_wal_body_crc(payload, len); /* outside every lock */
+    /* Combining with a known tail CRC costs ~0.2 us (a few dozen GF(2)
+     * multiplications), a hardware CRC pass ~65 ns per KiB: below 4 KiB of
+     * tail the pass is cheaper (the bytes were just copied, so cached). */
+    uint32_t body_crc = tail_crc && len - tail_off >= 4096
+                            ? rmq_wal_body_crc_from_tail(payload, len, tail_off, *tail_crc)
+                            : rmq_wal_body_crc(payload, len); /* outside every lock */
     p->s = s;
     p->type = RMQ_WAL_DATA;
     p->blob = b;
@@ -1208,19 +1212,23 @@ static void process_group(rmq_store_t *st, pend_t *list) {
 static rmq_err_t seg_recycle(rmq_store_t *st, seg_t *g, uint64_t id, seg_t **out) {
     char *path = seg_path(st->dir, id);
     int r = path ? st->io->rename(st->io->ud, g->path, path) : -ENOMEM;
-    if (r == 0) r = fsync_dir(st);
+    bool renamed = r == 0;
+    if (renamed) {
+        RMQ_DEBUG(SUB, "msg=\"segment reused\" from=%" PRIu64 " to=%" PRIu64, g->id, id);
+        free(g->path);
+        g->path = path; /* the file's name from now on, also for the cleanup below */
+        path = NULL;
+        r = fsync_dir(st);
+    }
     if (r == 0 && st->cfg.direct_io && g->wfd < 0) r = seg_open_direct(st, g); /* recovered sealed segments have none */
     if (r < 0) {
         RMQ_WARN(SUB, "msg=\"cannot reuse reclaimed segment, creating a new one\" path=%s err=\"%s\"", g->path,
                  strerror(-r));
-        st->io->unlink(st->io->ud, path && access(path, F_OK) == 0 ? path : g->path);
+        st->io->unlink(st->io->ud, g->path);
         free(path);
         seg_free(st, g);
         return RMQ_ERR_IO;
     }
-    RMQ_DEBUG(SUB, "msg=\"segment reused\" from=%" PRIu64 " to=%" PRIu64, g->id, id);
-    free(g->path);
-    g->path = path;
     g->id = id;
     atomic_store(&g->used, 0);
     g->sealed = false;
@@ -1385,6 +1393,7 @@ static void forget_segment(rmq_store_t *st, uint64_t id) {
 static void process_reclaims(rmq_store_t *st, reclaim_req_t *list) {
     char msg[256] = "";
     uint64_t ids[64];
+    reclaim_req_t *reqs[64];
     size_t n = 0;
     rmq_err_t err = RMQ_NONE;
     if (st->dirty && st->wseg) { /* the checkpoint claims everything before it is durable */
@@ -1403,6 +1412,7 @@ static void process_reclaims(rmq_store_t *st, reclaim_req_t *list) {
         reclaim_req_t *batch = list;
         reclaim_req_t *last = list;
         for (reclaim_req_t *r = list; r && n < 64; r = r->next) {
+            reqs[n] = r;
             ids[n++] = r->seg_id;
             last = r;
         }
@@ -1441,18 +1451,7 @@ static void process_reclaims(rmq_store_t *st, reclaim_req_t *list) {
                     /* otherwise unlink + close go to the requester: the last
                      * close of a 128 MiB file drops its page cache and
                      * frees its blocks, which would stall the group commit */
-                    for (reclaim_req_t *r = batch; g; r = r->next) {
-                        if (r->seg_id == g->id && !r->removed) {
-                            r->removed = g;
-                            g = NULL;
-                            break;
-                        }
-                        if (r == last) break;
-                    }
-                    if (g) { /* no requester for it (cannot happen: ids come from the batch) */
-                        st->io->unlink(st->io->ud, g->path);
-                        seg_free(st, g);
-                    }
+                    if (g) reqs[i]->removed = g;
                 }
             }
         } else {
@@ -2262,6 +2261,7 @@ rmq_err_t rmq_store_offset_for_timestamp(rmq_store_t *st, uint64_t stream_id, in
     for (size_t k = s->head; k < s->n; k++) {
         const idx_ent_t *e = &s->idx[k];
         if (e->base + e->count > s->hw) break;
+        if (e->gone) continue; /* reclaimed out of order: the manifest's */
         if (e->max_ts >= ts) {
             *offset = e->base < s->log_start ? s->log_start : e->base;
             break;
@@ -2536,14 +2536,19 @@ void rmq_store_stats(rmq_store_t *st, rmq_store_stats_t *o) {
     o->cache_bytes = st->cache_bytes;
     pthread_mutex_unlock(&st->cache_mu);
     o->recovery_ms = st->recovery_ms;
+}
+
+uint64_t rmq_store_index_entries(rmq_store_t *st) {
+    uint64_t n = 0;
     pthread_rwlock_rdlock(&st->map_mu);
     for (size_t b = 0; b < st->nbuckets; b++)
         for (stream_t *s = st->buckets[b]; s; s = s->hnext) {
             pthread_mutex_lock(&s->mu);
-            o->index_entries += s->n - s->head;
+            n += s->n - s->head;
             pthread_mutex_unlock(&s->mu);
         }
     pthread_rwlock_unlock(&st->map_mu);
+    return n;
 }
 
 const char *rmq_store_last_error(rmq_store_t *st) {

@@ -202,11 +202,14 @@ typedef struct rmq_store_stats {
     uint64_t cache_bytes;     /* write cache in use */
     uint64_t segments_live, segments_sealed;
     uint64_t recovery_ms;     /* duration of the last open's recovery */
-    uint64_t index_entries;   /* in-memory offset index entries, all streams (batches in the local WAL) */
     bool read_only;
 } rmq_store_stats_t;
 
 void rmq_store_stats(rmq_store_t *st, rmq_store_stats_t *out);
+/* In-memory offset index entries of all streams (about one per batch in
+ * the local WAL). Walks every stream under its lock: for a metrics scrape,
+ * not for a hot path. */
+uint64_t rmq_store_index_entries(rmq_store_t *st);
 /* Why the store went read-only ("" if it did not). Static until close. */
 const char *rmq_store_last_error(rmq_store_t *st);
 

@@ -171,8 +171,8 @@ static rmq_err_t fetch_block(rmq_tier_cache_t *c, const char *key, uint64_t obj,
     size_t len = (size_t)(size - off < c->cfg.block_size ? size - off : c->cfg.block_size);
     rmq_buf_t buf;
     rmq_buf_init(&buf);
-    /* block-aligned (rounded up to whole blocks) so the local backend can read with O_DIRECT */
-    (void)rmq_buf_reserve_aligned(&buf, (len + 4095) & ~(size_t)4095, 4096); /* a failure only costs that */
+    /* block-aligned so the local backend can read its whole blocks with O_DIRECT */
+    (void)rmq_buf_reserve_aligned(&buf, len, 4096); /* a failure only costs that */
     rmq_err_t err = RMQ_ERR_IO;
     rmq_obj_status_t st;
     for (uint32_t attempt = 0; attempt < c->cfg.get_attempts; attempt++) {

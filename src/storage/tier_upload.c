@@ -60,14 +60,17 @@ struct rmq_tier_uploader {
  * The caller owns it and hands it back with buf_put. NULL if out of memory. */
 static uint8_t *buf_get(rmq_tier_uploader_t *u, size_t n, size_t *cap) {
     pthread_mutex_lock(&u->mu);
-    for (size_t i = 0; i < 2; i++)
-        if (u->spare[i].p && u->spare[i].cap >= n) {
-            uint8_t *p = u->spare[i].p;
-            *cap = u->spare[i].cap;
-            u->spare[i].p = NULL;
-            pthread_mutex_unlock(&u->mu);
-            return p;
-        }
+    int best = -1; /* the smallest kept buffer that fits */
+    for (int i = 0; i < 2; i++)
+        if (u->spare[i].p && u->spare[i].cap >= n && (best < 0 || u->spare[i].cap < u->spare[best].cap)) best = i;
+    if (best >= 0) {
+        uint8_t *p = u->spare[best].p;
+        *cap = u->spare[best].cap;
+        u->spare[best].p = NULL;
+        u->spare[best].cap = 0;
+        pthread_mutex_unlock(&u->mu);
+        return p;
+    }
     pthread_mutex_unlock(&u->mu);
     void *p = NULL;
     if (posix_memalign(&p, 4096, n ? n : 1) != 0) return NULL;

@@ -463,7 +463,7 @@ static void test_full_reclaim_checkpoint(void **state) {
     assert_int_equal(rmq_store_reclaim(st, 12345), RMQ_ERR_INVALID_ARG);
     rmq_store_stats_t s;
     rmq_store_stats(st, &s);
-    uint64_t entries_before = s.index_entries;
+    uint64_t entries_before = rmq_store_index_entries(st);
     assert_int_equal(entries_before, (uint64_t)(next[0] + next[1]));
     assert_int_equal(rmq_store_reclaim(st, s.segments_live ? sl.ids[0] : 0), RMQ_NONE);
     rmq_store_read_t r;
@@ -475,8 +475,7 @@ static void test_full_reclaim_checkpoint(void **state) {
     /* the reclaimed segment's 6 entries left the in-memory index (it would
      * otherwise grow by one entry per batch forever); a timestamp lookup
      * now answers from what is local, the manifest answers for the rest */
-    rmq_store_stats(st, &s);
-    assert_int_equal(s.index_entries, entries_before - 6);
+    assert_int_equal(rmq_store_index_entries(st), entries_before - 6);
     int64_t tso = -2;
     assert_int_equal(rmq_store_offset_for_timestamp(st, 1, 0, &tso), RMQ_NONE);
     assert_int_equal(tso, 3);
@@ -524,87 +523,138 @@ static void test_full_reclaim_checkpoint(void **state) {
     tu_rmdir(dir);
 }
 
+/* One round of test_reclaimed_segment_reused: reclaim segment `first`,
+ * write until its file (held open by inode) reappears under a later id,
+ * then two entries into it. Entries are 4096 bytes (4032 + 64 header), so
+ * even the O_DIRECT writer's zero fill of the last block leaves the stale
+ * header behind them in place: recovery must stop at its old segment id. */
+#define REUSE_PAYLOAD 4032
+static void reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, uint64_t first, int64_t *next) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/wal-%016llx.seg", dir, (unsigned long long)first);
+    int old = open(path, O_RDONLY);
+    assert_true(old >= 0);
+    struct stat before;
+    assert_int_equal(fstat(old, &before), 0);
+    assert_int_equal(rmq_store_reclaim(st, first), RMQ_NONE);
+    uint64_t reused = 0;
+    for (int i = 0; i < 80 && !reused; i++) {
+        put(st, 1, REUSE_PAYLOAD, 1, *next);
+        (*next)++;
+        for (uint64_t id = first + 1; id < first + 12; id++) {
+            char p2[4096];
+            struct stat now;
+            snprintf(p2, sizeof p2, "%s/wal-%016llx.seg", dir, (unsigned long long)id);
+            if (stat(p2, &now) == 0 && now.st_ino == before.st_ino) reused = id;
+        }
+        pthread_mutex_lock(&sl->mu);
+        int n = sl->n;
+        uint64_t ids[64];
+        memcpy(ids, sl->ids, (size_t)n * sizeof ids[0]);
+        pthread_mutex_unlock(&sl->mu);
+        for (int k = 0; k < n; k++) /* keep room: reclaim what seals */
+            if (ids[k] != first) (void)rmq_store_reclaim(st, ids[k]);
+    }
+    assert_true(reused != 0);
+    struct stat after;
+    assert_int_equal(fstat(old, &after), 0);
+    assert_int_equal(after.st_nlink, 1); /* renamed, not deleted and re-created */
+    assert_int_not_equal(access(path, F_OK), 0);
+    /* write until the segment before it seals (entries now go to the reused file) */
+    bool in_reused = false;
+    for (int i = 0; i < 80 && !in_reused; i++) {
+        put(st, 1, REUSE_PAYLOAD, 1, *next);
+        (*next)++;
+        pthread_mutex_lock(&sl->mu);
+        for (int k = 0; k < sl->n; k++) in_reused |= sl->ids[k] == reused - 1;
+        pthread_mutex_unlock(&sl->mu);
+    }
+    assert_true(in_reused);
+    for (int i = 0; i < 2; i++) {
+        put(st, 1, REUSE_PAYLOAD, 1, *next);
+        (*next)++;
+    }
+    /* the reused file: a few new entries, then right behind them a valid
+     * old entry of segment `first` */
+    uint8_t h[RMQ_WAL_HDR];
+    off_t at = 0;
+    for (;; at += 4096) {
+        assert_int_equal(pread(old, h, sizeof h, at), (ssize_t)sizeof h);
+        assert_int_equal(rmq_be32(h), RMQ_WAL_MAGIC);
+        if (rmq_be64(h + 48) != reused) break;
+    }
+    assert_true(at >= 2 * 4096);
+    assert_int_equal(rmq_be64(h + 48), first);
+    close(old);
+}
+
 /* A reclaimed segment's file is reused (renamed) as a later segment instead
- * of being freed: same inode, no new preallocation. Its stale entries carry
- * the old segment id, so recovery must stop at the end of the new ones and
- * bring back exactly what was appended, not the old file's leftovers. */
+ * of being freed, also for a segment recovered at open (O_DIRECT modes must
+ * open its write fd under the new name). Recovery must stop at the reused
+ * file's stale entries and bring back exactly what was appended. */
 static void test_reclaimed_segment_reused(void **state) {
     (void)state;
     char *dir = tu_mkdir();
     rmq_store_config_t c = small_cfg(dir);
     c.segment_size_bytes = 64 * 1024;
     c.capacity_bytes = 4 * 64 * 1024;
-    rmq_store_t *st = open_ok(&c, NULL);
-    sealed_log_t sl = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
-    rmq_store_set_sealed_cb(st, on_sealed, &sl);
-    uint8_t b[10000];
     int64_t next = 0;
-    for (int i = 0; i < 8; i++) put(st, 1, sizeof(b), 1, next++); /* fills segment 1, spills into 2 */
-    assert_true(sl.n >= 1);
-    uint64_t first = sl.ids[0];
-    char path[4096];
-    snprintf(path, sizeof path, "%s/wal-%016llx.seg", dir, (unsigned long long)first);
-    struct stat before;
-    assert_int_equal(stat(path, &before), 0);
-    assert_int_equal(rmq_store_reclaim(st, first), RMQ_NONE);
-    /* fill up to the segment after the current spare, which must be the old file */
-    rmq_store_stats_t s0;
-    rmq_store_stats(st, &s0);
-    uint64_t reused = 0;
-    for (int i = 0; i < 40 && !reused; i++) {
-        put(st, 1, sizeof(b), 1, next++);
-        for (uint64_t id = first + 1; id < first + 8; id++) {
-            char p2[4096];
-            struct stat now;
-            snprintf(p2, sizeof p2, "%s/wal-%016llx.seg", dir, (unsigned long long)id);
-            if (stat(p2, &now) == 0 && now.st_ino == before.st_ino) reused = id;
-        }
-        for (int k = 0; k < sl.n; k++) /* keep room: reclaim what seals, except the reused file's own id */
-            if (sl.ids[k] != first) (void)rmq_store_reclaim(st, sl.ids[k]);
+    for (int round = 0; round < 2; round++) {
+        rmq_store_t *st = open_ok(&c, NULL);
+        sealed_log_t sl = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+        rmq_store_set_sealed_cb(st, on_sealed, &sl); /* round 1: the recovered sealed segments first */
+        if (round == 0)
+            for (int i = 0; i < 18; i++) { /* fills segment 1, spills into 2 */
+                put(st, 1, REUSE_PAYLOAD, 1, next);
+                next++;
+            }
+        pthread_mutex_lock(&sl.mu);
+        assert_true(sl.n >= 1);
+        uint64_t first = sl.ids[0];
+        pthread_mutex_unlock(&sl.mu);
+        reuse_round(st, dir, &sl, first, &next);
+        rmq_store_close(st);
+        st = open_ok(&c, NULL); /* the stale old entries behind the new ones must not come back */
+        int64_t ls, hw;
+        rmq_store_stream_info(st, 1, &ls, &hw, NULL);
+        assert_int_equal(hw, next);
+        int64_t ws, end;
+        rmq_store_stream_wal_start(st, 1, &ws);
+        verify_stream(st, 1, ws, REUSE_PAYLOAD, 1, &end);
+        assert_int_equal(end, next);
+        rmq_store_close(st);
     }
-    assert_true(reused != 0);
-    assert_int_not_equal(access(path, F_OK), 0); /* the old name is gone */
-    /* write until the segment before it seals (entries now go to the reused
-     * file), then two entries into it, then reopen: the stale old entries
-     * behind them must not come back */
-    bool in_reused = false;
-    for (int i = 0; i < 40 && !in_reused; i++) {
-        put(st, 1, sizeof(b), 1, next++);
-        for (int k = 0; k < sl.n; k++) in_reused |= sl.ids[k] == reused - 1;
-    }
-    assert_true(in_reused);
-    for (int i = 0; i < 2; i++) put(st, 1, sizeof(b), 1, next++);
-    rmq_store_close(st);
-    st = open_ok(&c, NULL);
-    int64_t ls, hw;
-    rmq_store_stream_info(st, 1, &ls, &hw, NULL);
-    assert_int_equal(hw, next);
-    int64_t ws, end;
-    rmq_store_stream_wal_start(st, 1, &ws);
-    verify_stream(st, 1, ws, sizeof(b), 1, &end);
-    assert_int_equal(end, next);
-    put(st, 1, sizeof(b), 1, next++); /* appends continue at the right offset */
+    rmq_store_t *st = open_ok(&c, NULL);
+    put(st, 1, REUSE_PAYLOAD, 1, next); /* appends continue at the right offset */
     rmq_store_close(st);
     tu_rmdir(dir);
 }
 
 /* rmq_store_append_crc (the produce path: the Kafka batch's own CRC seeds
  * the entry checksum) writes entries that read back, survive recovery's
- * verification and interleave with ordinary appends. */
+ * verification and interleave with ordinary appends; a wrong caller CRC is
+ * caught by recovery. */
 static void test_append_with_known_crc(void **state) {
     (void)state;
     char *dir = tu_mkdir();
     rmq_store_config_t c = small_cfg(dir);
     rmq_store_t *st = open_ok(&c, NULL);
-    uint8_t b[3000];
+    uint8_t b[12000];
     for (int64_t off = 0; off < 40; off++) {
-        size_t len = 100 + (size_t)off * 50;
+        size_t len = 100 + (size_t)off * 290; /* up to ~11 KiB: both sides of the 4 KiB combine threshold */
         tu_fill(b, len, 1, off);
         uint32_t crc = rmq_crc32c(0, b + 21, len - 21);
         int64_t got = -1;
         assert_int_equal(tu_append_ex(st, 1, b, len, 1, 0, 21, off % 2 ? NULL : &crc, &got), RMQ_NONE);
         assert_int_equal(got, off);
     }
+    /* the caller's CRC really is what gets written: a wrong one (on a
+     * batch large enough to take the combine path) is acknowledged, then
+     * fails verification, so recovery ends the stream before it */
+    size_t blen = 9000;
+    tu_fill(b, blen, 1, 40);
+    uint32_t bad = rmq_crc32c(0, b + 21, blen - 21) ^ 1u;
+    assert_int_equal(tu_append_ex(st, 1, b, blen, 1, 0, 21, &bad, NULL), RMQ_NONE);
     assert_int_equal(rmq_store_append_crc(st, 1, b, 100, 7, 0, 1, 0, tu_done_cb, NULL), RMQ_ERR_INVALID_ARG);
     assert_int_equal(rmq_store_append_crc(st, 1, b, 100, 101, 0, 1, 0, tu_done_cb, NULL), RMQ_ERR_INVALID_ARG);
     rmq_store_close(st);
@@ -612,12 +662,12 @@ static void test_append_with_known_crc(void **state) {
     int64_t ls, hw;
     rmq_store_stream_info(st, 1, &ls, &hw, NULL);
     assert_int_equal(hw, 40);
-    uint8_t exp[3000];
+    uint8_t exp[12000];
     for (int64_t off = 0; off < 40; off++) {
         rmq_store_read_t r;
         assert_int_equal(rmq_store_read(st, 1, off, 1, &r), RMQ_NONE);
         assert_int_equal(r.iovcnt, 1);
-        size_t len = 100 + (size_t)off * 50;
+        size_t len = 100 + (size_t)off * 290; /* up to ~11 KiB: both sides of the 4 KiB combine threshold */
         tu_fill(exp, len, 1, off);
         assert_int_equal(r.iov[0].iov_len, len);
         assert_memory_equal(r.iov[0].iov_base, exp, len);
