@@ -326,6 +326,7 @@ int main(int argc, char **argv) {
     if (*http) {
         metrics = rmq_metrics_new();
         if (metrics) rmq_metrics_register_process(metrics);
+        if (!metrics) snprintf(err, sizeof err, "out of memory");
         e = metrics ? rmq_ctl_admin_start(http, rs, metrics, 1, 1, &adm, err, sizeof err) : RMQ_ERR_NOMEM;
         if (e) {
             RMQ_ERROR("main", "msg=\"cannot start the admin API\" listen=%s detail=\"%s\"", http, err);

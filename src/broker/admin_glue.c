@@ -46,7 +46,6 @@ static void rmq_m_store(void *ud, rmq_metrics_sink_t *sink, int which) {
     case 4: v = (double)st.appends; break;
     case 5: v = (double)st.cache_bytes; break;
     case 6: v = st.read_only ? 1 : 0; break;
-    case 7: v = (double)st.index_entries; break;
     default: break;
     }
     rmq_metrics_sink_add(sink, NULL, v);
@@ -58,7 +57,10 @@ static void rmq_m_wal_bytes(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s
 static void rmq_m_wal_appends(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 4); }
 static void rmq_m_wal_cache(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 5); }
 static void rmq_m_wal_ro(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 6); }
-static void rmq_m_wal_index(void *ud, rmq_metrics_sink_t *s) { rmq_m_store(ud, s, 7); }
+static void rmq_m_wal_index(void *ud, rmq_metrics_sink_t *s) {
+    rmq_broker_t *b = ud;
+    if (b->store) rmq_metrics_sink_add(s, NULL, (double)rmq_store_index_entries(b->store));
+}
 
 rmq_err_t rmq_broker_metrics_init(rmq_broker_t *b) {
     rmq_metrics_t *m = rmq_metrics_new();

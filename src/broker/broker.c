@@ -75,7 +75,13 @@ static void rmq_broker_drop_orphans(rmq_broker_t *b) {
             if (live_n == live_cap) {
                 live_cap = live_cap ? live_cap * 2 : 64;
                 uint64_t *nl = realloc(live, live_cap * sizeof *nl);
-                if (!nl) break;
+                if (!nl) { /* an incomplete live set would delete live streams: do nothing */
+                    rmq_meta_state_unlock(b->state);
+                    RMQ_WARN("broker", "msg=\"out of memory listing live streams; orphan scan skipped\"");
+                    free(live);
+                    free(ids);
+                    return;
+                }
                 live = nl;
             }
             live[live_n++] = t->partitions[p].stream_id;

@@ -216,7 +216,9 @@ typedef struct rmq_groups_rec {
 rmq_err_t rmq_broker_groups_coordinator(rmq_broker_t *b, const char *group, int32_t *node, char *host, size_t host_cap,
                                         int32_t *port);
 /* RMQ_NONE if this broker coordinates group, else NOT_COORDINATOR (or
- * COORDINATOR_NOT_AVAILABLE): what group requests answer elsewhere. */
+ * COORDINATOR_NOT_AVAILABLE while the offsets topic does not exist or its
+ * partition has no leader): what group requests answer elsewhere. A lookup
+ * only: it never creates the topic (no controller round trip). */
 rmq_err_t rmq_broker_groups_check_coordinator(rmq_broker_t *b, const char *group);
 typedef void (*rmq_broker_groups_write_cb)(void *ud, rmq_err_t err);
 /* Append the group's records as one batch to its __consumer_offsets

@@ -100,16 +100,31 @@ static rmq_err_t rmq_groups_stream_for(rmq_broker_t *b, const char *group, uint6
     return RMQ_NONE;
 }
 
-rmq_err_t rmq_broker_groups_coordinator(rmq_broker_t *b, const char *group, int32_t *node, char *host, size_t host_cap,
-                                        int32_t *port) {
+/* The stream of the group's offsets partition if the topic exists (no
+ * creation: group requests must not block on the controller). */
+static rmq_err_t rmq_groups_stream_lookup(rmq_broker_t *b, const char *group, uint64_t *stream) {
+    struct rmq_broker_groups *G = b->groups;
+    pthread_mutex_lock(&G->mu);
+    if (G->n_parts == 0) rmq_groups_topic_lookup(b, G);
+    rmq_err_t err = G->n_parts ? RMQ_NONE : RMQ_COORDINATOR_NOT_AVAILABLE;
+    if (!err) *stream = G->streams[rmq_group_partition_hash(group) % (uint32_t)G->n_parts];
+    pthread_mutex_unlock(&G->mu);
+    return err;
+}
+
+/* The coordinator's node (and, if host != NULL, its address) from the
+ * leader of the group's offsets partition; create: make the topic first if
+ * it does not exist (FindCoordinator, as Kafka does). */
+static rmq_err_t rmq_groups_coordinator_of(rmq_broker_t *b, const char *group, bool create, int32_t *node,
+                                           char *host, size_t host_cap, int32_t *port) {
     if (!b->cluster) { /* embedded controller: the only broker */
         *node = b->o.node_id;
-        snprintf(host, host_cap, "%s", b->adv_host);
-        *port = b->adv_port;
+        if (host) snprintf(host, host_cap, "%s", b->adv_host);
+        if (port) *port = b->adv_port;
         return RMQ_NONE;
     }
     uint64_t stream;
-    rmq_err_t err = rmq_groups_stream_for(b, group, &stream); /* creates the topic on first use */
+    rmq_err_t err = create ? rmq_groups_stream_for(b, group, &stream) : rmq_groups_stream_lookup(b, group, &stream);
     if (err) return err;
     err = RMQ_COORDINATOR_NOT_AVAILABLE;
     rmq_meta_state_rdlock(b->state);
@@ -120,8 +135,8 @@ rmq_err_t rmq_broker_groups_coordinator(rmq_broker_t *b, const char *group, int3
             t->partitions[i].leader >= 0 ? rmq_meta_state_find_broker(b->state, t->partitions[i].leader) : NULL;
         if (mb) {
             *node = mb->id;
-            snprintf(host, host_cap, "%s", mb->host);
-            *port = mb->port;
+            if (host) snprintf(host, host_cap, "%s", mb->host);
+            if (port) *port = mb->port;
             err = RMQ_NONE;
         }
         break;
@@ -130,11 +145,15 @@ rmq_err_t rmq_broker_groups_coordinator(rmq_broker_t *b, const char *group, int3
     return err;
 }
 
+rmq_err_t rmq_broker_groups_coordinator(rmq_broker_t *b, const char *group, int32_t *node, char *host, size_t host_cap,
+                                        int32_t *port) {
+    return rmq_groups_coordinator_of(b, group, true, node, host, host_cap, port);
+}
+
 rmq_err_t rmq_broker_groups_check_coordinator(rmq_broker_t *b, const char *group) {
     if (!b->cluster) return RMQ_NONE;
-    int32_t node = -1, port = -1;
-    char host[256];
-    rmq_err_t err = rmq_broker_groups_coordinator(b, group, &node, host, sizeof host, &port);
+    int32_t node = -1;
+    rmq_err_t err = rmq_groups_coordinator_of(b, group ? group : "", false, &node, NULL, 0, NULL);
     if (err) return err;
     return node == b->o.node_id ? RMQ_NONE : RMQ_NOT_COORDINATOR;
 }

@@ -10,8 +10,8 @@
  * response to the connection's I/O thread. OffsetCommit and DeleteGroups
  * answer once their records are durable (WAL writer thread -> post).
  * Coordinator: the broker leading the group's __consumer_offsets partition
- * (group_store.c); on a controller quorum the others answer JoinGroup,
- * SyncGroup, Heartbeat and OffsetCommit with NOT_COORDINATOR. */
+ * (group_store.c); on a controller quorum the others answer every group
+ * request (except ListGroups) with NOT_COORDINATOR. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,8 +273,9 @@ void rmq_h_leave_group(rmq_req_t *req) {
     rmq_groups_t *g = rmq_hg_core(req);
     const char *group = rmq_req_cstr(req, rq->group_id);
     int64_t now = rmq_wall_ms();
-    if (!g) {
-        r->error_code = RMQ_COORDINATOR_NOT_AVAILABLE;
+    rmq_err_t cerr = g ? rmq_broker_groups_check_coordinator(req->b, group) : RMQ_COORDINATOR_NOT_AVAILABLE;
+    if (cerr) {
+        r->error_code = (int16_t)rmq_err_to_wire(cerr);
         rmq_req_finish(req);
         return;
     }
@@ -525,6 +526,12 @@ void rmq_h_offset_fetch(rmq_req_t *req) {
             rmq_req_finish(req);
             return;
         }
+        rmq_err_t cerr = rmq_broker_groups_check_coordinator(req->b, group);
+        if (cerr) { /* not -1 offsets: a client would reset its position */
+            r->error_code = (int16_t)rmq_err_to_wire(cerr);
+            rmq_req_finish(req);
+            return;
+        }
         rmq_of_topic_t *tr;
         int32_t n;
         /* null topics (v2+) = all committed offsets */
@@ -545,6 +552,11 @@ void rmq_h_offset_fetch(rmq_req_t *req) {
         const char *group = rmq_req_cstr(req, q->group_id);
         if (!group || !*group) {
             gr[i].error_code = RMQ_INVALID_GROUP_ID;
+            continue;
+        }
+        rmq_err_t cerr = rmq_broker_groups_check_coordinator(req->b, group);
+        if (cerr) {
+            gr[i].error_code = (int16_t)rmq_err_to_wire(cerr);
             continue;
         }
         /* request topics of the group form have the same layout as v0-7 */
@@ -685,6 +697,11 @@ void rmq_h_describe_groups(rmq_req_t *req) {
             d[i].error_code = RMQ_INVALID_GROUP_ID;
             continue;
         }
+        rmq_err_t cerr = rmq_broker_groups_check_coordinator(req->b, id);
+        if (cerr) {
+            d[i].error_code = (int16_t)rmq_err_to_wire(cerr);
+            continue;
+        }
         rmq_hg_desc_t c = {req, &d[i]};
         /* an unknown group is described as Dead with no error, like Kafka
          * before DescribeGroups v6 */
@@ -738,6 +755,11 @@ void rmq_h_delete_groups(rmq_req_t *req) {
         }
         if (!id || !*id) {
             res[i].error_code = RMQ_INVALID_GROUP_ID;
+            continue;
+        }
+        rmq_err_t cerr = rmq_broker_groups_check_coordinator(req->b, id);
+        if (cerr) {
+            res[i].error_code = (int16_t)rmq_err_to_wire(cerr);
             continue;
         }
         rmq_hg_del_op_t *op = rmq_arena_alloc(&req->arena, sizeof *op);

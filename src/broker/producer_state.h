@@ -40,7 +40,7 @@ rmq_err_t rmq_producers_check(const rmq_producers_t *ps, int64_t pid, int16_t ep
                               int32_t count, int64_t *dup_base_offset);
 /* Record an appended batch (after rmq_producers_check returned 0, or while
  * rebuilding state from the log at startup) written at now_ms (wall clock;
- * when rebuilding, the batch's max timestamp). May sweep out expired
+ * also when rebuilding from the log: batch timestamps are the clients'). May sweep out expired
  * producers. RMQ_ERR_NOMEM on OOM. */
 rmq_err_t rmq_producers_record(rmq_producers_t *ps, int64_t pid, int16_t epoch, int32_t first_seq, int32_t count,
                                int64_t base_offset, int64_t now_ms);

@@ -210,6 +210,9 @@ rmq_producers_t *rmq_partition_producers(rmq_broker_t *b, rmq_partition_t *p) {
     /* the batches still in the local WAL: the recent ones, which are what
      * a retrying producer can repeat (uploaded ones are not re-read) */
     rmq_store_stream_wal_start(b->store, p->stream_id, &ws);
+    /* rebuilt entries count as written now: batch timestamps are the
+     * clients' (CreateTime), possibly far in the past or future */
+    int64_t now = rmq_wall_ms();
     int64_t off = ws;
     while (off < hw) {
         rmq_store_read_t rd;
@@ -226,7 +229,7 @@ rmq_producers_t *rmq_partition_producers(rmq_broker_t *b, rmq_partition_t *p) {
             int32_t seq = (int32_t)rmq_be32(d + 53);
             if (pid >= 0 && seq >= 0)
                 rmq_producers_record(p->producers, pid, epoch, seq, rmq_rb_peek_last_offset_delta(d) + 1,
-                                     rmq_rb_peek_base_offset(d), (int64_t)rmq_be64(d + 35) /* max timestamp */);
+                                     rmq_rb_peek_base_offset(d), now);
         }
         off = rd.next_offset;
         rmq_store_read_release(&rd);

@@ -259,7 +259,10 @@ static rmq_err_t ca_create_topic(void *ud, rmq_arena_t *a, const rmq_admin_new_t
     rmq_ctl_admin_t *c = ud;
     int32_t parts = t->partitions == -1 ? c->default_partitions : t->partitions;
     int32_t rf = t->replication_factor == -1 ? c->default_rf : t->replication_factor;
-    if (rf > INT16_MAX) return RMQ_INVALID_REPLICATION_FACTOR;
+    if (rf > INT16_MAX) {
+        snprintf(ei->msg, sizeof ei->msg, "replication factor %d is above %d", rf, INT16_MAX);
+        return RMQ_INVALID_REPLICATION_FACTOR;
+    }
     rmq_meta_kv_t *kv = t->nconfigs ? rmq_arena_alloc(a, t->nconfigs * sizeof *kv) : NULL;
     if (t->nconfigs && !kv) return RMQ_ERR_NOMEM;
     for (size_t i = 0; i < t->nconfigs; i++) {

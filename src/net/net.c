@@ -526,6 +526,11 @@ static void rmq_net_on_adopt(void *ud) {
     rmq_net_loop_t *l = h->loop;
     int fd = h->fd;
     free(h);
+    if (atomic_load(&l->net->stopping)) { /* accepted just before the stop: not served */
+        close(fd);
+        atomic_fetch_sub(&l->nconns, 1);
+        return;
+    }
     rmq_net_conn_t *c = calloc(1, sizeof *c);
     uint8_t *rbuf = malloc(RMQ_NET_RBUF);
     if (!c || !rbuf) {

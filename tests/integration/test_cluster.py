@@ -18,6 +18,7 @@ each broker's own view is what is checked.
 """
 import json
 import os
+import re
 import socket
 import struct
 import time
@@ -247,8 +248,12 @@ def test_brokers_share_controller_metadata(cluster):
     assert name not in topics(eps(cs))
     wait_for(lambda: name not in metadata(b1.port)["topics"], 10, "topic gone on broker 1")
     # ...and broker 1 drops the WAL streams it held for it without a restart
-    wait_for(lambda: b1.log_text(run_only=True).count('msg="dropping stream of a deleted topic"') >= 2, 10,
-             "broker 1 dropping its streams of the deleted topic")
+    def dropped():
+        return set(re.findall(r'msg="dropping stream of a deleted topic" stream=(\d+)', b1.log_text(run_only=True)))
+    # the two partitions broker 1 led and wrote (of 0..3; 4 and 5 never got data)
+    wait_for(lambda: len(dropped()) >= 2, 10, "broker 1 dropping its streams of the deleted topic")
+    time.sleep(0.5)
+    assert len(dropped()) == 2, dropped()
 
 
 def test_kill9_broker_fenced_and_returns(cluster):

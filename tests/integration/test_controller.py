@@ -335,8 +335,8 @@ def test_http_admin_api(quorum):
     st, doc = http("GET", url(lc) + "/api/v1/topics/via-http")
     assert st == 200 and doc["partitions"] == 6, doc
     # groups live on the brokers (coordinators): not here
-    st, doc = http("GET", url(lc) + "/api/v1/groups")
-    assert st in (404, 501), doc
+    st, doc = http("GET", url(lc) + "/api/v1/consumer-groups")
+    assert st == 501 and doc["error"] == "UNSUPPORTED", doc
     # metrics: exactly one leader, same term everywhere
     roles = []
     for c in cs:

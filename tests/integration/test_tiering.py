@@ -136,6 +136,8 @@ def test_local_upload_reclaim_and_empty_wal_restart(broker_factory):
         exact = next(i for i, msg in enumerate(got[0]) if msg.timestamp()[1] >= ts)
         o = c.offsets_for_times([TopicPartition(topic, 0, ts)], timeout=30)[0].offset
         assert 0 <= o <= exact, (k, o, exact)
+        # range granularity: at most one segment's worth of this partition earlier
+        assert exact - o <= SEG // VALUE + 1, (k, o, exact)
     c.close()
 
     # stateless broker: wipe the WAL, keep the metadata
