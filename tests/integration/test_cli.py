@@ -55,8 +55,14 @@ def test_port_in_use(tmp_path):
 
 
 def test_ready_line(broker):
-    text = broker.log_text()
-    line = next(l for l in text.splitlines() if 'msg="ready"' in l)
+    # the fixture returns once the port accepts; the line follows within ms
+    deadline = time.monotonic() + 10
+    line = None
+    while line is None and time.monotonic() < deadline:
+        line = next((l for l in broker.log_text().splitlines() if 'msg="ready"' in l), None)
+        if line is None:
+            time.sleep(0.05)
+    assert line is not None, broker.log_tail()
     assert "listeners=" in line and ("127.0.0.1:%d" % broker.port) in line
     assert broker.stop() == 0
     assert 'msg="stopped"' in broker.log_text()
