@@ -4,6 +4,7 @@ a busy port stops startup, and the ready line names the listener."""
 import re
 import socket
 import subprocess
+import time
 
 from conftest import BROKER_BIN, Broker
 
