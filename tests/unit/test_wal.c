@@ -529,7 +529,19 @@ static void test_full_reclaim_checkpoint(void **state) {
  * even the O_DIRECT writer's zero fill of the last block leaves the stale
  * header behind them in place: recovery must stop at its old segment id. */
 #define REUSE_PAYLOAD 4032
-static void reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, uint64_t first, int64_t *next) {
+/* Reclaim every sealed segment but `keep` (as the uploader would), so the
+ * WAL never back-pressures the test. */
+static void reclaim_sealed_except(rmq_store_t *st, sealed_log_t *sl, uint64_t keep) {
+    pthread_mutex_lock(&sl->mu);
+    int n = sl->n;
+    uint64_t ids[64];
+    memcpy(ids, sl->ids, (size_t)n * sizeof ids[0]);
+    pthread_mutex_unlock(&sl->mu);
+    for (int k = 0; k < n; k++)
+        if (ids[k] != keep) (void)rmq_store_reclaim(st, ids[k]); /* already reclaimed: INVALID_ARG */
+}
+
+static uint64_t reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, uint64_t first, int64_t *next) {
     char path[4096];
     snprintf(path, sizeof path, "%s/wal-%016llx.seg", dir, (unsigned long long)first);
     int old = open(path, O_RDONLY);
@@ -539,6 +551,7 @@ static void reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, uint
     assert_int_equal(rmq_store_reclaim(st, first), RMQ_NONE);
     uint64_t reused = 0;
     for (int i = 0; i < 80 && !reused; i++) {
+        reclaim_sealed_except(st, sl, first);
         put(st, 1, REUSE_PAYLOAD, 1, *next);
         (*next)++;
         for (uint64_t id = first + 1; id < first + 12; id++) {
@@ -547,13 +560,6 @@ static void reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, uint
             snprintf(p2, sizeof p2, "%s/wal-%016llx.seg", dir, (unsigned long long)id);
             if (stat(p2, &now) == 0 && now.st_ino == before.st_ino) reused = id;
         }
-        pthread_mutex_lock(&sl->mu);
-        int n = sl->n;
-        uint64_t ids[64];
-        memcpy(ids, sl->ids, (size_t)n * sizeof ids[0]);
-        pthread_mutex_unlock(&sl->mu);
-        for (int k = 0; k < n; k++) /* keep room: reclaim what seals */
-            if (ids[k] != first) (void)rmq_store_reclaim(st, ids[k]);
     }
     assert_true(reused != 0);
     struct stat after;
@@ -563,6 +569,7 @@ static void reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, uint
     /* write until the segment before it seals (entries now go to the reused file) */
     bool in_reused = false;
     for (int i = 0; i < 80 && !in_reused; i++) {
+        reclaim_sealed_except(st, sl, first);
         put(st, 1, REUSE_PAYLOAD, 1, *next);
         (*next)++;
         pthread_mutex_lock(&sl->mu);
@@ -571,6 +578,7 @@ static void reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, uint
     }
     assert_true(in_reused);
     for (int i = 0; i < 2; i++) {
+        reclaim_sealed_except(st, sl, first);
         put(st, 1, REUSE_PAYLOAD, 1, *next);
         (*next)++;
     }
@@ -586,6 +594,7 @@ static void reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, uint
     assert_true(at >= 2 * 4096);
     assert_int_equal(rmq_be64(h + 48), first);
     close(old);
+    return reused;
 }
 
 /* A reclaimed segment's file is reused (renamed) as a later segment instead
@@ -597,7 +606,7 @@ static void test_reclaimed_segment_reused(void **state) {
     char *dir = tu_mkdir();
     rmq_store_config_t c = small_cfg(dir);
     c.segment_size_bytes = 64 * 1024;
-    c.capacity_bytes = 4 * 64 * 1024;
+    c.capacity_bytes = 6 * 64 * 1024;
     int64_t next = 0;
     for (int round = 0; round < 2; round++) {
         rmq_store_t *st = open_ok(&c, NULL);
@@ -612,7 +621,18 @@ static void test_reclaimed_segment_reused(void **state) {
         assert_true(sl.n >= 1);
         uint64_t first = sl.ids[0];
         pthread_mutex_unlock(&sl.mu);
-        reuse_round(st, dir, &sl, first, &next);
+        uint64_t reused = reuse_round(st, dir, &sl, first, &next);
+        if (round == 0) { /* leave the reused segment sealed and unreclaimed: round 1 reuses it as recovered */
+            bool sealed = false;
+            for (int i = 0; i < 80 && !sealed; i++) {
+                put(st, 1, REUSE_PAYLOAD, 1, next);
+                next++;
+                pthread_mutex_lock(&sl.mu);
+                for (int k = 0; k < sl.n; k++) sealed |= sl.ids[k] == reused;
+                pthread_mutex_unlock(&sl.mu);
+            }
+            assert_true(sealed);
+        }
         rmq_store_close(st);
         st = open_ok(&c, NULL); /* the stale old entries behind the new ones must not come back */
         int64_t ls, hw;
