@@ -63,6 +63,11 @@ void rmq_obj_close(rmq_obj_store_t *s) {
     if (s && s->ops && s->ops->close) s->ops->close(s);
 }
 
+void rmq_obj_set_pacer(rmq_obj_store_t *s, rmq_obj_pace_fn fn, void *ud) {
+    s->pace = fn;
+    s->pace_ud = fn ? ud : NULL;
+}
+
 rmq_err_t rmq_obj_put(rmq_obj_store_t *s, const char *key, const void *data, size_t len, rmq_obj_status_t *st) {
     st_clear(st);
     if (!rmq_obj_key_valid(key)) return rmq_obj_fail(st, RMQ_ERR_INVALID_ARG, 0, "invalid object key");

@@ -111,10 +111,18 @@ typedef struct rmq_obj_ops {
     void (*close)(rmq_obj_store_t *s);
 } rmq_obj_ops_t;
 
+/* Called by a backend that writes the local disk (local) before each chunk
+ * of at most 1 MiB that a put writes, with the chunk's size; it may sleep
+ * (it runs on the putting thread) to spread a large object's writes out so
+ * they do not crowd the WAL's synced writes on the same disk. */
+typedef void (*rmq_obj_pace_fn)(void *ud, size_t bytes);
+
 struct rmq_obj_store {
     const rmq_obj_ops_t *ops;
     const char *name; /* "local", "s3", "gcs" (static) */
     void *impl;       /* backend state */
+    rmq_obj_pace_fn pace; /* NULL = unpaced; see rmq_obj_set_pacer */
+    void *pace_ud;
 };
 
 /* Fill out from the broker's [object_storage] section (bc must have been
@@ -130,6 +138,9 @@ rmq_err_t rmq_obj_config_from_broker(const rmq_broker_config_t *bc, rmq_obj_conf
 rmq_err_t rmq_obj_open(const rmq_obj_config_t *cfg, rmq_obj_store_t **out, rmq_obj_status_t *st);
 rmq_err_t rmq_obj_local_open(const rmq_obj_config_t *cfg, rmq_obj_store_t **out, rmq_obj_status_t *st);
 rmq_err_t rmq_s3_open(const rmq_obj_config_t *cfg, rmq_obj_store_t **out, rmq_obj_status_t *st);
+/* Set (fn non-NULL) or clear the write pacer of s; backends that do not
+ * write the local disk (s3, gcs) ignore it. No put may be in flight. */
+void rmq_obj_set_pacer(rmq_obj_store_t *s, rmq_obj_pace_fn fn, void *ud);
 /* Close and free a store (NULL ok). No calls may be in flight. */
 void rmq_obj_close(rmq_obj_store_t *s);
 

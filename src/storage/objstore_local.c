@@ -3,7 +3,8 @@
  *
  * put writes a temp file in the object's directory (".<name>.rmqtmp.*"),
  * with O_DIRECT when the buffer is block-aligned and the filesystem allows
- * it (no page-cache copy), fsyncs it, renames it over the key and fsyncs the directory, so an object
+ * it (no page-cache copy; paced chunk by chunk when the store has a pacer,
+ * see rmq_obj_set_pacer), fsyncs it, renames it over the key and fsyncs the directory, so an object
  * is either absent, the old version or the complete new one, also after a
  * crash. get uses pread (O_DIRECT for large block-aligned reads); list walks the tree (pruned by the prefix), sorts
  * the keys in byte order like S3 and pages with the last returned key as
@@ -129,7 +130,7 @@ static int write_buffered(int fd, const uint8_t *p, size_t left, const char **wh
  * tmpfs: nothing was written, fall back), or -errno with *what set. */
 #define DIO_ALIGN 4096u
 #define DIO_CHUNK (1u << 20)
-static int write_direct(int fd, const uint8_t *data, size_t len, const char **what) {
+static int write_direct(rmq_obj_store_t *s, int fd, const uint8_t *data, size_t len, const char **what) {
     if (len < DIO_ALIGN || ((uintptr_t)data % DIO_ALIGN) != 0) return 0;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) != 0) return 0;
@@ -137,6 +138,7 @@ static int write_direct(int fd, const uint8_t *data, size_t len, const char **wh
     int rc = 1;
     while (off < whole) {
         size_t n = whole - off < DIO_CHUNK ? whole - off : DIO_CHUNK;
+        if (s->pace && off > 0) s->pace(s->pace_ud, n); /* not before the first: it may refuse O_DIRECT */
         ssize_t w = pwrite(fd, data + off, n, (off_t)off);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno == EINVAL && off == 0) { /* refused at the first write: not supported */
@@ -200,7 +202,7 @@ static rmq_err_t local_put(rmq_obj_store_t *s, const char *key, const void *data
                                     "create temp for %s: %s", key, strerror(errno));
     const char *what = NULL;
     int e = 0;
-    int dr = write_direct(fd, data, len, &what);
+    int dr = write_direct(s, fd, data, len, &what);
     if (dr < 0) {
         e = -dr;
     } else if (dr == 0) { /* O_DIRECT not possible here: page-cache writes */

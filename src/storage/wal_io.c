@@ -22,6 +22,11 @@ static ssize_t sys_pwritev(void *ud, int fd, const struct iovec *iov, int iovcnt
     ssize_t n = pwritev(fd, iov, iovcnt, off);
     return n < 0 ? -errno : n;
 }
+static ssize_t sys_pwritev_dsync(void *ud, int fd, const struct iovec *iov, int iovcnt, off_t off) {
+    (void)ud;
+    ssize_t n = pwritev2(fd, iov, iovcnt, off, RWF_DSYNC);
+    return n < 0 ? -errno : n;
+}
 static int sys_fdatasync(void *ud, int fd) {
     (void)ud;
     return fdatasync(fd) < 0 ? -errno : 0;
@@ -67,13 +72,26 @@ static int sys_list(void *ud, const char *dir, void (*fn)(void *arg, const char 
 }
 
 static const rmq_wal_io_t rmq_wal_io_sys = {
-    sys_open, sys_pwritev, sys_fdatasync, sys_fallocate, sys_pread,
-    sys_close, sys_unlink, sys_rename, sys_fsize, sys_list, NULL,
+    .open = sys_open,
+    .pwritev = sys_pwritev,
+    .fdatasync = sys_fdatasync,
+    .pwritev_dsync = sys_pwritev_dsync,
+    .fallocate = sys_fallocate,
+    .pread = sys_pread,
+    .close = sys_close,
+    .unlink = sys_unlink,
+    .rename = sys_rename,
+    .fsize = sys_fsize,
+    .list = sys_list,
+    .ud = NULL,
 };
 
 const rmq_wal_io_t *rmq_wal_io_default(void) { return &rmq_wal_io_sys; }
 
-int rmq_wal_io_pwritev_all(const rmq_wal_io_t *io, int fd, const struct iovec *iov, int iovcnt, off_t off) {
+typedef ssize_t (*rmq_wal_writev_fn)(void *ud, int fd, const struct iovec *iov, int iovcnt, off_t off);
+
+static int rmq_wal_io_writev_all(const rmq_wal_io_t *io, rmq_wal_writev_fn wr, int fd, const struct iovec *iov,
+                                 int iovcnt, off_t off) {
     struct iovec local[64];
     int zero_tries = 0;
     while (iovcnt > 0) {
@@ -84,7 +102,7 @@ int rmq_wal_io_pwritev_all(const rmq_wal_io_t *io, int fd, const struct iovec *i
         struct iovec *cur = local;
         int cnt = n;
         while (want > 0) {
-            ssize_t w = io->pwritev(io->ud, fd, cur, cnt, off);
+            ssize_t w = wr(io->ud, fd, cur, cnt, off);
             if (w == -EINTR || w == -EAGAIN) continue;
             if (w < 0) return (int)w;
             if (w == 0) {
@@ -109,6 +127,14 @@ int rmq_wal_io_pwritev_all(const rmq_wal_io_t *io, int fd, const struct iovec *i
         iovcnt -= n;
     }
     return 0;
+}
+
+int rmq_wal_io_pwritev_all(const rmq_wal_io_t *io, int fd, const struct iovec *iov, int iovcnt, off_t off) {
+    return rmq_wal_io_writev_all(io, io->pwritev, fd, iov, iovcnt, off);
+}
+
+int rmq_wal_io_pwritev_dsync_all(const rmq_wal_io_t *io, int fd, const struct iovec *iov, int iovcnt, off_t off) {
+    return rmq_wal_io_writev_all(io, io->pwritev_dsync, fd, iov, iovcnt, off);
 }
 
 int rmq_wal_io_pread_all(const rmq_wal_io_t *io, int fd, void *buf, size_t len, off_t off) {

@@ -181,8 +181,19 @@ LOCKED(int, m_rename, (void *ud, const char *a, const char *b), (ud, a, b))
 LOCKED(int64_t, m_fsize, (void *ud, int fd), (ud, fd))
 LOCKED(int, m_list, (void *ud, const char *d, void (*fn)(void *, const char *), void *arg), (ud, d, fn, arg))
 
-static const rmq_wal_io_t g_io = {m_open, m_pwritev, m_fdatasync, m_fallocate, m_pread, m_close,
-                                  m_unlink, m_rename, m_fsize, m_list, NULL};
+/* no pwritev_dsync: synced writes take the pwritev + fdatasync path the
+ * in-memory filesystem models */
+static const rmq_wal_io_t g_io = {.open = m_open,
+                                  .pwritev = m_pwritev,
+                                  .fdatasync = m_fdatasync,
+                                  .fallocate = m_fallocate,
+                                  .pread = m_pread,
+                                  .close = m_close,
+                                  .unlink = m_unlink,
+                                  .rename = m_rename,
+                                  .fsize = m_fsize,
+                                  .list = m_list,
+                                  .ud = NULL};
 
 static void reset_fs(void) {
     for (int i = 0; i < MAXF; i++) {

@@ -95,10 +95,12 @@ typedef struct tu_fault_io {
     atomic_int fdatasync_ok;    /* >=0: that many more fdatasyncs succeed, then EIO */
     atomic_int fallocate_err;   /* nonzero: fallocate(mode 0) returns this (-ENOSPC) */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
-    atomic_int fdatasyncs;      /* fdatasync calls plus io_uring fsyncs */
+    atomic_int fdatasyncs;      /* fdatasync calls, RWF_DSYNC writes and io_uring fsyncs */
     atomic_int uring_init_err;  /* nonzero: io_uring_queue_init "fails" with this */
     atomic_int direct_opens;    /* opens with O_DIRECT */
     atomic_int uring_writes;    /* io_uring write completions seen */
+    atomic_int dsync_writes;    /* pwritev_dsync calls */
+    atomic_int dsync_refused;   /* nonzero: pwritev_dsync returns -EOPNOTSUPP */
 } tu_fault_io_t;
 
 static inline int tu_f_open(void *ud, const char *p, int fl, int mode) {
@@ -153,6 +155,24 @@ static inline int tu_f_uring(void *ud, int op, int fd, int res) {
     if (mx > 0 && res > mx) return mx;
     return res;
 }
+/* RWF_DSYNC write: the write faults, then the sync budget (a refused
+ * sync fails the call with EIO after nothing was written). */
+static inline ssize_t tu_f_pwritev_dsync(void *ud, int fd, const struct iovec *iov, int n, off_t off) {
+    tu_fault_io_t *f = ud;
+    atomic_fetch_add(&f->dsync_writes, 1);
+    if (atomic_load(&f->dsync_refused)) return -EOPNOTSUPP;
+    int e = atomic_load(&f->pwritev_err);
+    if (e) return e;
+    int r = tu_f_sync_fault(f);
+    if (r) return r;
+    int mx = atomic_load(&f->max_write);
+    if (mx > 0 && n > 0) {
+        struct iovec one = iov[0];
+        if (one.iov_len > (size_t)mx) one.iov_len = (size_t)mx;
+        return rmq_wal_io_default()->pwritev_dsync(NULL, fd, &one, 1, off);
+    }
+    return rmq_wal_io_default()->pwritev_dsync(NULL, fd, iov, n, off);
+}
 static inline int tu_f_fallocate(void *ud, int fd, int mode, off_t off, off_t len) {
     tu_fault_io_t *f = ud;
     int e = atomic_load(&f->fallocate_err);
@@ -186,8 +206,18 @@ static inline int tu_f_list(void *ud, const char *d, void (*fn)(void *, const ch
 
 static inline void tu_fault_init(tu_fault_io_t *f) {
     memset(f, 0, sizeof(*f));
-    f->io = (rmq_wal_io_t){tu_f_open, tu_f_pwritev, tu_f_fdatasync, tu_f_fallocate, tu_f_pread,
-                           tu_f_close, tu_f_unlink, tu_f_rename, tu_f_fsize, tu_f_list, f};
+    f->io = (rmq_wal_io_t){.open = tu_f_open,
+                           .pwritev = tu_f_pwritev,
+                           .fdatasync = tu_f_fdatasync,
+                           .pwritev_dsync = tu_f_pwritev_dsync,
+                           .fallocate = tu_f_fallocate,
+                           .pread = tu_f_pread,
+                           .close = tu_f_close,
+                           .unlink = tu_f_unlink,
+                           .rename = tu_f_rename,
+                           .fsize = tu_f_fsize,
+                           .list = tu_f_list,
+                           .ud = f};
     atomic_store(&f->fdatasync_ok, -1);
 }
 

@@ -310,16 +310,23 @@ static void test_short_writes(void **state) {
     tu_rmdir(dir);
 }
 
-static void test_fsync_eio_read_only(void **state) {
-    (void)state;
+/* dsync: the io table offers pwritev_dsync (the default), so synced writes
+ * are RWF_DSYNC writes; otherwise pwritev + fdatasync. */
+static void fsync_eio_read_only(bool dsync) {
     char *dir = tu_mkdir();
     tu_fault_io_t f;
     tu_fault_init(&f);
+    if (!dsync) f.io.pwritev_dsync = NULL;
     rmq_store_config_t c = small_cfg(dir);
     tu_fault_attach(&c, &f);
     rmq_store_t *st = open_ok(&c, &f.io);
     for (int i = 0; i < 10; i++) put(st, 1, 200, 1, i);
     assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    /* the synced path under test was the one taken */
+    if (g_mode.uring) assert_int_equal(atomic_load(&f.dsync_writes), 0);
+    else if (dsync) assert_true(atomic_load(&f.dsync_writes) >= 10);
+    else assert_int_equal(atomic_load(&f.dsync_writes), 0);
+    assert_true(atomic_load(&f.fdatasyncs) >= 10);
     atomic_store(&f.fdatasync_ok, 0);
     uint8_t b[200];
     tu_fill(b, sizeof(b), 1, 10);
@@ -350,6 +357,39 @@ static void test_fsync_eio_read_only(void **state) {
     verify_stream(st, 1, 0, 200, 1, &end);
     assert_int_equal(end, hw);
     put(st, 1, 200, 1, hw);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+static void test_fsync_eio_read_only(void **state) {
+    (void)state;
+    fsync_eio_read_only(true);
+}
+
+/* Where RWF_DSYNC is not offered (pwritev_dsync NULL, as on a kernel that
+ * refuses it), a failed fdatasync fails the same way. */
+static void test_fsync_eio_read_only_no_dsync(void **state) {
+    (void)state;
+    fsync_eio_read_only(false);
+}
+
+/* A kernel or filesystem that refuses RWF_DSYNC: the store says so once
+ * and makes writes durable with pwritev + fdatasync instead. */
+static void test_dsync_refused_falls_back(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    atomic_store(&f.dsync_refused, 1);
+    rmq_store_config_t c = small_cfg(dir);
+    tu_fault_attach(&c, &f);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    for (int i = 0; i < 10; i++) put(st, 1, 300, 1, i);
+    assert_int_equal(atomic_load(&f.dsync_writes), g_mode.uring ? 0 : 1);
+    assert_true(atomic_load(&f.fdatasyncs) >= 10);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 1, 0, 300, 1, NULL), 10);
     rmq_store_close(st);
     tu_rmdir(dir);
 }
@@ -644,6 +684,67 @@ static void test_reclaimed_segment_reused(void **state) {
     }
     rmq_store_t *st = open_ok(&c, NULL);
     put(st, 1, REUSE_PAYLOAD, 1, next); /* appends continue at the right offset */
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* Segments reclaimed together (uploads finish in bursts) are all kept and
+ * reused as the next spares, oldest first: no reclaimed file is deleted
+ * while the pool (half the WAL's files, at most 4) has room. */
+static void test_reclaims_together_all_reused(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    c.capacity_bytes = 8 * 64 * 1024; /* pool: 4 */
+    rmq_store_t *st = open_ok(&c, NULL);
+    sealed_log_t sl = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+    rmq_store_set_sealed_cb(st, on_sealed, &sl);
+    int64_t next = 0;
+    for (int i = 0; i < 80; i++) {
+        pthread_mutex_lock(&sl.mu);
+        int n = sl.n;
+        pthread_mutex_unlock(&sl.mu);
+        if (n >= 3) break;
+        put(st, 1, REUSE_PAYLOAD, 1, next++);
+    }
+    pthread_mutex_lock(&sl.mu);
+    assert_true(sl.n >= 3);
+    uint64_t ids[3] = {sl.ids[0], sl.ids[1], sl.ids[2]};
+    pthread_mutex_unlock(&sl.mu);
+    int fds[3];
+    for (int k = 0; k < 3; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/wal-%016llx.seg", dir, (unsigned long long)ids[k]);
+        fds[k] = open(path, O_RDONLY);
+        assert_true(fds[k] >= 0);
+    }
+    for (int k = 0; k < 3; k++) assert_int_equal(rmq_store_reclaim(st, ids[k]), RMQ_NONE);
+    /* append until all three files carry new segments, reclaiming nothing else */
+    uint64_t newid[3] = {0, 0, 0};
+    for (int i = 0; i < 200 && !newid[2]; i++) {
+        put(st, 1, REUSE_PAYLOAD, 1, next++);
+        for (int k = 0; k < 3; k++) {
+            struct stat held;
+            assert_int_equal(fstat(fds[k], &held), 0);
+            assert_int_equal(held.st_nlink, 1); /* never deleted: renamed or still pooled */
+            for (uint64_t id = ids[2] + 1; id < ids[2] + 16 && !newid[k]; id++) {
+                char p2[4096];
+                struct stat now;
+                snprintf(p2, sizeof p2, "%s/wal-%016llx.seg", dir, (unsigned long long)id);
+                if (stat(p2, &now) == 0 && now.st_ino == held.st_ino) newid[k] = id;
+            }
+        }
+    }
+    for (int k = 0; k < 3; k++) assert_true(newid[k] != 0);
+    assert_true(newid[0] < newid[1] && newid[1] < newid[2]); /* oldest reclaimed first */
+    for (int k = 0; k < 3; k++) close(fds[k]);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    int64_t ws, end;
+    rmq_store_stream_wal_start(st, 1, &ws);
+    verify_stream(st, 1, ws, REUSE_PAYLOAD, 1, &end);
+    assert_int_equal(end, next);
     rmq_store_close(st);
     tu_rmdir(dir);
 }
@@ -1100,6 +1201,9 @@ int main(void) {
         cmocka_unit_test(test_write_cache),
         cmocka_unit_test(test_short_writes),
         cmocka_unit_test(test_fsync_eio_read_only),
+        cmocka_unit_test(test_fsync_eio_read_only_no_dsync),
+        cmocka_unit_test(test_dsync_refused_falls_back),
+        cmocka_unit_test(test_reclaims_together_all_reused),
         cmocka_unit_test(test_pwrite_error),
         cmocka_unit_test(test_enospc_backpressure),
         cmocka_unit_test(test_full_reclaim_checkpoint),
