@@ -81,7 +81,7 @@ rmq_err_t rmq_broker_metrics_init(rmq_broker_t *b) {
     b->m_append_latency = rmq_hist_new(m, "rustmq_wal_append_latency_seconds",
                                        "time from a produce append to its WAL durability", rmq_hist_buckets_seconds,
                                        rmq_hist_buckets_seconds_n);
-    b->m_fsync_latency = rmq_hist_new(m, "rustmq_wal_fsync_latency_seconds", "duration of each WAL fdatasync",
+    b->m_fsync_latency = rmq_hist_new(m, "rustmq_wal_fsync_latency_seconds", "duration of each WAL sync: an fdatasync, or a write with RWF_DSYNC (write and sync in one)",
                                       rmq_hist_buckets_seconds, rmq_hist_buckets_seconds_n);
     size_t n;
     const rmq_handler_t *h = rmq_broker_handlers(&n);

@@ -220,6 +220,9 @@ void rmq_h_produce(rmq_req_t *req) {
     const rmq_kafka_msg_desc_t *pdd = rmq_kdesc_sub(td, "partition_responses");
     int32_t nt = rq->topic_data.n > 0 ? rq->topic_data.n : 0;
     rmq_kmsg_produce_response_topic_produce_response_t *tr = RMQ_REQ_ARRAY(req, td, nt, r->responses);
+    /* all partitions of the request into one group commit (they are
+     * answered together) */
+    rmq_store_plug(req->b->store);
     for (int32_t i = 0; tr && i < nt; i++) {
         const rmq_kmsg_produce_request_topic_produce_data_t *t = &rq->topic_data.v[i];
         tr[i].name = t->name;
@@ -243,5 +246,6 @@ void rmq_h_produce(rmq_req_t *req) {
             rmq_produce_partition(req, ctx, topic, &t->partition_data.v[j], &pr[j]);
         }
     }
+    rmq_store_unplug(req->b->store);
     rmq_produce_release(ctx, true);
 }

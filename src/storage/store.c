@@ -186,6 +186,7 @@ struct rmq_store {
     reclaim_req_t *reclaims;
     bool stop;
     bool ro;
+    bool wake_deferred; /* entries queued by a plugged thread, writer not woken yet */
     char errmsg[256];
 
     /* writer-thread state */
@@ -566,14 +567,35 @@ static void fill_header(pend_t *p, uint32_t body_crc) {
 }
 
 /* Append p to the writer's queue (caller holds q_mu; the queue owns p). */
+static _Thread_local rmq_store_t *tls_plugged; /* see rmq_store_plug */
+
 static void queue_push_locked(rmq_store_t *st, pend_t *p) {
     p->next = NULL;
+    bool was_empty = !st->qtail;
     if (st->qtail) st->qtail->next = p;
-    else {
-        st->qhead = p;
+    else st->qhead = p;
+    st->qtail = p;
+    if (tls_plugged == st) { /* the writer is woken at unplug */
+        if (was_empty) st->wake_deferred = true;
+        return;
+    }
+    if (was_empty || st->wake_deferred) {
+        st->wake_deferred = false;
         pthread_cond_signal(&st->q_cond);
     }
-    st->qtail = p;
+}
+
+void rmq_store_plug(rmq_store_t *st) { tls_plugged = st; }
+
+void rmq_store_unplug(rmq_store_t *st) {
+    if (tls_plugged != st) return;
+    tls_plugged = NULL;
+    pthread_mutex_lock(&st->q_mu);
+    if (st->wake_deferred) {
+        st->wake_deferred = false;
+        pthread_cond_signal(&st->q_cond);
+    }
+    pthread_mutex_unlock(&st->q_mu);
 }
 
 /* Reserve WAL space for p (p->blob->len payload bytes) and queue it.
@@ -754,6 +776,9 @@ static void waiter_cb(void *ud, rmq_err_t err, int64_t off) {
     pthread_mutex_unlock(&w->mu);
 }
 static rmq_err_t waiter_wait(waiter_t *w) {
+    /* a plugged thread's own entries (queued before the waited-for one)
+     * must reach the writer: waiting plugged would wait forever */
+    if (tls_plugged) rmq_store_unplug(tls_plugged);
     pthread_mutex_lock(&w->mu);
     while (!w->done) pthread_cond_wait(&w->cond, &w->mu);
     pthread_mutex_unlock(&w->mu);
@@ -937,7 +962,7 @@ static int write_sync(rmq_store_t *st, int fd, const struct iovec *iov, int cnt,
         int r = rmq_wal_io_pwritev_dsync_all(st->io, fd, iov, cnt, off);
         if (r != -EOPNOTSUPP) {
             hist_add(st, now_ns(st) - t0);
-            if (r < 0) *what = "pwritev with RWF_DSYNC (fdatasync of the written range)";
+            if (r < 0) *what = "pwritev+fdatasync (one RWF_DSYNC write)";
             return r;
         }
         /* refused before writing anything: the kernel or filesystem lacks
@@ -2533,6 +2558,7 @@ rmq_err_t rmq_store_reclaim(rmq_store_t *st, uint64_t segment_id) {
     }
     req.next = st->reclaims;
     st->reclaims = &req;
+    st->wake_deferred = false;
     pthread_cond_signal(&st->q_cond);
     while (!req.done) pthread_cond_wait(&st->done_cond, &st->q_mu);
     pthread_mutex_unlock(&st->q_mu);

@@ -142,6 +142,18 @@ rmq_err_t rmq_store_list_streams(rmq_store_t *st, uint64_t **ids, size_t *n);
 /* Block until everything appended so far is durable (fdatasync'd). */
 rmq_err_t rmq_store_sync(rmq_store_t *st);
 
+/* Plugging (like the block layer's): between rmq_store_plug and
+ * rmq_store_unplug, appends made by the calling thread are queued without
+ * waking the writer; unplug wakes it once. A caller appending several
+ * batches that are acknowledged together (a produce request's partitions)
+ * so gets them into one group commit instead of having the writer start
+ * on the first and sync the rest in a second round. Per thread: appends
+ * of other threads wake the writer as usual (and also take the plugged
+ * entries along). The caller must unplug before it waits on anything the
+ * writer does (a durability callback, rmq_store_sync). */
+void rmq_store_plug(rmq_store_t *st);
+void rmq_store_unplug(rmq_store_t *st);
+
 /* ---- reclaim hook for the object-storage tier ---- */
 typedef struct rmq_store_seg_entry {
     uint64_t stream_id;

@@ -688,6 +688,48 @@ static void test_reclaimed_segment_reused(void **state) {
     tu_rmdir(dir);
 }
 
+/* Appends of a plugged thread (a produce request's partitions) go to the
+ * writer together at unplug: one group commit, one synced write. A plugged
+ * thread that waits on the writer (rmq_store_sync) is unplugged first
+ * instead of waiting forever. */
+static void test_plugged_appends_one_group(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    rmq_store_t *st = open_ok(&c, NULL);
+    put(st, 1, 300, 1, 0);
+    for (int round = 0; round < 2; round++) {
+        rmq_store_stats_t a, z;
+        rmq_store_stats(st, &a);
+        tu_done_t d[5];
+        rmq_store_plug(st);
+        for (int i = 0; i < 5; i++) {
+            d[i] = (tu_done_t){PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, -1};
+            uint8_t b[300];
+            tu_fill(b, sizeof b, 1, 1 + round * 5 + i);
+            assert_int_equal(rmq_store_append(st, 1, b, sizeof b, 1, 0, tu_done_cb, &d[i]), RMQ_NONE);
+        }
+        if (round == 0) rmq_store_unplug(st);
+        else assert_int_equal(rmq_store_sync(st), RMQ_NONE); /* still plugged */
+        for (int i = 0; i < 5; i++) {
+            pthread_mutex_lock(&d[i].mu);
+            while (!d[i].done) pthread_cond_wait(&d[i].cond, &d[i].mu);
+            pthread_mutex_unlock(&d[i].mu);
+            assert_int_equal(d[i].err, RMQ_NONE);
+            assert_int_equal(d[i].off, 1 + round * 5 + i);
+        }
+        rmq_store_stats(st, &z);
+        assert_int_equal(z.groups - a.groups, 1);
+        assert_int_equal(z.fsyncs - a.fsyncs, 1);
+    }
+    rmq_store_unplug(st); /* not plugged: no-op */
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 1, 0, 300, 1, NULL), 11);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
 /* Segments reclaimed together (uploads finish in bursts) are all kept and
  * reused as the next spares, oldest first: no reclaimed file is deleted
  * while the pool (half the WAL's files, at most 4) has room. */
@@ -1204,6 +1246,7 @@ int main(void) {
         cmocka_unit_test(test_fsync_eio_read_only_no_dsync),
         cmocka_unit_test(test_dsync_refused_falls_back),
         cmocka_unit_test(test_reclaims_together_all_reused),
+        cmocka_unit_test(test_plugged_appends_one_group),
         cmocka_unit_test(test_pwrite_error),
         cmocka_unit_test(test_enospc_backpressure),
         cmocka_unit_test(test_full_reclaim_checkpoint),
