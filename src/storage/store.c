@@ -566,9 +566,10 @@ static void fill_header(pend_t *p, uint32_t body_crc) {
     rmq_wal_hdr_encode(p->blob->data, &h, p->blob->data + RMQ_WAL_HDR, body_crc);
 }
 
-/* Append p to the writer's queue (caller holds q_mu; the queue owns p). */
 static _Thread_local rmq_store_t *tls_plugged; /* see rmq_store_plug */
 
+/* Append p to the writer's queue (caller holds q_mu; the queue owns p) and
+ * wake the writer, unless this thread has the store plugged. */
 static void queue_push_locked(rmq_store_t *st, pend_t *p) {
     p->next = NULL;
     bool was_empty = !st->qtail;
