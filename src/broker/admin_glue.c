@@ -124,7 +124,8 @@ void rmq_broker_metrics_request(rmq_broker_t *b, int16_t api_key, uint64_t start
 /* Object-storage tier counters, read at scrape time (tier_glue.h). */
 typedef enum {
     RMQ_MT_UP_OBJECTS, RMQ_MT_UP_BYTES, RMQ_MT_UP_FAILURES, RMQ_MT_UP_RETRIES, RMQ_MT_PUTS,
-    RMQ_MT_GET_BYTES, RMQ_MT_GETS, RMQ_MT_DELETED, RMQ_MT_CACHE_HITS, RMQ_MT_CACHE_MISSES, RMQ_MT_UP_PENDING
+    RMQ_MT_GET_BYTES, RMQ_MT_GETS, RMQ_MT_DELETED, RMQ_MT_CACHE_HITS, RMQ_MT_CACHE_MISSES, RMQ_MT_UP_PENDING,
+    RMQ_MT_UP_PACED
 } rmq_mt_kind_t;
 
 static void rmq_m_tier(rmq_broker_t *b, rmq_metrics_sink_t *sink, rmq_mt_kind_t k) {
@@ -142,6 +143,7 @@ static void rmq_m_tier(rmq_broker_t *b, rmq_metrics_sink_t *sink, rmq_mt_kind_t 
     case RMQ_MT_GETS: v = (double)c->get_requests; break;
     case RMQ_MT_DELETED: v = (double)t.objects_deleted; break;
     case RMQ_MT_UP_PENDING: v = (double)(t.upload.queued + t.upload.running); break;
+    case RMQ_MT_UP_PACED: v = (double)t.upload.paced_ms / 1000.0; break;
     case RMQ_MT_CACHE_HITS:
     case RMQ_MT_CACHE_MISSES: {
         const char *hot[1] = {"read_hot"}, *cold[1] = {"read_cold"};
@@ -166,6 +168,7 @@ RMQ_MT_FN(rmq_mt_deleted, RMQ_MT_DELETED)
 RMQ_MT_FN(rmq_mt_hits, RMQ_MT_CACHE_HITS)
 RMQ_MT_FN(rmq_mt_misses, RMQ_MT_CACHE_MISSES)
 RMQ_MT_FN(rmq_mt_up_pending, RMQ_MT_UP_PENDING)
+RMQ_MT_FN(rmq_mt_up_paced, RMQ_MT_UP_PACED)
 
 void rmq_broker_tier_metrics(rmq_broker_t *b) {
     static const struct {
@@ -176,6 +179,8 @@ void rmq_broker_tier_metrics(rmq_broker_t *b) {
         {"rustmq_object_upload_bytes_total", "bytes uploaded to the object store", NULL, rmq_mt_up_bytes},
         {"rustmq_object_upload_failures_total", "uploads that failed after their retries", NULL, rmq_mt_up_failures},
         {"rustmq_object_upload_retries_total", "upload attempts retried", NULL, rmq_mt_up_retries},
+        {"rustmq_object_upload_paced_seconds_total",
+         "time local-disk object writes waited so they do not crowd the WAL's synced writes", NULL, rmq_mt_up_paced},
         {"rustmq_object_put_requests_total", "PUT requests sent to the object store", NULL, rmq_mt_puts},
         {"rustmq_object_get_bytes_total", "bytes read from the object store", NULL, rmq_mt_get_bytes},
         {"rustmq_object_get_requests_total", "ranged GET requests sent to the object store", NULL, rmq_mt_gets},

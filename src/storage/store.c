@@ -50,7 +50,9 @@
  * together (uploads finish in bursts) are all kept instead of freeing
  * blocks (a synchronous discard on filesystems mounted with it, which
  * stalls the WAL's synced writes for tens of ms); at most half the WAL's
- * files, as the pool is disk held beyond capacity_bytes. */
+ * files. Pooled files count toward capacity_bytes: a reclaimed file leaves
+ * the segment table as it enters the pool, and make_spare creates a new
+ * file only when the pool is empty, so nsegs + npool <= max_files. */
 #define WAL_POOL_MAX 4
 #define DIO_CHUNK (8u << 20)        /* largest aligned buffer the writer assembles at once */
 #define RING_DEPTH 64u              /* io_uring submission queue entries */

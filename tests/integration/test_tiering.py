@@ -119,6 +119,7 @@ def test_local_upload_reclaim_and_empty_wal_restart(broker_factory):
     wait_for(lambda: scrape(b).get("rustmq_object_uploads_pending") == 0, 60, "uploads pending = 0")
     m = scrape(b)
     assert m["rustmq_object_uploads_total"] >= len(objs), m
+    assert m["rustmq_object_upload_paced_seconds_total"] >= 0, m  # local backend: pacing is on and reported
 
     t0 = time.monotonic()
     got = read_all(b.bootstrap, topic, 2, timeout=300, **{"fetch.max.bytes": 8 * MiB})
