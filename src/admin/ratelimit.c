@@ -1,5 +1,5 @@
-/* ratelimit.c - token buckets and the three-layer admin API limiter (see
- * ratelimit.h). Per-IP buckets live in a chained hash table threaded on an
+/* ratelimit.c - the three-layer admin API limiter over common/tbucket.h
+ * (see ratelimit.h). Per-IP buckets live in a chained hash table threaded on an
  * LRU list (most recently seen first): expiry pops idle entries from the
  * tail, and when the table is full the least recently seen IP is evicted. */
 #include "admin/ratelimit.h"
@@ -8,34 +8,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-void rmq_tbucket_init(rmq_tbucket_t *b, rmq_rl_limit_t lim, uint64_t now_ns) {
-    b->rate = lim.rps > 0 ? lim.rps : 0;
-    b->burst = lim.burst >= 1 ? lim.burst : 1;
-    b->tokens = b->burst;
-    b->last_ns = now_ns;
-}
-
-void rmq_tbucket_refill(rmq_tbucket_t *b, uint64_t now_ns) {
-    if (now_ns <= b->last_ns) return;
-    double dt = (double)(now_ns - b->last_ns) / 1e9;
-    b->tokens = fmin(b->burst, b->tokens + dt * b->rate);
-    b->last_ns = now_ns;
-}
-
-bool rmq_tbucket_take(rmq_tbucket_t *b, uint64_t now_ns, double n) {
-    if (b->rate <= 0) return true;
-    rmq_tbucket_refill(b, now_ns);
-    /* tolerate float rounding of refills that add up to a whole token */
-    if (b->tokens + 1e-9 < n) return false;
-    b->tokens = fmax(0, b->tokens - n);
-    return true;
-}
-
-double rmq_tbucket_wait_s(const rmq_tbucket_t *b, double n) {
-    if (b->rate <= 0 || b->tokens + 1e-9 >= n) return 0;
-    return (n - b->tokens) / b->rate;
-}
 
 static const char *const rmq_rl_cat_names[RMQ_RL_NCAT] = {"health", "read", "write", "cluster"};
 
@@ -95,8 +67,8 @@ rmq_ratelimiter_t *rmq_rl_new(const rmq_ratelimit_config_t *cfg, const rmq_clock
     rl->nslots = slots;
     pthread_mutex_init(&rl->mu, NULL);
     uint64_t now = rmq_rl_now(rl);
-    rmq_tbucket_init(&rl->global, rl->cfg.global, now);
-    for (int i = 0; i < RMQ_RL_NCAT; i++) rmq_tbucket_init(&rl->cat[i], rl->cfg.category[i], now);
+    rmq_tbucket_init(&rl->global, rl->cfg.global.rps, rl->cfg.global.burst, now);
+    for (int i = 0; i < RMQ_RL_NCAT; i++) rmq_tbucket_init(&rl->cat[i], rl->cfg.category[i].rps, rl->cfg.category[i].burst, now);
     return rl;
 }
 
@@ -169,7 +141,7 @@ static rmq_rl_ip_t *rmq_rl_ip_get(rmq_ratelimiter_t *rl, const char *ip, uint64_
     memcpy(e->ip, ip, n);
     e->hash = h;
     e->last_seen_ns = now;
-    rmq_tbucket_init(&e->bucket, rl->cfg.per_ip, now);
+    rmq_tbucket_init(&e->bucket, rl->cfg.per_ip.rps, rl->cfg.per_ip.burst, now);
     e->hnext = rl->table[slot];
     rl->table[slot] = e;
     rmq_rl_lru_push_front(rl, e);

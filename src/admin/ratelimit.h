@@ -18,28 +18,13 @@
 #include <stdint.h>
 
 #include "common/clock.h"
+#include "common/tbucket.h"
 
 /* rps <= 0 disables that bucket (unlimited). burst < 1 is raised to 1. */
 typedef struct rmq_rl_limit {
     double rps;
     double burst;
 } rmq_rl_limit_t;
-
-/* One token bucket (not thread-safe on its own). */
-typedef struct rmq_tbucket {
-    double rate;  /* tokens per second */
-    double burst; /* capacity */
-    double tokens;
-    uint64_t last_ns;
-} rmq_tbucket_t;
-
-void rmq_tbucket_init(rmq_tbucket_t *b, rmq_rl_limit_t lim, uint64_t now_ns);
-/* Add the tokens earned since the last call (capped at burst). */
-void rmq_tbucket_refill(rmq_tbucket_t *b, uint64_t now_ns);
-/* Refill, then take n tokens if available. */
-bool rmq_tbucket_take(rmq_tbucket_t *b, uint64_t now_ns, double n);
-/* Seconds until n tokens are available (0 if they are), after a refill. */
-double rmq_tbucket_wait_s(const rmq_tbucket_t *b, double n);
 
 typedef enum {
     RMQ_RL_HEALTH = 0,

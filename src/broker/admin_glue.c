@@ -143,7 +143,7 @@ static void rmq_m_tier(rmq_broker_t *b, rmq_metrics_sink_t *sink, rmq_mt_kind_t 
     case RMQ_MT_GETS: v = (double)c->get_requests; break;
     case RMQ_MT_DELETED: v = (double)t.objects_deleted; break;
     case RMQ_MT_UP_PENDING: v = (double)(t.upload.queued + t.upload.running); break;
-    case RMQ_MT_UP_PACED: v = (double)t.upload.paced_ms / 1000.0; break;
+    case RMQ_MT_UP_PACED: v = (double)t.upload.paced_ns / 1e9; break;
     case RMQ_MT_CACHE_HITS:
     case RMQ_MT_CACHE_MISSES: {
         const char *hot[1] = {"read_hot"}, *cold[1] = {"read_cold"};

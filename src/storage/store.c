@@ -2602,6 +2602,8 @@ void rmq_store_stats(rmq_store_t *st, rmq_store_stats_t *o) {
     o->recovery_ms = st->recovery_ms;
 }
 
+uint64_t rmq_store_append_bytes(rmq_store_t *st) { return atomic_load(&st->st_bytes); }
+
 uint64_t rmq_store_index_entries(rmq_store_t *st) {
     uint64_t n = 0;
     pthread_rwlock_rdlock(&st->map_mu);

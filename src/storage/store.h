@@ -218,6 +218,9 @@ typedef struct rmq_store_stats {
 } rmq_store_stats_t;
 
 void rmq_store_stats(rmq_store_t *st, rmq_store_stats_t *out);
+/* Bytes appended since open (stats' append_bytes) without taking any lock:
+ * for callers that sample it often (the uploader's pacing). */
+uint64_t rmq_store_append_bytes(rmq_store_t *st);
 /* In-memory offset index entries of all streams (about one per batch in
  * the local WAL). Walks every stream under its lock: for a metrics scrape,
  * not for a hot path. */

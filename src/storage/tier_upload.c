@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/tbucket.h"
 #include "storage/wal_format.h"
 
 #define SUB "tier"
@@ -53,8 +54,9 @@ struct rmq_tier_uploader {
     double tokens;
     uint64_t tb_last_ns;
     /* local-disk write pacing (under mu; see pace_local) */
-    double pace_tokens, ingest_bps;
-    uint64_t pace_last_ns, ingest_last_ns, ingest_last_bytes, paced_ns;
+    rmq_tbucket_t pace;
+    double ingest_bps;
+    uint64_t ingest_last_ns, ingest_last_bytes, paced_ns;
     rmq_tier_upload_stats_t s;
 };
 
@@ -155,8 +157,9 @@ static bool throttle(rmq_tier_uploader_t *u, uint64_t n) {
  * waits behind it (measured: p99 of a 280 KiB RWF_DSYNC write 2.2-2.3 ms
  * beside bursty 276 MB/s of 1 MiB O_DIRECT writes, 1.0-1.1 ms beside the
  * same bytes spread evenly). So the writes are spread out: a shared token
- * bucket (2 MiB deep) refills at PACE_FACTOR times the WAL's recent append
- * rate (an EWMA sampled at most every 100 ms), at least PACE_FLOOR. That
+ * bucket (common/tbucket.h, 2 MiB deep, so a 1 MiB chunk always fits)
+ * refills at PACE_FACTOR times the WAL's recent append rate (an EWMA
+ * sampled at most every 100 ms), at least PACE_FLOOR. That
  * keeps up with any steady load; when segments pile up (more than
  * PACE_BACKLOG queued or running) pacing stops until the backlog is gone. */
 #define PACE_FACTOR 1.5
@@ -166,41 +169,43 @@ static bool throttle(rmq_tier_uploader_t *u, uint64_t n) {
 #define PACE_SAMPLE_NS 100000000ull
 #define PACE_TAU_S 1.0
 
-/* Under mu: refresh the EWMA of the WAL append rate. */
+/* Under mu: refresh the EWMA of the WAL append rate (a lock-free counter
+ * read: no store lock is taken under mu). */
 static void pace_sample(rmq_tier_uploader_t *u, uint64_t now) {
     if (u->ingest_last_ns && now - u->ingest_last_ns < PACE_SAMPLE_NS) return;
-    rmq_store_stats_t ss;
-    rmq_store_stats(u->st, &ss);
+    uint64_t bytes = rmq_store_append_bytes(u->st);
     if (u->ingest_last_ns) {
         double dt = (double)(now - u->ingest_last_ns) / 1e9;
-        double bps = (double)(ss.append_bytes - u->ingest_last_bytes) / dt;
+        double bps = (double)(bytes - u->ingest_last_bytes) / dt;
         double a = dt / PACE_TAU_S > 1.0 ? 1.0 : dt / PACE_TAU_S;
         /* rises at once, decays with the time constant: a burst is paced
          * at its own rate, not at the average before it */
         u->ingest_bps = bps > u->ingest_bps ? bps : u->ingest_bps + a * (bps - u->ingest_bps);
     }
     u->ingest_last_ns = now;
-    u->ingest_last_bytes = ss.append_bytes;
+    u->ingest_last_bytes = bytes;
 }
 
+/* rmq_obj_pace_fn: wait (sleeping, off every lock) until n bytes fit the
+ * pace; returns at once while catching up or stopping. */
 static void pace_local(void *ud, size_t n) {
     rmq_tier_uploader_t *u = ud;
     for (;;) {
         pthread_mutex_lock(&u->mu);
-        uint64_t now = rmq_mono_ns();
-        pace_sample(u, now);
-        double rate = u->ingest_bps * PACE_FACTOR;
-        if (rate < PACE_FLOOR) rate = PACE_FLOOR;
-        if (u->pace_last_ns) u->pace_tokens += rate * (double)(now - u->pace_last_ns) / 1e9;
-        if (u->pace_tokens > PACE_BURST) u->pace_tokens = PACE_BURST;
-        u->pace_last_ns = now;
-        if (u->stop || u->queued + u->running > PACE_BACKLOG || u->pace_tokens >= 0) {
-            u->pace_tokens -= (double)n;
-            if (u->pace_tokens < -PACE_BURST) u->pace_tokens = -PACE_BURST; /* unpaced stretches owe nothing */
+        if (u->stop || u->queued + u->running > PACE_BACKLOG) {
             pthread_mutex_unlock(&u->mu);
             return;
         }
-        uint64_t wait_ns = (uint64_t)(-u->pace_tokens / rate * 1e9) + 1;
+        uint64_t now = rmq_mono_ns();
+        pace_sample(u, now);
+        rmq_tbucket_refill(&u->pace, now); /* tokens earned so far at the old rate */
+        u->pace.rate = u->ingest_bps * PACE_FACTOR > PACE_FLOOR ? u->ingest_bps * PACE_FACTOR : PACE_FLOOR;
+        double want = (double)n < PACE_BURST ? (double)n : PACE_BURST; /* a larger n could never fit */
+        if (rmq_tbucket_take(&u->pace, now, want)) {
+            pthread_mutex_unlock(&u->mu);
+            return;
+        }
+        uint64_t wait_ns = (uint64_t)(rmq_tbucket_wait_s(&u->pace, want) * 1e9) + 1;
         u->paced_ns += wait_ns;
         pthread_mutex_unlock(&u->mu);
         struct timespec ts = {(time_t)(wait_ns / 1000000000ull), (long)(wait_ns % 1000000000ull)};
@@ -419,6 +424,7 @@ rmq_err_t rmq_tier_uploader_start(const rmq_tier_upload_config_t *cfg, rmq_obj_s
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
     pthread_cond_init(&u->idle_cv, NULL);
+    rmq_tbucket_init(&u->pace, PACE_FLOOR, PACE_BURST, rmq_mono_ns());
     rmq_obj_set_pacer(os, pace_local, u);
     for (int i = 0; i < u->cfg.max_concurrent_uploads; i++) {
         if (pthread_create(&u->threads[i], NULL, worker_main, u)) break;
@@ -478,7 +484,7 @@ void rmq_tier_uploader_stats(rmq_tier_uploader_t *u, rmq_tier_upload_stats_t *ou
     *out = u->s;
     out->queued = u->queued;
     out->running = u->running;
-    out->paced_ms = u->paced_ns / 1000000;
+    out->paced_ns = u->paced_ns;
     pthread_mutex_unlock(&u->mu);
 }
 

@@ -58,7 +58,7 @@ typedef struct rmq_tier_upload_stats {
     uint64_t commit_failures, segments_reclaimed, segments_empty;
     uint64_t queued, running; /* now */
     uint64_t throttled_ms;    /* time spent waiting for the bandwidth limit */
-    uint64_t paced_ms;        /* time local-disk object writes waited for pacing */
+    uint64_t paced_ns;        /* time local-disk object writes waited for pacing */
 } rmq_tier_upload_stats_t;
 
 typedef struct rmq_tier_uploader rmq_tier_uploader_t;

@@ -178,6 +178,58 @@ static void test_aligned_put_sizes(void **state) {
     }
 }
 
+typedef struct pace_log {
+    int calls;
+    size_t bytes, largest;
+} pace_log_t;
+
+static void record_pace(void *ud, size_t n) {
+    pace_log_t *l = ud;
+    l->calls++;
+    l->bytes += n;
+    if (n > l->largest) l->largest = n;
+}
+
+/* The pacer (rmq_obj_set_pacer) is asked before every O_DIRECT chunk of a
+ * put but the first (which may still be refused), with the chunk's size
+ * (<= 1 MiB), and never once cleared. Buffered writes (no O_DIRECT here)
+ * are not paced. */
+static void test_pacer_called_per_chunk(void **state) {
+    fx_t *f = *state;
+    char probe[256];
+    snprintf(probe, sizeof probe, "%s/dio-probe", f->dir);
+    int pfd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0644);
+    bool dio = pfd >= 0;
+    if (pfd >= 0) close(pfd);
+    unlink(probe);
+    size_t n = (3u << 20) + 4096 * 5 + 77; /* 3 whole MiB, 5 blocks, a partial block */
+    uint8_t *data = NULL;
+    assert_int_equal(posix_memalign((void **)&data, 4096, n), 0);
+    for (size_t k = 0; k < n; k++) data[k] = (uint8_t)(k * 7 + (k >> 12));
+    pace_log_t log = {0, 0, 0};
+    rmq_obj_set_pacer(f->s, record_pace, &log);
+    rmq_obj_status_t st;
+    assert_int_equal(rmq_obj_put(f->s, "p/obj", data, n, &st), 0);
+    if (dio) {
+        assert_int_equal(log.calls, 3);                           /* chunks 2..4 of 1, 1, 1, 5 blocks */
+        assert_int_equal(log.bytes, (2u << 20) + 4096 * 5);       /* all whole blocks but the first chunk */
+        assert_int_equal(log.largest, 1u << 20);
+    } else {
+        assert_int_equal(log.calls, 0);
+    }
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_obj_get(f->s, "p/obj", 0, -1, &b, &st), 0);
+    assert_int_equal(b.len, n);
+    assert_memory_equal(b.data, data, n);
+    rmq_buf_free(&b);
+    rmq_obj_set_pacer(f->s, NULL, NULL);
+    int before = log.calls;
+    assert_int_equal(rmq_obj_put(f->s, "p/obj2", data, n, &st), 0);
+    assert_int_equal(log.calls, before);
+    free(data);
+}
+
 static void test_ranges(void **state) {
     fx_t *f = *state;
     rmq_obj_status_t st;
@@ -542,6 +594,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aligned_put_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pacer_called_per_chunk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_sorted_paginated, setup, teardown),

@@ -1,5 +1,5 @@
-/* test_ratelimit.c - admin API token buckets on a fake clock: refill and
- * burst, the three layers (global, per IP, per category) and which one
+/* test_ratelimit.c - the admin API limiter on a fake clock (the bucket
+ * itself: test_tbucket.c): the three layers (global, per IP, per category) and which one
  * refuses, header figures (limit, remaining, reset, retry-after), LRU
  * eviction at max_tracked_ips, idle expiry, disabled limiter. */
 #include <setjmp.h>
@@ -21,29 +21,6 @@ static int64_t fake_wall(void *ud) { return (int64_t)(((fake_clock_t *)ud)->ns /
 
 #define MS 1000000ull
 #define SEC 1000000000ull
-
-static void test_bucket_refill_and_burst(void **st) {
-    (void)st;
-    rmq_tbucket_t b;
-    rmq_tbucket_init(&b, (rmq_rl_limit_t){10, 20}, 0);
-    for (int i = 0; i < 20; i++) assert_true(rmq_tbucket_take(&b, 0, 1));
-    assert_false(rmq_tbucket_take(&b, 0, 1));
-    assert_true(rmq_tbucket_wait_s(&b, 1) > 0.099 && rmq_tbucket_wait_s(&b, 1) < 0.101);
-    /* 10 rps: after 99 ms still nothing, after 100 ms exactly one token */
-    assert_false(rmq_tbucket_take(&b, 99 * MS, 1));
-    assert_true(rmq_tbucket_take(&b, 100 * MS, 1));
-    assert_false(rmq_tbucket_take(&b, 100 * MS, 1));
-    /* a long idle period refills only up to the burst */
-    rmq_tbucket_refill(&b, 3600 * SEC);
-    assert_true(b.tokens <= 20.0 && b.tokens >= 19.999);
-    /* time going backwards never adds tokens */
-    rmq_tbucket_refill(&b, 10 * SEC);
-    assert_true(b.tokens <= 20.0);
-    /* rps <= 0: unlimited */
-    rmq_tbucket_t u;
-    rmq_tbucket_init(&u, (rmq_rl_limit_t){0, 0}, 0);
-    for (int i = 0; i < 1000; i++) assert_true(rmq_tbucket_take(&u, 0, 1));
-}
 
 static void test_defaults_from_seed(void **st) {
     (void)st;
@@ -201,7 +178,7 @@ static void test_disabled(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket_refill_and_burst), cmocka_unit_test(test_defaults_from_seed),
+        cmocka_unit_test(test_defaults_from_seed),
         cmocka_unit_test(test_category_exhaustion_and_headers), cmocka_unit_test(test_per_ip_and_global),
         cmocka_unit_test(test_ip_lru_and_expiry), cmocka_unit_test(test_many_ips_bounded),
         cmocka_unit_test(test_disabled),

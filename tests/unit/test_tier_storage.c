@@ -445,6 +445,95 @@ static void run_upload_and_read(bool faults) {
     tu_rmdir(objs);
 }
 
+/* The uploader paces a large object's local O_DIRECT writes (its token
+ * bucket holds 2 MiB, so an 8 MiB segment must wait for most of its
+ * chunks) and reports the wait; the object is still complete. Without
+ * O_DIRECT here the writes are buffered and nothing is paced. */
+static void test_upload_paced(void **st) {
+    (void)st;
+    char *wal = tu_mkdir(), *objs = tu_mkdir();
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/dio-probe", objs);
+    int pfd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0644);
+    bool dio = pfd >= 0;
+    if (pfd >= 0) close(pfd);
+    unlink(probe);
+    rmq_store_config_t sc;
+    rmq_store_config_default(&sc);
+    sc.dir = wal;
+    sc.segment_size_bytes = 8 << 20;
+    sc.capacity_bytes = 32 << 20;
+    sc.fsync_on_write = false;
+    rmq_store_t *stor = NULL;
+    char err[256];
+    assert_int_equal(rmq_store_open(&sc, NULL, &stor, err, sizeof err), 0);
+    rmq_obj_store_t *os = open_local(objs);
+    rec_manifest_t *rm = calloc(1, sizeof *rm);
+    pthread_mutex_init(&rm->mu, NULL);
+    rm->st = stor;
+    rmq_tier_upload_config_t uc = {.key_prefix = "v1/TEST", .max_concurrent_uploads = 1};
+    rmq_tier_uploader_t *u = NULL;
+    assert_int_equal(rmq_tier_uploader_start(&uc, os, stor, rec_commit, rm, &u), 0);
+    rmq_store_set_sealed_cb(stor, rmq_tier_uploader_on_sealed, u);
+    done_w_t w = {.pending = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    uint8_t batch[4096];
+    int64_t i = 0;
+    for (uint64_t total = 0; total < (9u << 20); i++) { /* fills segment 1, spills into 2 */
+        size_t len = make_batch(batch, 1, i);
+        pthread_mutex_lock(&w.mu);
+        w.pending++;
+        pthread_mutex_unlock(&w.mu);
+        assert_int_equal(rmq_store_append(stor, 1, batch, len, 1, 1000 + i, append_cb, &w), 0);
+        total += len;
+    }
+    pthread_mutex_lock(&w.mu);
+    while (w.pending) pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    assert_true(rmq_tier_uploader_wait_idle(u, 20000));
+    rmq_tier_upload_stats_t us;
+    rmq_tier_uploader_stats(u, &us);
+    assert_true(us.objects_uploaded >= 1);
+    assert_int_equal(us.segments_reclaimed, us.objects_uploaded);
+    if (dio) assert_true(us.paced_ns > 0);
+    else assert_int_equal(us.paced_ns, 0);
+    /* the paced object holds every batch of the segment */
+    rmq_tier_loc_t loc;
+    assert_true(rec_find(rm, 1, 0, &loc));
+    rmq_tier_reader_config_t rc = {.cache = {.capacity_bytes = 16 << 20, .block_size = 1 << 20}, .workers = 1};
+    rmq_tier_reader_t *rd = rmq_tier_reader_new(&rc, os);
+    assert_non_null(rd);
+    int64_t off = 0;
+    while (off < i) {
+        rmq_tier_loc_t l;
+        if (!rec_find(rm, 1, off, &l)) break; /* the rest is still in the WAL */
+        rmq_tier_read_result_t res;
+        assert_int_equal(rmq_tier_read(rd, &l, off, 1 << 20, false, &res), 0);
+        size_t pos = 0;
+        for (size_t k = 0; k < res.n_batches; k++) {
+            size_t len = make_batch(batch, 1, off + (int64_t)k);
+            assert_int_equal((int64_t)rmq_be64(res.data + pos), off + (int64_t)k);
+            assert_memory_equal(res.data + pos + 8, batch + 8, len - 8);
+            pos += len;
+        }
+        assert_true(res.n_batches > 0);
+        off = res.next_offset;
+        rmq_tier_read_result_free(&res);
+    }
+    assert_true(off > 0);
+    rmq_tier_reader_free(rd);
+    rmq_store_set_sealed_cb(stor, NULL, NULL);
+    rmq_tier_uploader_stop(u);
+    rmq_store_close(stor);
+    for (size_t k = 0; k < rm->n; k++) free(rm->m[k].r);
+    pthread_mutex_destroy(&rm->mu);
+    free(rm);
+    rmq_obj_close(os);
+    tu_rmdir(wal);
+    tu_rmdir(objs);
+}
+
 static void test_upload_read(void **st) {
     (void)st;
     run_upload_and_read(false);
@@ -578,6 +667,7 @@ int main(void) {
         cmocka_unit_test(test_format_roundtrip),
         cmocka_unit_test(test_cache_budgets),
         cmocka_unit_test(test_upload_read),
+        cmocka_unit_test(test_upload_paced),
         cmocka_unit_test(test_upload_read_faults),
         cmocka_unit_test(test_async_and_seed),
     };
