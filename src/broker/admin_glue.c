@@ -197,45 +197,21 @@ void rmq_broker_tier_metrics(rmq_broker_t *b) {
 
 /* ---------------- backend ---------------- */
 
-static char *rmq_bk_cluster_id(rmq_broker_t *b, rmq_arena_t *a) {
-    rmq_meta_uuid_t id;
-    char txt[23] = "";
-    if (rmq_meta_state_cluster_id(b->state, &id)) rmq_meta_uuid_to_base64(&id, txt);
-    return rmq_admin_strdup(a, txt);
-}
-
-/* The registered brokers of the metadata state (every broker of the
- * cluster when a controller quorum is used; this one when embedded). */
 static rmq_err_t rmq_bk_cluster(void *ud, rmq_arena_t *a, rmq_admin_cluster_t *out, rmq_admin_errinfo_t *ei) {
     (void)ei;
     rmq_broker_t *b = ud;
-    out->cluster_id = rmq_bk_cluster_id(b, a);
+    out->cluster_id = rmq_ctl_admin_cluster_id(b->state, a);
     /* embedded: this broker runs the controller; with a quorum the leader
      * is the controllers' business (their own admin API reports it) */
     out->controller_id = b->cluster ? -1 : b->o.node_id;
-    rmq_meta_state_rdlock(b->state);
-    size_t n = rmq_meta_state_broker_count_locked(b->state);
+    rmq_err_t err = rmq_ctl_admin_brokers(b->state, a, 1, &out->brokers, &out->nbrokers);
+    if (err) return err;
     bool self_listed = false;
-    out->brokers = rmq_arena_alloc(a, (n + 1) * sizeof *out->brokers);
-    if (!out->brokers) {
-        rmq_meta_state_unlock(b->state);
-        return RMQ_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const rmq_meta_broker_t *mb = rmq_meta_state_broker_at(b->state, i);
-        rmq_admin_broker_t *o = &out->brokers[i];
-        o->id = mb->id;
-        o->host = rmq_admin_strdup(a, mb->host);
-        o->port = mb->port;
-        o->rack = mb->rack && *mb->rack ? rmq_admin_strdup(a, mb->rack) : NULL;
-        o->status = "active";
-        if (mb->id == b->o.node_id) {
+    for (size_t i = 0; i < out->nbrokers; i++)
+        if (out->brokers[i].id == b->o.node_id) {
             self_listed = true;
-            if (atomic_load(&b->stopping)) o->status = "draining";
+            if (atomic_load(&b->stopping)) out->brokers[i].status = "draining";
         }
-    }
-    rmq_meta_state_unlock(b->state);
-    out->nbrokers = n;
     if (!self_listed) { /* not (yet, or any more) registered: still say who answers */
         rmq_admin_broker_t *o = &out->brokers[out->nbrokers++];
         o->id = b->o.node_id;

@@ -63,29 +63,9 @@ static rmq_err_t ca_cluster(void *ud, rmq_arena_t *a, rmq_admin_cluster_t *out, 
     rmq_raft_info_t in;
     rmq_raft_store_info(c->raft, &in);
     rmq_meta_state_t *s = state_of(c);
-    rmq_meta_uuid_t id;
-    char txt[23] = "";
-    if (rmq_meta_state_cluster_id(s, &id)) rmq_meta_uuid_to_base64(&id, txt);
-    out->cluster_id = rmq_admin_strdup(a, txt);
+    out->cluster_id = rmq_ctl_admin_cluster_id(s, a);
     out->controller_id = in.leader_id > 0 ? in.leader_id : -1;
-    rmq_meta_state_rdlock(s);
-    size_t n = rmq_meta_state_broker_count_locked(s);
-    out->brokers = n ? rmq_arena_alloc(a, n * sizeof *out->brokers) : NULL;
-    if (n && !out->brokers) {
-        rmq_meta_state_unlock(s);
-        return RMQ_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const rmq_meta_broker_t *b = rmq_meta_state_broker_at(s, i);
-        out->brokers[i].id = b->id;
-        out->brokers[i].host = rmq_admin_strdup(a, b->host);
-        out->brokers[i].port = b->port;
-        out->brokers[i].rack = b->rack && *b->rack ? rmq_admin_strdup(a, b->rack) : NULL;
-        out->brokers[i].status = "active"; /* a fenced broker is unregistered */
-    }
-    out->nbrokers = n;
-    rmq_meta_state_unlock(s);
-    return RMQ_NONE;
+    return rmq_ctl_admin_brokers(s, a, 0, &out->brokers, &out->nbrokers);
 }
 
 static rmq_err_t ca_health(void *ud, rmq_arena_t *a, rmq_admin_health_t *out, rmq_admin_errinfo_t *ei) {
@@ -130,6 +110,36 @@ static bool ca_ready(void *ud, char *why, size_t cap) {
         return false;
     }
     return true;
+}
+
+char *rmq_ctl_admin_cluster_id(rmq_meta_state_t *s, rmq_arena_t *a) {
+    rmq_meta_uuid_t id;
+    char txt[23] = "";
+    if (rmq_meta_state_cluster_id(s, &id)) rmq_meta_uuid_to_base64(&id, txt);
+    return rmq_admin_strdup(a, txt);
+}
+
+rmq_err_t rmq_ctl_admin_brokers(rmq_meta_state_t *s, rmq_arena_t *a, size_t spare, rmq_admin_broker_t **out,
+                                size_t *n) {
+    rmq_meta_state_rdlock(s);
+    size_t nb = rmq_meta_state_broker_count_locked(s);
+    rmq_admin_broker_t *v = nb + spare ? rmq_arena_alloc(a, (nb + spare) * sizeof *v) : NULL;
+    if (nb + spare && !v) {
+        rmq_meta_state_unlock(s);
+        return RMQ_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        const rmq_meta_broker_t *b = rmq_meta_state_broker_at(s, i);
+        v[i].id = b->id;
+        v[i].host = rmq_admin_strdup(a, b->host);
+        v[i].port = b->port;
+        v[i].rack = b->rack && *b->rack ? rmq_admin_strdup(a, b->rack) : NULL;
+        v[i].status = "active";
+    }
+    rmq_meta_state_unlock(s);
+    *out = v;
+    *n = nb;
+    return RMQ_NONE;
 }
 
 rmq_err_t rmq_ctl_admin_topic_list(rmq_meta_state_t *s, rmq_arena_t *a, rmq_admin_topic_list_t *out) {

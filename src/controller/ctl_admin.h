@@ -36,6 +36,13 @@ void rmq_ctl_admin_stop(rmq_ctl_admin_t *a);
 /* Helpers shared with the broker's admin backend (src/broker/admin_glue.c),
  * both over a metadata state (borrowed; they take its locks). Results are
  * allocated in the request arena a. */
+/* The cluster id as base64 text ("" before the cluster is initialised). */
+char *rmq_ctl_admin_cluster_id(rmq_meta_state_t *s, rmq_arena_t *a);
+/* The registered brokers, all "active" (a fenced broker is unregistered),
+ * in an array with `spare` free slots after them for the caller; *n = the
+ * registered count. RMQ_ERR_NOMEM. */
+rmq_err_t rmq_ctl_admin_brokers(rmq_meta_state_t *s, rmq_arena_t *a, size_t spare, rmq_admin_broker_t **out,
+                                size_t *n);
 /* Every topic's summary. */
 rmq_err_t rmq_ctl_admin_topic_list(rmq_meta_state_t *s, rmq_arena_t *a, rmq_admin_topic_list_t *out);
 /* Topic name's header and partitions (leader, epoch, replicas; ISR = the
