@@ -18,21 +18,20 @@ typedef struct resp {
     json_t *json; /* parsed body if it is a JSON object, owned */
 } resp_t;
 
-static size_t th_wr_body(char *p, size_t sz, size_t n, void *ud) {
-    resp_t *r = ud;
-    r->body = realloc(r->body, r->len + sz * n + 1);
-    memcpy(r->body + r->len, p, sz * n);
-    r->len += sz * n;
-    r->body[r->len] = 0;
-    return sz * n;
-}
+/* A NUL-terminated growing text (the body or the header block of a resp_t). */
+typedef struct th_sink {
+    char **p;
+    size_t *len;
+} th_sink_t;
 
-static size_t th_wr_hdr(char *p, size_t sz, size_t n, void *ud) {
-    resp_t *r = ud;
-    r->headers = realloc(r->headers, r->hlen + sz * n + 1);
-    memcpy(r->headers + r->hlen, p, sz * n);
-    r->hlen += sz * n;
-    r->headers[r->hlen] = 0;
+static size_t th_write(char *p, size_t sz, size_t n, void *ud) {
+    th_sink_t *s = ud;
+    char *nb = realloc(*s->p, *s->len + sz * n + 1);
+    if (!nb) return 0; /* curl fails the transfer, and th_request the test */
+    memcpy(nb + *s->len, p, sz * n);
+    *s->len += sz * n;
+    nb[*s->len] = 0;
+    *s->p = nb;
     return sz * n;
 }
 
@@ -46,10 +45,11 @@ static inline resp_t th_request(const char *base, const char *method, const char
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, th_wr_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, th_wr_hdr);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    th_sink_t body_sink = {&r.body, &r.len}, hdr_sink = {&r.headers, &r.hlen};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, th_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body_sink);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, th_write);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdr_sink);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     struct curl_slist *h = NULL;
     if (body) {

@@ -108,17 +108,23 @@ static inline int tu_f_open(void *ud, const char *p, int fl, int mode) {
     if (fl & O_DIRECT) atomic_fetch_add(&f->direct_opens, 1);
     return rmq_wal_io_default()->open(NULL, p, fl, mode);
 }
-static inline ssize_t tu_f_pwritev(void *ud, int fd, const struct iovec *iov, int n, off_t off) {
-    tu_fault_io_t *f = ud;
+typedef ssize_t (*tu_writev_fn)(void *ud, int fd, const struct iovec *iov, int n, off_t off);
+/* A write through wr (a real syscall) with the write faults applied:
+ * pwritev_err fails it, max_write makes it short. */
+static inline ssize_t tu_f_write_faulted(tu_fault_io_t *f, tu_writev_fn wr, int fd, const struct iovec *iov, int n,
+                                         off_t off) {
     int e = atomic_load(&f->pwritev_err);
     if (e) return e;
     int mx = atomic_load(&f->max_write);
     if (mx > 0 && n > 0) {
         struct iovec one = iov[0];
         if (one.iov_len > (size_t)mx) one.iov_len = (size_t)mx;
-        return rmq_wal_io_default()->pwritev(NULL, fd, &one, 1, off);
+        return wr(NULL, fd, &one, 1, off);
     }
-    return rmq_wal_io_default()->pwritev(NULL, fd, iov, n, off);
+    return wr(NULL, fd, iov, n, off);
+}
+static inline ssize_t tu_f_pwritev(void *ud, int fd, const struct iovec *iov, int n, off_t off) {
+    return tu_f_write_faulted(ud, rmq_wal_io_default()->pwritev, fd, iov, n, off);
 }
 /* The fdatasync budget shared by the syscall and the io_uring fsync. */
 static inline int tu_f_sync_fault(tu_fault_io_t *f) {
@@ -162,16 +168,10 @@ static inline ssize_t tu_f_pwritev_dsync(void *ud, int fd, const struct iovec *i
     atomic_fetch_add(&f->dsync_writes, 1);
     if (atomic_load(&f->dsync_refused)) return -EOPNOTSUPP;
     int e = atomic_load(&f->pwritev_err);
-    if (e) return e;
+    if (e) return e; /* a failed write does not reach the sync */
     int r = tu_f_sync_fault(f);
     if (r) return r;
-    int mx = atomic_load(&f->max_write);
-    if (mx > 0 && n > 0) {
-        struct iovec one = iov[0];
-        if (one.iov_len > (size_t)mx) one.iov_len = (size_t)mx;
-        return rmq_wal_io_default()->pwritev_dsync(NULL, fd, &one, 1, off);
-    }
-    return rmq_wal_io_default()->pwritev_dsync(NULL, fd, iov, n, off);
+    return tu_f_write_faulted(f, rmq_wal_io_default()->pwritev_dsync, fd, iov, n, off);
 }
 static inline int tu_f_fallocate(void *ud, int fd, int mode, off_t off, off_t len) {
     tu_fault_io_t *f = ud;
