@@ -486,6 +486,31 @@ static bool rmq_net_accept_for(rmq_net_loop_t *l, uv_stream_t *server, rmq_net_l
     return true;
 }
 
+/* A new connection of loop l with its read buffer and an initialised (not
+ * yet connected) handle holding the one reference; NULL if out of memory. */
+static rmq_net_conn_t *rmq_net_conn_alloc(rmq_net_loop_t *l) {
+    rmq_net_conn_t *c = calloc(1, sizeof *c);
+    uint8_t *rbuf = malloc(RMQ_NET_RBUF);
+    if (!c || !rbuf) {
+        free(c);
+        free(rbuf);
+        return NULL;
+    }
+    c->rbuf = rbuf;
+    c->loop = l;
+    c->refs = 1; /* the uv handle */
+    uv_tcp_init(&l->loop, &c->tcp);
+    c->tcp.data = c;
+    return c;
+}
+
+/* Free a connection from rmq_net_conn_alloc that never started (not
+ * registered, not counted): closing its handle drops the last reference. */
+static void rmq_net_conn_discard(rmq_net_conn_t *c) {
+    c->closed = true;
+    uv_close((uv_handle_t *)&c->tcp, rmq_net_on_handle_closed);
+}
+
 static void rmq_net_on_connection(uv_stream_t *server, int status) {
     rmq_net_loop_t *l = server->data;
     if (status < 0) {
@@ -494,11 +519,8 @@ static void rmq_net_on_connection(uv_stream_t *server, int status) {
     }
     rmq_net_loop_t *to = rmq_net_pick_loop(l);
     if (to != l && rmq_net_accept_for(l, server, to)) return;
-    rmq_net_conn_t *c = calloc(1, sizeof *c);
-    uint8_t *rbuf = malloc(RMQ_NET_RBUF);
-    if (!c || !rbuf) {
-        free(c);
-        free(rbuf);
+    rmq_net_conn_t *c = rmq_net_conn_alloc(l);
+    if (!c) {
         uv_tcp_t *tmp = malloc(sizeof *tmp);
         if (!tmp) return; /* the connection waits in the backlog */
         uv_tcp_init(&l->loop, tmp);
@@ -506,53 +528,31 @@ static void rmq_net_on_connection(uv_stream_t *server, int status) {
         uv_close((uv_handle_t *)tmp, rmq_net_free_handle);
         return;
     }
-    c->rbuf = rbuf;
-    c->loop = l;
-    c->refs = 1; /* the uv handle */
-    uv_tcp_init(&l->loop, &c->tcp);
-    c->tcp.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        c->closed = true;
-        uv_close((uv_handle_t *)&c->tcp, rmq_net_on_handle_closed);
+        rmq_net_conn_discard(c);
         return;
     }
     atomic_fetch_add(&l->nconns, 1);
     rmq_net_conn_start(l, c);
 }
 
-/* Loop post (on the target loop): serve a socket another loop accepted. */
+/* Loop post (on the target loop): serve a socket another loop accepted
+ * (counted in h->loop's nconns by the accepting loop). */
 static void rmq_net_on_adopt(void *ud) {
     rmq_net_handoff_t *h = ud;
     rmq_net_loop_t *l = h->loop;
     int fd = h->fd;
     free(h);
-    if (atomic_load(&l->net->stopping)) { /* accepted just before the stop: not served */
-        close(fd);
-        atomic_fetch_sub(&l->nconns, 1);
+    rmq_net_conn_t *c = NULL;
+    if (!atomic_load(&l->net->stopping)) /* else: accepted just before the stop, not served */
+        c = rmq_net_conn_alloc(l);
+    if (c && uv_tcp_open(&c->tcp, fd) == 0) {
+        rmq_net_conn_start(l, c);
         return;
     }
-    rmq_net_conn_t *c = calloc(1, sizeof *c);
-    uint8_t *rbuf = malloc(RMQ_NET_RBUF);
-    if (!c || !rbuf) {
-        free(c);
-        free(rbuf);
-        close(fd);
-        atomic_fetch_sub(&l->nconns, 1);
-        return;
-    }
-    c->rbuf = rbuf;
-    c->loop = l;
-    c->refs = 1;
-    uv_tcp_init(&l->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_tcp_open(&c->tcp, fd) != 0) {
-        close(fd);
-        c->closed = true;
-        atomic_fetch_sub(&l->nconns, 1);
-        uv_close((uv_handle_t *)&c->tcp, rmq_net_on_handle_closed);
-        return;
-    }
-    rmq_net_conn_start(l, c);
+    close(fd);
+    atomic_fetch_sub(&l->nconns, 1);
+    if (c) rmq_net_conn_discard(c);
 }
 
 /* Register an accepted connection c of loop l (already counted in
