@@ -2561,7 +2561,6 @@ rmq_err_t rmq_store_reclaim(rmq_store_t *st, uint64_t segment_id) {
     }
     req.next = st->reclaims;
     st->reclaims = &req;
-    st->wake_deferred = false;
     pthread_cond_signal(&st->q_cond);
     while (!req.done) pthread_cond_wait(&st->done_cond, &st->q_mu);
     pthread_mutex_unlock(&st->q_mu);
