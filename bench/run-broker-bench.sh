@@ -10,7 +10,10 @@
 #      alone would put every message 5 ms late, so it is not a latency setting)
 #   4. the same produce load against librdkafka's in-process mock: the
 #      client's own p99 at that rate and linger, the floor the broker's sits on
-# and prints a summary plus a markdown row for the README table. It stops only
+# and prints a summary plus a markdown row for the README table, then the
+# broker's own latency histograms over step 3 (from --metrics: Produce and
+# Fetch request time, WAL append and synced-write time), so a client figure
+# can be split into the broker's part and the rest. It stops only
 # the broker process it started (by PID). All traffic stays on loopback.
 #
 # usage: bench/run-broker-bench.sh [options] [-- BROKER_CMD [ARGS...]]
@@ -63,7 +66,7 @@ while [[ $# -gt 0 ]]; do
     --e2e-linger) e2e_linger="$2"; shift 2 ;;
     --metrics) metrics_url="$2"; shift 2 ;;
     -X) xargs_+=(-X "$2"); shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; broker_cmd=("$@"); break ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -183,9 +186,23 @@ while time.monotonic() - t0 < 180:
 print("== uploads still pending (%s) after 180 s; measuring anyway" % last)
 EOF
 fi
+# snap FILE: the broker's /metrics now (nothing with the mock or without metrics)
+snap() {
+  [[ $mock -eq 0 ]] || return 0
+  "$py" - "$metrics_url" "$1" <<'EOF'
+import sys, urllib.request
+try:
+    open(sys.argv[2], "w").write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())
+except Exception:
+    pass
+EOF
+}
 half=$(( max_rate / 2 )); [[ $half -ge 1 ]] || half=1
+snap "$workdir/metrics-before-e2e.txt"
 run e2e e2e "${target[@]}" "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
   --no-ceiling --disk-probe-mb 0
+
+snap "$workdir/metrics-after-e2e.txt"
 
 # 4. the client alone at that load (its consumer side is not comparable: only produce latency is used)
 run floor e2e --mock "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
@@ -224,3 +241,39 @@ print()
 print("markdown row for bench/README.md:")
 print("| " + " | ".join([label] + [v for _, v in rows]) + " |")
 EOF
+# The broker's own view of step 3 (histogram deltas between the two
+# snapshots; a quantile is the upper bound of the bucket it falls in): what
+# part of the client's latency is the broker's, and of that, the WAL's.
+if [[ -s "$workdir/metrics-before-e2e.txt" && -s "$workdir/metrics-after-e2e.txt" ]]; then
+  echo
+  echo "== broker side of step 3 (bucket upper bounds, ms)"
+  "$py" - "$workdir/metrics-before-e2e.txt" "$workdir/metrics-after-e2e.txt" <<'EOF'
+import re, sys
+def load(path):
+    h = {}
+    for line in open(path):
+        m = re.match(r'(\w+)_bucket\{(.*?)le="([^"]+)"\} (\S+)', line)
+        if m:
+            h.setdefault((m.group(1), m.group(2)), []).append((float(m.group(3)), float(m.group(4))))
+    return h
+a, b = load(sys.argv[1]), load(sys.argv[2])
+show = [("rustmq_request_latency_seconds", 'api="Produce",', "Produce request"),
+        ("rustmq_request_latency_seconds", 'api="Fetch",', "Fetch request"),
+        ("rustmq_wal_append_latency_seconds", "", "WAL append (queue + synced write)"),
+        ("rustmq_wal_fsync_latency_seconds", "", "WAL synced write")]
+for name, labels, title in show:
+    after = b.get((name, labels))
+    if not after:
+        continue
+    before = dict(a.get((name, labels), []))
+    d = [(le, c - before.get(le, 0.0)) for le, c in after]
+    total = d[-1][1]
+    if total <= 0:
+        continue
+    q = []
+    for p in (0.5, 0.99, 0.999):
+        le = next(le for le, c in d if c >= p * total)
+        q.append("p%g <= %s" % (p * 100, "inf" if le == float("inf") else "%g" % (le * 1000)))
+    print("  %-36s n=%-7d %s" % (title, total, "  ".join(q)))
+EOF
+fi
