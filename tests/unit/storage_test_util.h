@@ -1,8 +1,10 @@
 /* storage_test_util.h - helpers shared by the storage unit tests (header
- * only, included by tests/unit/test_wal.c and test_storage_crash.c): temp
- * directories on the real filesystem, the WAL write modes (plain, O_DIRECT,
- * io_uring, both) the tests are repeated in, a fault-injecting rmq_wal_io_t
- * (plus the io_uring result hook), and a blocking append helper. */
+ * only, included by tests/unit/test_wal.c, test_storage_crash.c,
+ * test_tier_storage.c and test_objstore_local.c): temp directories on the
+ * real filesystem and whether they take O_DIRECT, the WAL write modes
+ * (plain, O_DIRECT, io_uring, both) the tests are repeated in, a
+ * fault-injecting rmq_wal_io_t (plus the io_uring result hook), and
+ * blocking append and completion helpers. */
 #ifndef RMQ_TEST_STORAGE_UTIL_H
 #define RMQ_TEST_STORAGE_UTIL_H
 
@@ -31,7 +33,7 @@ static inline int tu_rm_cb(const char *p, const struct stat *sb, int flag, struc
 }
 
 /* Fresh directory under /tmp (ext4 here, not tmpfs). Caller frees with tu_rmdir. */
-static char *tu_mkdir(void) {
+static inline char *tu_mkdir(void) {
     char *d = strdup("/tmp/rmq-wal-test-XXXXXX");
     if (!d || !mkdtemp(d)) abort();
     return d;
@@ -227,6 +229,17 @@ static inline void tu_fault_attach(rmq_store_config_t *c, tu_fault_io_t *f) {
     c->uring_hook_ud = f;
 }
 
+/* Does the filesystem holding dir take O_DIRECT (tmpfs may not)? */
+static inline bool tu_dir_takes_odirect(const char *dir) {
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/dio-probe", dir);
+    int fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0644);
+    if (fd < 0) return false;
+    close(fd);
+    unlink(probe);
+    return true;
+}
+
 /* ---- blocking append ---- */
 typedef struct tu_done {
     pthread_mutex_t mu;
@@ -235,6 +248,13 @@ typedef struct tu_done {
     rmq_err_t err;
     int64_t off;
 } tu_done_t;
+
+/* Block until d's completion has run. */
+static inline void tu_done_wait(tu_done_t *d) {
+    pthread_mutex_lock(&d->mu);
+    while (!d->done) pthread_cond_wait(&d->cond, &d->mu);
+    pthread_mutex_unlock(&d->mu);
+}
 
 static inline void tu_done_cb(void *ud, rmq_err_t err, int64_t off) {
     tu_done_t *d = ud;
@@ -255,9 +275,7 @@ static inline rmq_err_t tu_append_ex(rmq_store_t *st, uint64_t sid, const void *
     rmq_err_t e = tail_crc ? rmq_store_append_crc(st, sid, p, len, tail_off, *tail_crc, cnt, ts, tu_done_cb, &d)
                            : rmq_store_append(st, sid, p, len, cnt, ts, tu_done_cb, &d);
     if (e) return e;
-    pthread_mutex_lock(&d.mu);
-    while (!d.done) pthread_cond_wait(&d.cond, &d.mu);
-    pthread_mutex_unlock(&d.mu);
+    tu_done_wait(&d);
     if (off) *off = d.off;
     return d.err;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "storage/objstore.h"
+#include "storage_test_util.h"
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
@@ -131,13 +132,7 @@ static size_t cached_pages(fx_t *f, const char *key, size_t npages) {
 
 static void test_aligned_put_sizes(void **state) {
     fx_t *f = *state;
-    /* does this filesystem take O_DIRECT at all (tmpfs may not)? */
-    char probe[256];
-    snprintf(probe, sizeof probe, "%s/dio-probe", f->dir);
-    int pfd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0644);
-    bool dio = pfd >= 0;
-    if (pfd >= 0) close(pfd);
-    unlink(probe);
+    bool dio = tu_dir_takes_odirect(f->dir);
     static const size_t sizes[] = {4096, 4096 * 3 + 123, 4095, (1u << 20) + 4096 * 5 + 77, (3u << 20), 1};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         for (int aligned = 0; aligned < 2; aligned++) {
@@ -196,12 +191,7 @@ static void record_pace(void *ud, size_t n) {
  * are not paced. */
 static void test_pacer_called_per_chunk(void **state) {
     fx_t *f = *state;
-    char probe[256];
-    snprintf(probe, sizeof probe, "%s/dio-probe", f->dir);
-    int pfd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0644);
-    bool dio = pfd >= 0;
-    if (pfd >= 0) close(pfd);
-    unlink(probe);
+    bool dio = tu_dir_takes_odirect(f->dir);
     size_t n = (3u << 20) + 4096 * 5 + 77; /* 3 whole MiB, 5 blocks, a partial block */
     uint8_t *data = NULL;
     assert_int_equal(posix_memalign((void **)&data, 4096, n), 0);

@@ -221,6 +221,21 @@ typedef struct rec_manifest {
     atomic_int reclaimed_before_commit;
 } rec_manifest_t;
 
+/* An empty manifest recorder for uploads from st; free with rec_manifest_free. */
+static rec_manifest_t *rec_manifest_new(rmq_store_t *st) {
+    rec_manifest_t *rm = calloc(1, sizeof *rm);
+    assert_non_null(rm);
+    pthread_mutex_init(&rm->mu, NULL);
+    rm->st = st;
+    return rm;
+}
+
+static void rec_manifest_free(rec_manifest_t *rm) {
+    for (size_t i = 0; i < rm->n; i++) free(rm->m[i].r);
+    pthread_mutex_destroy(&rm->mu);
+    free(rm);
+}
+
 static rmq_err_t rec_commit(void *ud, const rmq_tier_manifest_t *m, char *err, size_t errlen) {
     rec_manifest_t *r = ud;
     if (atomic_load(&r->fail_commits) > 0 && atomic_fetch_sub(&r->fail_commits, 1) > 0) {
@@ -310,9 +325,7 @@ static void run_upload_and_read(bool faults) {
     if (faults) {
         atomic_store(&fs.put_fail, 3);
     }
-    rec_manifest_t *rm = calloc(1, sizeof *rm);
-    pthread_mutex_init(&rm->mu, NULL);
-    rm->st = st;
+    rec_manifest_t *rm = rec_manifest_new(st);
     if (faults) atomic_store(&rm->fail_commits, 2);
     rmq_tier_upload_config_t uc = {.key_prefix = "v1/TEST", .max_concurrent_uploads = 2, .retry_base_ms = 5,
                                    .retry_max_ms = 50};
@@ -437,9 +450,7 @@ static void run_upload_and_read(bool faults) {
     rmq_store_set_sealed_cb(st, NULL, NULL);
     rmq_tier_uploader_stop(u);
     rmq_store_close(st);
-    for (size_t i = 0; i < rm->n; i++) free(rm->m[i].r);
-    pthread_mutex_destroy(&rm->mu);
-    free(rm);
+    rec_manifest_free(rm);
     rmq_obj_close(local);
     tu_rmdir(wal);
     tu_rmdir(objs);
@@ -452,12 +463,7 @@ static void run_upload_and_read(bool faults) {
 static void test_upload_paced(void **st) {
     (void)st;
     char *wal = tu_mkdir(), *objs = tu_mkdir();
-    char probe[4096];
-    snprintf(probe, sizeof probe, "%s/dio-probe", objs);
-    int pfd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0644);
-    bool dio = pfd >= 0;
-    if (pfd >= 0) close(pfd);
-    unlink(probe);
+    bool dio = tu_dir_takes_odirect(objs);
     rmq_store_config_t sc;
     rmq_store_config_default(&sc);
     sc.dir = wal;
@@ -468,9 +474,7 @@ static void test_upload_paced(void **st) {
     char err[256];
     assert_int_equal(rmq_store_open(&sc, NULL, &stor, err, sizeof err), 0);
     rmq_obj_store_t *os = open_local(objs);
-    rec_manifest_t *rm = calloc(1, sizeof *rm);
-    pthread_mutex_init(&rm->mu, NULL);
-    rm->st = stor;
+    rec_manifest_t *rm = rec_manifest_new(stor);
     rmq_tier_upload_config_t uc = {.key_prefix = "v1/TEST", .max_concurrent_uploads = 1};
     rmq_tier_uploader_t *u = NULL;
     assert_int_equal(rmq_tier_uploader_start(&uc, os, stor, rec_commit, rm, &u), 0);
@@ -532,9 +536,7 @@ static void test_upload_paced(void **st) {
     rmq_store_set_sealed_cb(stor, NULL, NULL);
     rmq_tier_uploader_stop(u);
     rmq_store_close(stor);
-    for (size_t k = 0; k < rm->n; k++) free(rm->m[k].r);
-    pthread_mutex_destroy(&rm->mu);
-    free(rm);
+    rec_manifest_free(rm);
     rmq_obj_close(os);
     tu_rmdir(wal);
     tu_rmdir(objs);

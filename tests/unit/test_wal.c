@@ -712,9 +712,7 @@ static void test_plugged_appends_one_group(void **state) {
         if (round == 0) rmq_store_unplug(st);
         else assert_int_equal(rmq_store_sync(st), RMQ_NONE); /* still plugged */
         for (int i = 0; i < 5; i++) {
-            pthread_mutex_lock(&d[i].mu);
-            while (!d[i].done) pthread_cond_wait(&d[i].cond, &d[i].mu);
-            pthread_mutex_unlock(&d[i].mu);
+            tu_done_wait(&d[i]);
             assert_int_equal(d[i].err, RMQ_NONE);
             assert_int_equal(d[i].off, 1 + round * 5 + i);
         }
