@@ -45,6 +45,7 @@ struct rmq_net_loop {
     uv_thread_t thread;
     pthread_mutex_t mu;
     rmq_net_post_t *post_head, *post_tail;
+    atomic_bool posted;    /* post_head may be non-empty: run_posts has work */
     bool closed_posts;
     rmq_net_conn_t *conns; /* intrusive list */
     atomic_int nconns;     /* connections this loop serves (read by other loops' accepts) */
@@ -224,6 +225,7 @@ static void rmq_net_on_write(uv_write_t *req, int status) {
 static void rmq_net_conn_process(rmq_net_conn_t *c);
 static void rmq_net_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *b);
 static void rmq_net_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void rmq_net_loop_run_posts(rmq_net_loop_t *l);
 
 static void rmq_net_maybe_resume(rmq_net_conn_t *c) {
     rmq_net_t *n = c->loop->net;
@@ -416,6 +418,7 @@ static void rmq_net_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
         c->reading = false;
         if (budget) atomic_fetch_add(&n->st_pauses, 1);
     }
+    rmq_net_loop_run_posts(c->loop); /* c stays allocated: its handle holds a reference until closed */
 }
 
 /* ---------------- accept ---------------- */
@@ -597,11 +600,18 @@ static void rmq_net_conn_start(rmq_net_loop_t *l, rmq_net_conn_t *c) {
 
 /* ---------------- loop plumbing ---------------- */
 
-static void rmq_net_on_async(uv_async_t *a) {
-    rmq_net_loop_t *l = a->data;
+/* Run the callbacks posted to l so far (loop thread). Called from the
+ * async handle and, so that completions are not starved, from the read
+ * path: libuv reads a busy socket up to 32 times per wakeup before it
+ * looks at the async handle, and with a client that always has the next
+ * produce ready those sweeps took 20-150 ms in which finished requests
+ * waited for their responses (bench/README.md, "step-3 stalls"). */
+static void rmq_net_loop_run_posts(rmq_net_loop_t *l) {
+    if (!atomic_load_explicit(&l->posted, memory_order_acquire)) return;
     pthread_mutex_lock(&l->mu);
     rmq_net_post_t *p = l->post_head;
     l->post_head = l->post_tail = NULL;
+    atomic_store_explicit(&l->posted, false, memory_order_relaxed);
     pthread_mutex_unlock(&l->mu);
     while (p) {
         rmq_net_post_t *nx = p->next;
@@ -610,6 +620,8 @@ static void rmq_net_on_async(uv_async_t *a) {
         p = nx;
     }
 }
+
+static void rmq_net_on_async(uv_async_t *a) { rmq_net_loop_run_posts(a->data); }
 
 rmq_err_t rmq_net_loop_post(rmq_net_loop_t *l, void (*fn)(void *ud), void *ud) {
     rmq_net_post_t *p = malloc(sizeof *p);
@@ -626,6 +638,7 @@ rmq_err_t rmq_net_loop_post(rmq_net_loop_t *l, void (*fn)(void *ud), void *ud) {
     if (l->post_tail) l->post_tail->next = p;
     else l->post_head = p;
     l->post_tail = p;
+    atomic_store_explicit(&l->posted, true, memory_order_release);
     pthread_mutex_unlock(&l->mu);
     uv_async_send(&l->async);
     return 0;
@@ -751,6 +764,7 @@ rmq_err_t rmq_net_start(const rmq_net_config_t *cfg, rmq_net_t **out, char *errb
         l->idx = i;
         uv_loop_init(&l->loop);
         pthread_mutex_init(&l->mu, NULL);
+        atomic_init(&l->posted, false);
         uv_async_init(&l->loop, &l->async, rmq_net_on_async);
         l->async.data = l;
         uv_timer_init(&l->loop, &l->sweep);

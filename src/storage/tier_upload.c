@@ -21,6 +21,7 @@
 #include "storage/wal_format.h"
 
 #define SUB "tier"
+#define BUF_ROUND ((size_t)8 << 20) /* object buffer size granularity (buf_get) */
 
 typedef struct ujob {
     struct ujob *next;
@@ -77,9 +78,14 @@ static uint8_t *buf_get(rmq_tier_uploader_t *u, size_t n, size_t *cap) {
         return p;
     }
     pthread_mutex_unlock(&u->mu);
+    /* rounded up to 8 MiB: objects of one WAL's segments differ by up to a
+     * batch, and an exact-size buffer is too small for a slightly larger
+     * next object (measured: 1-2 fresh 128 MiB buffers, 32k page faults
+     * each, per 8 s at 300 MB/s) */
+    size_t want = n > BUF_ROUND ? (n + BUF_ROUND - 1) / BUF_ROUND * BUF_ROUND : (n ? n : 1);
     void *p = NULL;
-    if (posix_memalign(&p, 4096, n ? n : 1) != 0) return NULL;
-    *cap = n ? n : 1;
+    if (posix_memalign(&p, 4096, want) != 0) return NULL;
+    *cap = want;
     return p;
 }
 
