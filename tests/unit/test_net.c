@@ -1,7 +1,7 @@
 /* test_net.c - the frame server on real loopback sockets: echo, in-order
  * responses when handlers finish out of order, malformed sizes close only
  * that connection, large frames, connections spread over the I/O loops,
- * and clean stop. */
+ * posted completions run between reads of a busy socket, and clean stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -257,6 +257,62 @@ static void test_memory_budget_pauses_and_resumes(void **s) {
     rmq_net_stop(n, 1000);
 }
 
+/* A completion posted to the loop runs before the loop reads on. libuv
+ * reads a busy socket up to 32 times per wakeup before it looks at the
+ * async handle; completions waiting behind those reads held responses back
+ * for 20-150 ms (bench/README.md, the step-3 stalls). Frame 0's handler
+ * posts a marker; it must run before frames of later reads are dispatched,
+ * i.e. with at most one staging buffer's worth of frames seen. */
+#define MARK_FRAMES 200
+#define MARK_PAYLOAD (16 * 1024)
+static atomic_int g_frames_seen, g_seen_at_post;
+static void mark_post(void *ud) {
+    (void)ud;
+    atomic_store(&g_seen_at_post, atomic_load(&g_frames_seen));
+}
+static void on_frame_mark(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    (void)ud;
+    (void)len;
+    if (atomic_fetch_add(&g_frames_seen, 1) == 0) rmq_net_loop_post(rmq_net_conn_loop(c), mark_post, NULL);
+    free(frame);
+    rmq_net_slot_complete(slot, NULL, 0);
+}
+
+static void test_posts_run_between_reads(void **s) {
+    (void)s;
+    atomic_store(&g_frames_seen, 0);
+    atomic_store(&g_seen_at_post, -1);
+    rmq_net_config_t cfg = {0};
+    cfg.listen = "127.0.0.1:0";
+    cfg.io_threads = 1;
+    cfg.max_frame_bytes = 4 << 20;
+    cfg.max_inflight = 1024;
+    cfg.max_connections = 10;
+    cfg.on_frame = on_frame_mark;
+    rmq_net_t *n = NULL;
+    char err[256];
+    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    int fd = dial(rmq_net_port(n));
+    /* all frames in one buffer, written at once: the socket stays readable */
+    size_t one = 4 + MARK_PAYLOAD, total = one * MARK_FRAMES;
+    uint8_t *b = calloc(1, total);
+    for (int i = 0; i < MARK_FRAMES; i++) rmq_wbe32(b + (size_t)i * one, MARK_PAYLOAD);
+    size_t off = 0;
+    while (off < total) {
+        ssize_t w = write(fd, b + off, total - off);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+    free(b);
+    for (int i = 0; i < 5000 && atomic_load(&g_frames_seen) < MARK_FRAMES; i++) usleep(1000);
+    assert_int_equal(atomic_load(&g_frames_seen), MARK_FRAMES);
+    int seen = atomic_load(&g_seen_at_post);
+    assert_true(seen >= 1);
+    assert_true(seen <= (int)(64 * 1024 / one) + 1); /* one 64 KiB staging buffer of frames */
+    close(fd);
+    rmq_net_stop(n, 1000);
+}
+
 static void test_parse_hostport(void **s) {
     (void)s;
     char h[64];
@@ -279,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_closes_only_that_connection),
         cmocka_unit_test(test_client_disconnect_with_pending),
         cmocka_unit_test(test_memory_budget_pauses_and_resumes),
+        cmocka_unit_test(test_posts_run_between_reads),
         cmocka_unit_test(test_parse_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
