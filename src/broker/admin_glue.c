@@ -125,7 +125,7 @@ void rmq_broker_metrics_request(rmq_broker_t *b, int16_t api_key, uint64_t start
 typedef enum {
     RMQ_MT_UP_OBJECTS, RMQ_MT_UP_BYTES, RMQ_MT_UP_FAILURES, RMQ_MT_UP_RETRIES, RMQ_MT_PUTS,
     RMQ_MT_GET_BYTES, RMQ_MT_GETS, RMQ_MT_DELETED, RMQ_MT_CACHE_HITS, RMQ_MT_CACHE_MISSES, RMQ_MT_UP_PENDING,
-    RMQ_MT_UP_PACED
+    RMQ_MT_UP_PACED, RMQ_MT_UP_ENTRIES
 } rmq_mt_kind_t;
 
 static void rmq_m_tier(rmq_broker_t *b, rmq_metrics_sink_t *sink, rmq_mt_kind_t k) {
@@ -152,6 +152,12 @@ static void rmq_m_tier(rmq_broker_t *b, rmq_metrics_sink_t *sink, rmq_mt_kind_t 
         rmq_metrics_sink_add(sink, cold, (double)(hits ? c->cold_hits : c->cold_misses));
         return;
     }
+    case RMQ_MT_UP_ENTRIES: {
+        const char *wc[1] = {"write_cache"}, *sg[1] = {"segment"};
+        rmq_metrics_sink_add(sink, wc, (double)t.upload.entries_from_cache);
+        rmq_metrics_sink_add(sink, sg, (double)t.upload.entries_read);
+        return;
+    }
     }
     rmq_metrics_sink_add(sink, NULL, v);
 }
@@ -169,6 +175,7 @@ RMQ_MT_FN(rmq_mt_hits, RMQ_MT_CACHE_HITS)
 RMQ_MT_FN(rmq_mt_misses, RMQ_MT_CACHE_MISSES)
 RMQ_MT_FN(rmq_mt_up_pending, RMQ_MT_UP_PENDING)
 RMQ_MT_FN(rmq_mt_up_paced, RMQ_MT_UP_PACED)
+RMQ_MT_FN(rmq_mt_up_entries, RMQ_MT_UP_ENTRIES)
 
 void rmq_broker_tier_metrics(rmq_broker_t *b) {
     static const struct {
@@ -181,6 +188,10 @@ void rmq_broker_tier_metrics(rmq_broker_t *b) {
         {"rustmq_object_upload_retries_total", "upload attempts retried", NULL, rmq_mt_up_retries},
         {"rustmq_object_upload_paced_seconds_total",
          "time local-disk object writes waited so they do not crowd the WAL's synced writes", NULL, rmq_mt_up_paced},
+        {"rustmq_object_upload_entries_total",
+         "WAL entries put into objects, by where they came from (write_cache: copied from memory; segment: read "
+         "back from the WAL file and CRC-checked)",
+         "source", rmq_mt_up_entries},
         {"rustmq_object_put_requests_total", "PUT requests sent to the object store", NULL, rmq_mt_puts},
         {"rustmq_object_get_bytes_total", "bytes read from the object store", NULL, rmq_mt_get_bytes},
         {"rustmq_object_get_requests_total", "ranged GET requests sent to the object store", NULL, rmq_mt_gets},

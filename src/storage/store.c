@@ -2519,6 +2519,26 @@ void rmq_store_set_sealed_cb(rmq_store_t *st, rmq_store_sealed_cb cb, void *ud) 
     pthread_mutex_unlock(&st->cb_mu);
 }
 
+bool rmq_store_segment_copy_cached(rmq_store_t *st, uint64_t segment_id, uint64_t stream_id, int64_t base_offset,
+                                   uint64_t file_off, void *dst, size_t len) {
+    stream_t *s = stream_lookup(st, stream_id);
+    if (!s) return false;
+    blob_t *b = NULL;
+    pthread_mutex_lock(&s->mu);
+    size_t i = idx_search(s, base_offset);
+    if (i < s->n) {
+        const idx_ent_t *e = &s->idx[i];
+        if (e->base == base_offset && e->seg_id == segment_id && e->file_off == file_off && e->blob &&
+            RMQ_WAL_HDR + (size_t)e->blob->len == len)
+            b = blob_ref(e->blob);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!b) return false;
+    memcpy(dst, b->data, len); /* outside the stream lock: the reference keeps b */
+    blob_unref(b);
+    return true;
+}
+
 rmq_err_t rmq_store_segment_pread(rmq_store_t *st, uint64_t segment_id, uint64_t off, void *buf, size_t len) {
     /* Look the segment up under the locks, but read without them: a long
      * read must not hold seg_mu, or the writer (which takes q_mu, then

@@ -195,6 +195,14 @@ rmq_err_t rmq_store_seal_active(rmq_store_t *st);
 /* Read bytes of a sealed segment (for the uploader): buf (caller-owned)
  * gets len bytes at off. RMQ_ERR_NOT_FOUND if not a live sealed segment. */
 rmq_err_t rmq_store_segment_pread(rmq_store_t *st, uint64_t segment_id, uint64_t off, void *buf, size_t len);
+/* Copy one entry of segment segment_id - the one at file_off, of stream
+ * stream_id with batch base_offset, len = 64-byte header + payload - out
+ * of the write cache into dst (caller-owned, len bytes), if the cache
+ * still holds it. These are the bytes the WAL wrote, never read back from
+ * a disk, so the caller need not check their CRC again. false when the
+ * cache no longer has it (read it with rmq_store_segment_pread). */
+bool rmq_store_segment_copy_cached(rmq_store_t *st, uint64_t segment_id, uint64_t stream_id, int64_t base_offset,
+                                   uint64_t file_off, void *dst, size_t len);
 /* The data of sealed segment segment_id is safe elsewhere: write a
  * checkpoint (atomically) recording it, then delete the file and free its
  * space. Blocks until done. Reads of its batches then return

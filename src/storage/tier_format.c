@@ -76,7 +76,7 @@ rmq_err_t rmq_tier_plan_build(const rmq_store_seg_entry_t *ents, size_t n, rmq_t
         if (e->max_ts > cur->max_ts) cur->max_ts = e->max_ts;
         if (!have_ts || e->max_ts < out->first_ts) out->first_ts = e->max_ts;
         have_ts = true;
-        out->items[out->n_items++] = (rmq_tier_item_t){e->file_offset, pos, len};
+        out->items[out->n_items++] = (rmq_tier_item_t){e->file_offset, pos, len, e->stream_id, e->base_offset};
         pos += len;
     }
     free(refs);

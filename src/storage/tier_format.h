@@ -67,6 +67,8 @@ typedef struct rmq_tier_item {
     uint64_t file_off;
     uint64_t obj_off;
     uint32_t len;
+    uint64_t stream_id; /* the entry's stream and batch base offset (to find */
+    int64_t base_offset; /* it in the write cache: rmq_store_segment_copy_cached) */
 } rmq_tier_item_t;
 
 /* The layout of an object built from a segment. All arrays malloc'd, owned

@@ -59,6 +59,7 @@ typedef struct rmq_tier_upload_stats {
     uint64_t queued, running; /* now */
     uint64_t throttled_ms;    /* time spent waiting for the bandwidth limit */
     uint64_t paced_ns;        /* time local-disk object writes waited for pacing */
+    uint64_t entries_from_cache, entries_read; /* WAL entries copied from the write cache / read from the segment */
 } rmq_tier_upload_stats_t;
 
 typedef struct rmq_tier_uploader rmq_tier_uploader_t;

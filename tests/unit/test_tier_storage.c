@@ -363,6 +363,9 @@ static void run_upload_and_read(bool faults) {
     rmq_tier_uploader_stats(u, &us);
     assert_true(us.objects_uploaded >= 5);
     assert_int_equal(us.segments_reclaimed, us.objects_uploaded);
+    /* every uploaded entry came from the write cache or was read back (and
+     * CRC-checked); the read-back below checks both kinds byte for byte */
+    assert_true(us.entries_from_cache + us.entries_read >= us.objects_uploaded);
     assert_int_equal(atomic_load(&rm->reclaimed_before_commit), 0);
     if (faults) {
         assert_true(us.upload_retries >= 3);

@@ -471,6 +471,73 @@ static void on_sealed(void *ud, const rmq_store_segment_info_t *seg) {
     pthread_mutex_unlock(&l->mu);
 }
 
+/* The uploader copies a sealed segment's entries from the write cache when
+ * it still has them: the very bytes in the file; evicted entries, a wrong
+ * file offset or an unknown stream are refused (the caller then preads). */
+typedef struct first_sealed {
+    pthread_mutex_t mu;
+    uint64_t id;
+    size_t n;
+    rmq_store_seg_entry_t ents[16];
+} first_sealed_t;
+
+static void on_sealed_first(void *ud, const rmq_store_segment_info_t *seg) {
+    first_sealed_t *f = ud;
+    pthread_mutex_lock(&f->mu);
+    if (!f->id && seg->n_entries <= 16) {
+        f->id = seg->segment_id;
+        f->n = seg->n_entries;
+        memcpy(f->ents, seg->entries, seg->n_entries * sizeof(*seg->entries));
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void test_segment_copy_cached(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    c.write_cache_size_bytes = 35000; /* the newest 3 batches of 10000 bytes */
+    rmq_store_t *st = open_ok(&c, NULL);
+    first_sealed_t f = {PTHREAD_MUTEX_INITIALIZER, 0, 0, {{0}}};
+    rmq_store_set_sealed_cb(st, on_sealed_first, &f);
+    for (int64_t i = 0; i < 8; i++) put(st, 1, 10000, 1, i); /* 6 fit in a 64 KiB segment */
+    for (int i = 0; i < 500; i++) { /* the callback runs on the writer thread */
+        pthread_mutex_lock(&f.mu);
+        bool seen = f.id != 0;
+        pthread_mutex_unlock(&f.mu);
+        if (seen) break;
+        tu_sleep_ms(10);
+    }
+    pthread_mutex_lock(&f.mu);
+    assert_int_not_equal(f.id, 0);
+    assert_int_equal(f.n, 6);
+    size_t len = RMQ_WAL_HDR + 10000;
+    uint8_t *a = malloc(len), *b = malloc(len);
+    int hits = 0;
+    for (size_t k = 0; k < f.n; k++) {
+        const rmq_store_seg_entry_t *e = &f.ents[k];
+        assert_int_equal(rmq_store_segment_pread(st, f.id, e->file_offset, b, len), RMQ_NONE);
+        memset(a, 0, len);
+        if (rmq_store_segment_copy_cached(st, f.id, e->stream_id, e->base_offset, e->file_offset, a, len)) {
+            assert_memory_equal(a, b, len);
+            assert_int_equal(e->base_offset, 5); /* only the segment's last batch is among the newest 3 */
+            hits++;
+        }
+    }
+    assert_int_equal(hits, 1);
+    const rmq_store_seg_entry_t *last = &f.ents[5];
+    assert_false(rmq_store_segment_copy_cached(st, f.id, 1, 5, last->file_offset + 1, a, len));
+    assert_false(rmq_store_segment_copy_cached(st, f.id, 2, 5, last->file_offset, a, len));
+    assert_false(rmq_store_segment_copy_cached(st, f.id + 1, 1, 5, last->file_offset, a, len));
+    assert_false(rmq_store_segment_copy_cached(st, f.id, 1, 5, last->file_offset, a, len - 1));
+    pthread_mutex_unlock(&f.mu);
+    free(a);
+    free(b);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
 static void test_full_reclaim_checkpoint(void **state) {
     (void)state;
     char *dir = tu_mkdir();
@@ -1247,6 +1314,7 @@ int main(void) {
         cmocka_unit_test(test_plugged_appends_one_group),
         cmocka_unit_test(test_pwrite_error),
         cmocka_unit_test(test_enospc_backpressure),
+        cmocka_unit_test(test_segment_copy_cached),
         cmocka_unit_test(test_full_reclaim_checkpoint),
         cmocka_unit_test(test_reclaimed_segment_reused),
         cmocka_unit_test(test_append_with_known_crc),
