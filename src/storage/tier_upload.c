@@ -198,12 +198,12 @@ static void pace_local(void *ud, size_t n) {
     rmq_tier_uploader_t *u = ud;
     for (;;) {
         pthread_mutex_lock(&u->mu);
+        uint64_t now = rmq_mono_ns();
+        pace_sample(u, now); /* also while catching up: the EWMA keeps tracking the WAL */
         if (u->stop || u->queued + u->running > PACE_BACKLOG) {
             pthread_mutex_unlock(&u->mu);
             return;
         }
-        uint64_t now = rmq_mono_ns();
-        pace_sample(u, now);
         rmq_tbucket_refill(&u->pace, now); /* tokens earned so far at the old rate */
         u->pace.rate = u->ingest_bps * PACE_FACTOR > PACE_FLOOR ? u->ingest_bps * PACE_FACTOR : PACE_FLOOR;
         double want = (double)n < PACE_BURST ? (double)n : PACE_BURST; /* a larger n could never fit */
