@@ -106,6 +106,11 @@ typedef struct rmq_handler {
 void rmq_broker_on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, uint8_t *frame, size_t len);
 /* Encode req->resp as the response and send it; frees req. */
 void rmq_req_finish(rmq_req_t *req);
+/* rmq_req_finish, but records fields of at least 4 KiB are sent from where
+ * they are (not copied into the response buffer): they must stay valid
+ * until release(ud) runs on the loop thread (exactly once, also when the
+ * response is dropped or cannot be encoded). */
+void rmq_req_finish_zc(rmq_req_t *req, void (*release)(void *ud), void *ud);
 /* Send no response (acks=0 produce); frees req. */
 void rmq_req_finish_silent(rmq_req_t *req);
 /* Allocate and default-initialise the response object of req's API. */

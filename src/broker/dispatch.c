@@ -111,17 +111,22 @@ void rmq_req_finish_silent(rmq_req_t *req) {
     rmq_req_free(req);
 }
 
-void rmq_req_finish(rmq_req_t *req) {
+#define RMQ_ZC_MIN_RECORDS 4096 /* smaller records are copied: an iovec costs more than that */
+
+void rmq_req_finish(rmq_req_t *req) { rmq_req_finish_zc(req, NULL, NULL); }
+
+void rmq_req_finish_zc(rmq_req_t *req, void (*release)(void *ud), void *ud) {
     rmq_buf_t out;
     rmq_buf_init(&out);
-    rmq_kafka_decode_error_t e;
-    memset(&e, 0, sizeof e);
+    rmq_kafka_splices_t sp = {.min_len = RMQ_ZC_MIN_RECORDS};
     rmq_err_t err = RMQ_ERR_NOMEM;
     if (req->resp) {
-        err = rmq_kafka_encode_response(req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, req->resp,
-                                        &out);
+        err = rmq_kafka_encode_response_spliced(req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id,
+                                                req->resp, &out, release ? &sp : NULL);
     }
     if (err) {
+        free(sp.v);
+        if (release) release(ud);
         /* A response we cannot encode is a bug or OOM: drop the connection
          * rather than leave the client waiting forever. */
         RMQ_ERROR("broker", "msg=\"cannot encode response\" api=%s version=%d peer=%s err=%s",
@@ -136,7 +141,20 @@ void rmq_req_finish(rmq_req_t *req) {
     size_t len;
     uint8_t *data = rmq_buf_detach(&out, &len);
     rmq_broker_metrics_request(req->b, req->hdr.api_key, req->start_ns);
-    rmq_net_slot_complete(req->slot, data, len);
+    rmq_net_ext_t stack_ext[8], *ext = sp.n <= 8 ? stack_ext : malloc(sp.n * sizeof(*ext));
+    if (!ext) { /* out of memory: like a response we cannot encode */
+        free(data);
+        free(sp.v);
+        if (release) release(ud);
+        rmq_net_slot_complete(req->slot, NULL, 0);
+        rmq_net_conn_close(req->conn, "out of memory sending a response");
+        rmq_req_free(req);
+        return;
+    }
+    for (size_t i = 0; i < sp.n; i++) ext[i] = (rmq_net_ext_t){sp.v[i].at, sp.v[i].ptr, sp.v[i].len};
+    rmq_net_slot_complete_ext(req->slot, data, len, ext, sp.n, release, ud);
+    if (ext != stack_ext) free(ext);
+    free(sp.v);
     rmq_req_free(req);
 }
 

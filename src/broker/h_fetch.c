@@ -11,9 +11,10 @@
  * consumers are woken by data, not by polling timers.
  *
  * Ownership: the fetch context is heap memory owned by its loop thread,
- * kept alive by a reference count (the loop's own reference plus one per
- * posted wake-up); the records returned are copies owned by the context
- * until the response is encoded. */
+ * kept alive by a reference count (the loop's own reference, one per
+ * posted wake-up, one while its response is being written); the records
+ * it returns (store reads held in place, owned copies, tier buffers) live
+ * as long as the context, and net writes them from there (zero-copy). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,14 +205,20 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
 
 static void rmq_fetch_on_timer_closed(uv_handle_t *h) { rmq_fetch_unref(h->data); }
 
+static void rmq_fetch_release_records(void *ud) { rmq_fetch_unref(ud); }
+
+/* Send the response. Records of 4 KiB and more are not copied into it: net
+ * writes them from the store's blobs, the owned copies or the tier buffers
+ * this context holds, and drops the context's extra reference once they
+ * are written (the parts are released with the context). */
 static void rmq_fetch_answer(rmq_fetch_ctx_t *ctx) {
     ctx->done = true;
     rmq_fetch_deregister(ctx);
     uv_timer_stop(&ctx->timer);
     rmq_req_t *req = ctx->req;
     ctx->req = NULL;
-    rmq_req_finish(req); /* encodes (copies) the records */
-    for (int i = 0; i < ctx->n; i++) rmq_fetch_part_drop(&ctx->ps[i]);
+    atomic_fetch_add(&ctx->refs, 1);
+    rmq_req_finish_zc(req, rmq_fetch_release_records, ctx);
     uv_close((uv_handle_t *)&ctx->timer, rmq_fetch_on_timer_closed);
 }
 

@@ -57,6 +57,10 @@ struct rmq_net_slot {
     bool done;
     uint8_t *data; /* owned */
     size_t len;
+    rmq_net_ext_t *ext; /* owned array; the bytes it points at are borrowed until release */
+    size_t next_n;
+    void (*release)(void *ud);
+    void *release_ud;
     size_t frame_len; /* request bytes charged to the memory budget */
 };
 
@@ -129,6 +133,17 @@ static bool rmq_net_over_budget(rmq_net_t *n) {
     return n->cfg.max_buffered_bytes && atomic_load(&n->buffered) > n->cfg.max_buffered_bytes;
 }
 
+/* Drop a slot's response without sending it: free the buffer and let the
+ * owner of the external parts have them back. */
+static void rmq_net_slot_drop_data(rmq_net_slot_t *s) {
+    free(s->data);
+    s->data = NULL;
+    free(s->ext);
+    s->ext = NULL;
+    if (s->release) s->release(s->release_ud);
+    s->release = NULL;
+}
+
 /* Free a finished slot and give its bytes back to the budget. */
 static void rmq_net_slot_free(rmq_net_t *n, rmq_net_slot_t *s) {
     atomic_fetch_sub(&n->buffered, s->frame_len);
@@ -174,7 +189,7 @@ static void rmq_net_conn_do_close(rmq_net_conn_t *c) {
             if (prev) prev->next = nx;
             else c->slot_head = nx;
             if (c->slot_tail == s) c->slot_tail = prev;
-            free(s->data);
+            rmq_net_slot_drop_data(s);
             rmq_net_slot_free(n, s);
             c->inflight--;
             atomic_fetch_sub(&n->total_inflight, 1);
@@ -207,12 +222,15 @@ rmq_net_conn_t *rmq_net_slot_conn(rmq_net_slot_t *slot) { return slot->conn; }
 typedef struct {
     uv_write_t req;
     uint8_t *data;
+    void (*release)(void *ud); /* the external parts' owner, once written */
+    void *release_ud;
 } rmq_net_wreq_t;
 
 static void rmq_net_on_write(uv_write_t *req, int status) {
     rmq_net_wreq_t *w = (rmq_net_wreq_t *)req;
     rmq_net_conn_t *c = req->data;
     free(w->data);
+    if (w->release) w->release(w->release_ud);
     free(w);
     if (status < 0 && !c->closed) {
         char why[128];
@@ -245,26 +263,45 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
         atomic_fetch_sub(&n->total_inflight, 1);
         if (s->data && s->len && !c->closed) {
             rmq_net_wreq_t *w = malloc(sizeof *w);
-            if (!w) {
-                free(s->data);
+            /* the buffer cut at each external part's place, the part in between */
+            size_t nb = 1 + 2 * s->next_n;
+            uv_buf_t one, *b = nb == 1 ? &one : malloc(nb * sizeof(*b));
+            if (!w || !b) {
+                free(w);
+                rmq_net_slot_drop_data(s);
                 rmq_net_conn_close(c, "out of memory writing response");
             } else {
+                size_t k = 0, at = 0, total = s->len;
+                for (size_t i = 0; i < s->next_n; i++) {
+                    if (s->ext[i].at > at) b[k++] = uv_buf_init((char *)s->data + at, (unsigned)(s->ext[i].at - at));
+                    b[k++] = uv_buf_init((char *)s->ext[i].ptr, (unsigned)s->ext[i].len);
+                    at = s->ext[i].at;
+                    total += s->ext[i].len;
+                }
+                if (s->len > at) b[k++] = uv_buf_init((char *)s->data + at, (unsigned)(s->len - at));
                 w->data = s->data;
+                w->release = s->release;
+                w->release_ud = s->release_ud;
+                s->data = NULL;
+                s->release = NULL;
+                free(s->ext); /* uv_write copies the buffer list */
+                s->ext = NULL;
                 w->req.data = c;
-                uv_buf_t b = uv_buf_init((char *)s->data, (unsigned)s->len);
                 rmq_net_conn_ref(c);
-                int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, rmq_net_on_write);
+                int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, b, (unsigned)k, rmq_net_on_write);
+                if (b != &one) free(b);
                 if (rc < 0) {
                     free(w->data);
+                    if (w->release) w->release(w->release_ud);
                     free(w);
                     rmq_net_conn_unref(c);
                     rmq_net_conn_close(c, "write failed");
                 } else {
-                    atomic_fetch_add(&n->st_bytes_out, s->len);
+                    atomic_fetch_add(&n->st_bytes_out, total);
                 }
             }
         } else {
-            free(s->data);
+            rmq_net_slot_drop_data(s);
         }
         rmq_net_slot_free(n, s);
         rmq_net_conn_unref(c); /* the slot's reference */
@@ -273,10 +310,28 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
 }
 
 void rmq_net_slot_complete(rmq_net_slot_t *slot, uint8_t *data, size_t len) {
+    rmq_net_slot_complete_ext(slot, data, len, NULL, 0, NULL, NULL);
+}
+
+void rmq_net_slot_complete_ext(rmq_net_slot_t *slot, uint8_t *data, size_t len, const rmq_net_ext_t *ext, size_t n,
+                               void (*release)(void *ud), void *ud) {
     rmq_net_conn_t *c = slot->conn;
     slot->done = true;
     slot->data = data;
     slot->len = len;
+    slot->release = release;
+    slot->release_ud = ud;
+    if (n) {
+        slot->ext = malloc(n * sizeof(*ext));
+        if (slot->ext) {
+            memcpy(slot->ext, ext, n * sizeof(*ext));
+            slot->next_n = n;
+        } else { /* cannot send it whole: drop it and the connection (the client retries) */
+            rmq_net_slot_drop_data(slot);
+            slot->len = 0;
+            rmq_net_conn_close(c, "out of memory for a response");
+        }
+    }
     if (c->closed) {
         /* unlink this slot now; nobody will flush it */
         rmq_net_slot_t **pp = &c->slot_head, *prev = NULL;
@@ -290,7 +345,7 @@ void rmq_net_slot_complete(rmq_net_slot_t *slot, uint8_t *data, size_t len) {
         }
         c->inflight--;
         atomic_fetch_sub(&c->loop->net->total_inflight, 1);
-        free(data);
+        rmq_net_slot_drop_data(slot);
         rmq_net_slot_free(c->loop->net, slot);
         rmq_net_conn_unref(c);
         return;

@@ -20,7 +20,8 @@
  *
  * Ownership: the frame buffer passed to the callback is heap memory owned by
  * the callee (free() it). Response bytes given to rmq_net_slot_complete are
- * taken over by net (freed with free() once written).
+ * taken over by net (freed with free() once written); external parts given
+ * to rmq_net_slot_complete_ext are borrowed until their release callback.
  *
  * net never includes broker code: it only knows frames and slots. */
 #ifndef RMQ_NET_NET_H
@@ -74,6 +75,19 @@ void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms);
  * e.g. acks=0 produce). I/O thread of the connection only. Safe after the
  * connection closed (the data is just freed). */
 void rmq_net_slot_complete(rmq_net_slot_t *slot, uint8_t *data, size_t len);
+/* A part of a response that is not in its buffer (zero-copy): len bytes at
+ * ptr, sent in front of byte `at` of the buffer. Parts are in order of at. */
+typedef struct rmq_net_ext {
+    size_t at;
+    const void *ptr;
+    size_t len;
+} rmq_net_ext_t;
+/* rmq_net_slot_complete with n external parts (the array is copied; the
+ * bytes are borrowed). release(ud), if not NULL, runs exactly once on this
+ * I/O thread when net no longer needs them: after the write finished or
+ * failed, or when the response is dropped (connection closed). */
+void rmq_net_slot_complete_ext(rmq_net_slot_t *slot, uint8_t *data, size_t len, const rmq_net_ext_t *ext, size_t n,
+                               void (*release)(void *ud), void *ud);
 /* The connection a slot belongs to (may be closed). */
 rmq_net_conn_t *rmq_net_slot_conn(rmq_net_slot_t *slot);
 

@@ -8,6 +8,7 @@
 #include "protocol/kafka_codec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocol/kafka_api.h"
@@ -167,6 +168,8 @@ typedef struct kctx {
     /* encode */
     rmq_buf_t *b;
     rmq_err_t eerr;
+    rmq_buf_t *root;            /* the output buffer (b differs inside a tagged field) */
+    rmq_kafka_splices_t *sp;    /* may be NULL: copy every records field */
 } kctx_t;
 
 static inline void push(kctx_t *x, const rmq_kafka_field_desc_t *f) {
@@ -479,7 +482,22 @@ static void enc_value(kctx_t *x, const rmq_kafka_field_desc_t *f, const void *p,
             return;
         }
         enc_len(x, len, f->type != RMQ_KT_STRING);
-        if (len) rmq_buf_put(b, ptr, (size_t)len);
+        if (f->type == RMQ_KT_RECORDS && x->sp && b == x->root && (size_t)len >= x->sp->min_len) {
+            if (x->sp->n == x->sp->cap) { /* referenced, not copied: see rmq_kafka_encode_response_spliced */
+                size_t nc = x->sp->cap ? x->sp->cap * 2 : 16;
+                rmq_kafka_splice_t *nv = realloc(x->sp->v, nc * sizeof(*nv));
+                if (!nv) {
+                    enc_fail(x, RMQ_ERR_NOMEM);
+                    return;
+                }
+                x->sp->v = nv;
+                x->sp->cap = nc;
+            }
+            x->sp->v[x->sp->n++] = (rmq_kafka_splice_t){b->len, ptr, (size_t)len};
+            x->sp->total += (size_t)len;
+        } else if (len) {
+            rmq_buf_put(b, ptr, (size_t)len);
+        }
         break;
     }
     case RMQ_KT_STRUCT: enc_struct(x, f->sub, p); break;
@@ -551,19 +569,25 @@ static void enc_struct(kctx_t *x, const rmq_kafka_msg_desc_t *d, const void *obj
     }
 }
 
-rmq_err_t rmq_kafka_encode_ex(const rmq_kafka_msg_desc_t *d, int16_t version, const void *in, rmq_buf_t *out,
-                              rmq_kafka_decode_error_t *err) {
+static rmq_err_t encode_sp(const rmq_kafka_msg_desc_t *d, int16_t version, const void *in, rmq_buf_t *out,
+                           rmq_kafka_decode_error_t *err, rmq_kafka_splices_t *sp) {
     if (version < d->min_ver || version > d->max_ver) {
         if (err) err_fill(err, d->api_key, version, RMQ_UNSUPPORTED_VERSION, out->len, "");
         return RMQ_UNSUPPORTED_VERSION;
     }
-    kctx_t x = {.ver = version, .flex = version >= d->flex_from, .top = d, .err = err, .b = out};
+    kctx_t x = {.ver = version, .flex = version >= d->flex_from, .top = d, .err = err, .b = out, .root = out,
+                .sp = sp};
     enc_struct(&x, d, in);
     if (!x.eerr && out->oom) {
         x.eerr = RMQ_ERR_NOMEM;
         record(&x, x.eerr, out->len);
     }
     return x.eerr;
+}
+
+rmq_err_t rmq_kafka_encode_ex(const rmq_kafka_msg_desc_t *d, int16_t version, const void *in, rmq_buf_t *out,
+                              rmq_kafka_decode_error_t *err) {
+    return encode_sp(d, version, in, out, err, NULL);
 }
 
 rmq_err_t rmq_kafka_encode(const rmq_kafka_msg_desc_t *d, int16_t version, const void *in, rmq_buf_t *out) {
@@ -678,19 +702,25 @@ rmq_err_t rmq_kafka_decode_request(const uint8_t *frame, size_t len, rmq_arena_t
     return RMQ_NONE;
 }
 
-rmq_err_t rmq_kafka_encode_response(int16_t api_key, int16_t version, int32_t correlation_id, const void *body,
-                                    rmq_buf_t *out) {
+rmq_err_t rmq_kafka_encode_response_spliced(int16_t api_key, int16_t version, int32_t correlation_id,
+                                            const void *body, rmq_buf_t *out, rmq_kafka_splices_t *sp) {
     const rmq_kafka_api_info_t *info = rmq_kafka_api_info(api_key);
     if (!info) return RMQ_ERR_UNSUPPORTED;
-    size_t start = out->len;
+    size_t start = out->len, ext0 = sp ? sp->total : 0;
     rmq_buf_put_i32(out, 0);
     rmq_err_t rc = rmq_kafka_encode_response_header(correlation_id, rmq_kafka_response_header_version(api_key, version),
                                                     out);
-    if (!rc) rc = rmq_kafka_encode(info->response, version, body, out);
-    if (!rc && out->len - start - 4 > INT32_MAX) rc = RMQ_ERR_TOO_LARGE;
+    if (!rc) rc = encode_sp(info->response, version, body, out, NULL, sp);
+    size_t body_len = out->len - start - 4 + (sp ? sp->total - ext0 : 0);
+    if (!rc && body_len > INT32_MAX) rc = RMQ_ERR_TOO_LARGE;
     if (rc) return rc;
-    rmq_buf_patch_i32(out, start, (int32_t)(out->len - start - 4));
+    rmq_buf_patch_i32(out, start, (int32_t)body_len);
     return RMQ_NONE;
+}
+
+rmq_err_t rmq_kafka_encode_response(int16_t api_key, int16_t version, int32_t correlation_id, const void *body,
+                                    rmq_buf_t *out) {
+    return rmq_kafka_encode_response_spliced(api_key, version, correlation_id, body, out, NULL);
 }
 
 rmq_err_t rmq_kafka_encode_request(const rmq_kafka_request_header_t *h, const void *body, rmq_buf_t *out) {

@@ -227,6 +227,30 @@ rmq_err_t rmq_kafka_decode_request(const uint8_t *frame, size_t len, rmq_arena_t
  * response header (version from api_key/version), body (read only). */
 rmq_err_t rmq_kafka_encode_response(int16_t api_key, int16_t version, int32_t correlation_id, const void *body,
                                     rmq_buf_t *out);
+/* Records fields left out of the output buffer (zero-copy responses): the
+ * encoder writes a records field of at least min_len bytes as its length
+ * prefix only and notes here where its bytes belong - at byte `at` of the
+ * output buffer (before what follows there). The frame is then the buffer
+ * with each splice's bytes inserted at its `at`, in order. ptr is borrowed
+ * from the encoded object: it must stay valid until the frame is sent. */
+typedef struct rmq_kafka_splice {
+    size_t at;
+    const void *ptr;
+    size_t len;
+} rmq_kafka_splice_t;
+typedef struct rmq_kafka_splices {
+    rmq_kafka_splice_t *v; /* malloc'd, owned by the caller (free(v)) */
+    size_t n, cap;
+    size_t min_len;        /* smaller records fields are copied as usual */
+    size_t total;          /* bytes of all splices */
+} rmq_kafka_splices_t;
+
+/* rmq_kafka_encode_response, but records fields of at least sp->min_len
+ * bytes (outside tagged fields) are appended to sp instead of copied, and
+ * the size prefix counts them. sp NULL: the same as
+ * rmq_kafka_encode_response. */
+rmq_err_t rmq_kafka_encode_response_spliced(int16_t api_key, int16_t version, int32_t correlation_id,
+                                            const void *body, rmq_buf_t *out, rmq_kafka_splices_t *sp);
 /* Append a whole request frame to out: size prefix, header (h->header_version
  * is recomputed from the api key/version), body. For clients and tests. */
 rmq_err_t rmq_kafka_encode_request(const rmq_kafka_request_header_t *h, const void *body, rmq_buf_t *out);

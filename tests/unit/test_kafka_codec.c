@@ -631,6 +631,68 @@ static void test_synthetic_frames(void **state) {
     print_message("synthetic: %zu frames decoded and re-encoded byte-identically\n", nn);
 }
 
+/* Zero-copy responses: records of at least min_len bytes are left out of
+ * the buffer and noted as splices; the buffer with the splices inserted is
+ * byte for byte the copied encoding, size prefix included. Fetch v12
+ * (flexible: compact lengths) and v11 (int32 lengths), three partitions of
+ * which the small one is copied. */
+static void test_spliced_response(void **s) {
+    (void)s;
+    static uint8_t big1[5000], big2[9000], small[100];
+    for (size_t i = 0; i < sizeof big1; i++) big1[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < sizeof big2; i++) big2[i] = (uint8_t)(i * 13);
+    memset(small, 0x5a, sizeof small);
+    for (int16_t ver = 11; ver <= 12; ver++) {
+        rmq_kmsg_fetch_response_t r;
+        rmq_kafka_msg_init(&rmq_kmsg_fetch_response_desc, &r);
+        rmq_kmsg_fetch_response_fetchable_topic_response_t t;
+        memset(&t, 0, sizeof t);
+        t.topic = (rmq_kstr_t){"t", 1};
+        rmq_kmsg_fetch_response_partition_data_t pd[3];
+        const uint8_t *recs[3] = {big1, small, big2};
+        const int32_t lens[3] = {sizeof big1, sizeof small, sizeof big2};
+        for (int i = 0; i < 3; i++) {
+            memset(&pd[i], 0, sizeof pd[i]);
+            pd[i].partition_index = i;
+            pd[i].records = (rmq_kbytes_t){recs[i], lens[i]};
+        }
+        t.partitions.n = 3;
+        t.partitions.v = pd;
+        r.responses.n = 1;
+        r.responses.v = &t;
+        rmq_buf_t whole, cut;
+        rmq_buf_init(&whole);
+        rmq_buf_init(&cut);
+        assert_int_equal(rmq_kafka_encode_response(RMQ_KAPI_FETCH, ver, 42, &r, &whole), RMQ_NONE);
+        rmq_kafka_splices_t sp = {.min_len = 4096};
+        assert_int_equal(rmq_kafka_encode_response_spliced(RMQ_KAPI_FETCH, ver, 42, &r, &cut, &sp), RMQ_NONE);
+        assert_int_equal(sp.n, 2);
+        assert_ptr_equal(sp.v[0].ptr, big1);
+        assert_ptr_equal(sp.v[1].ptr, big2);
+        assert_int_equal(sp.total, sizeof big1 + sizeof big2);
+        assert_int_equal(cut.len + sp.total, whole.len);
+        /* reassemble */
+        uint8_t *flat = malloc(whole.len);
+        size_t at = 0, o = 0;
+        for (size_t i = 0; i < sp.n; i++) {
+            memcpy(flat + o, cut.data + at, sp.v[i].at - at);
+            o += sp.v[i].at - at;
+            memcpy(flat + o, sp.v[i].ptr, sp.v[i].len);
+            o += sp.v[i].len;
+            at = sp.v[i].at;
+        }
+        memcpy(flat + o, cut.data + at, cut.len - at);
+        o += cut.len - at;
+        assert_int_equal(o, whole.len);
+        assert_memory_equal(flat, whole.data, whole.len);
+        assert_int_equal(rmq_be32(cut.data), (int32_t)(whole.len - 4)); /* the prefix counts the splices */
+        free(flat);
+        free(sp.v);
+        rmq_buf_free(&whole);
+        rmq_buf_free(&cut);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_table),
@@ -642,6 +704,7 @@ int main(void) {
         cmocka_unit_test(test_roundtrip_all),
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_synthetic_frames),
+        cmocka_unit_test(test_spliced_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* test_net.c - the frame server on real loopback sockets: echo, in-order
  * responses when handlers finish out of order, malformed sizes close only
  * that connection, large frames, connections spread over the I/O loops,
- * posted completions run between reads of a busy socket, and clean stop. */
+ * posted completions run between reads of a busy socket, responses with
+ * external (zero-copy) parts, and clean stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -313,6 +314,61 @@ static void test_posts_run_between_reads(void **s) {
     rmq_net_stop(n, 1000);
 }
 
+/* Zero-copy responses: external parts are written in their places between
+ * the buffer's bytes, and their owner gets them back exactly once, after
+ * the write. */
+static atomic_int g_released;
+static const char g_ext1[] = "-external-one-", g_ext2[] = "[two]";
+static void release_ext(void *ud) {
+    assert_ptr_equal(ud, g_ext1);
+    atomic_fetch_add(&g_released, 1);
+}
+static void on_frame_ext(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    (void)ud;
+    (void)c;
+    (void)len;
+    free(frame);
+    /* "AB" + parts: size prefix, 'A', ext1, 'B', ext2 */
+    size_t total = 2 + strlen(g_ext1) + strlen(g_ext2);
+    uint8_t *out = malloc(6);
+    rmq_wbe32(out, (uint32_t)total);
+    out[4] = 'A';
+    out[5] = 'B';
+    rmq_net_ext_t ext[2] = {{5, g_ext1, strlen(g_ext1)}, {6, g_ext2, strlen(g_ext2)}};
+    rmq_net_slot_complete_ext(slot, out, 6, ext, 2, release_ext, (void *)g_ext1);
+}
+
+static void test_external_parts(void **s) {
+    (void)s;
+    atomic_store(&g_released, 0);
+    rmq_net_config_t cfg = {0};
+    cfg.listen = "127.0.0.1:0";
+    cfg.io_threads = 1;
+    cfg.max_frame_bytes = 1 << 20;
+    cfg.max_inflight = 4;
+    cfg.max_connections = 10;
+    cfg.on_frame = on_frame_ext;
+    rmq_net_t *n = NULL;
+    char err[256];
+    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    int fd = dial(rmq_net_port(n));
+    for (int round = 1; round <= 3; round++) {
+        send_frame(fd, 0, "x", 1);
+        uint8_t hdr[4];
+        assert_int_equal(read_full(fd, hdr, 4), 0);
+        uint32_t len = rmq_be32(hdr);
+        char got[64] = {0};
+        assert_true(len < sizeof got);
+        assert_int_equal(read_full(fd, got, len), 0);
+        assert_string_equal(got, "A-external-one-B[two]");
+        for (int i = 0; i < 5000 && atomic_load(&g_released) < round; i++) usleep(1000);
+        assert_int_equal(atomic_load(&g_released), round);
+    }
+    close(fd);
+    rmq_net_stop(n, 1000);
+    assert_int_equal(atomic_load(&g_released), 3);
+}
+
 static void test_parse_hostport(void **s) {
     (void)s;
     char h[64];
@@ -336,6 +392,7 @@ int main(void) {
         cmocka_unit_test(test_client_disconnect_with_pending),
         cmocka_unit_test(test_memory_budget_pauses_and_resumes),
         cmocka_unit_test(test_posts_run_between_reads),
+        cmocka_unit_test(test_external_parts),
         cmocka_unit_test(test_parse_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
