@@ -58,7 +58,7 @@ struct rmq_net_slot {
     uint8_t *data; /* owned */
     size_t len;
     rmq_net_ext_t *ext; /* owned array; the bytes it points at are borrowed until release */
-    size_t next_n;
+    size_t n_ext;
     void (*release)(void *ud);
     void *release_ud;
     size_t frame_len; /* request bytes charged to the memory budget */
@@ -264,15 +264,16 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
         if (s->data && s->len && !c->closed) {
             rmq_net_wreq_t *w = malloc(sizeof *w);
             /* the buffer cut at each external part's place, the part in between */
-            size_t nb = 1 + 2 * s->next_n;
+            size_t nb = 1 + 2 * s->n_ext;
             uv_buf_t one, *b = nb == 1 ? &one : malloc(nb * sizeof(*b));
             if (!w || !b) {
                 free(w);
+                if (b != &one) free(b);
                 rmq_net_slot_drop_data(s);
                 rmq_net_conn_close(c, "out of memory writing response");
             } else {
                 size_t k = 0, at = 0, total = s->len;
-                for (size_t i = 0; i < s->next_n; i++) {
+                for (size_t i = 0; i < s->n_ext; i++) {
                     if (s->ext[i].at > at) b[k++] = uv_buf_init((char *)s->data + at, (unsigned)(s->ext[i].at - at));
                     b[k++] = uv_buf_init((char *)s->ext[i].ptr, (unsigned)s->ext[i].len);
                     at = s->ext[i].at;
@@ -325,7 +326,7 @@ void rmq_net_slot_complete_ext(rmq_net_slot_t *slot, uint8_t *data, size_t len, 
         slot->ext = malloc(n * sizeof(*ext));
         if (slot->ext) {
             memcpy(slot->ext, ext, n * sizeof(*ext));
-            slot->next_n = n;
+            slot->n_ext = n;
         } else { /* cannot send it whole: drop it and the connection (the client retries) */
             rmq_net_slot_drop_data(slot);
             slot->len = 0;
