@@ -141,20 +141,7 @@ void rmq_req_finish_zc(rmq_req_t *req, void (*release)(void *ud), void *ud) {
     size_t len;
     uint8_t *data = rmq_buf_detach(&out, &len);
     rmq_broker_metrics_request(req->b, req->hdr.api_key, req->start_ns);
-    rmq_net_ext_t stack_ext[8], *ext = sp.n <= 8 ? stack_ext : malloc(sp.n * sizeof(*ext));
-    if (!ext) { /* out of memory: like a response we cannot encode */
-        free(data);
-        free(sp.v);
-        if (release) release(ud);
-        rmq_net_slot_complete(req->slot, NULL, 0);
-        rmq_net_conn_close(req->conn, "out of memory sending a response");
-        rmq_req_free(req);
-        return;
-    }
-    for (size_t i = 0; i < sp.n; i++) ext[i] = (rmq_net_ext_t){sp.v[i].at, sp.v[i].ptr, sp.v[i].len};
-    rmq_net_slot_complete_ext(req->slot, data, len, ext, sp.n, release, ud);
-    if (ext != stack_ext) free(ext);
-    free(sp.v);
+    rmq_net_slot_complete_ext(req->slot, data, len, sp.v, sp.n, release, ud); /* sp.v goes to net */
     rmq_req_free(req);
 }
 

@@ -27,6 +27,16 @@ typedef struct rmq_buf {
     bool oom;
 } rmq_buf_t;
 
+/* A part of a message kept out of its buffer (zero-copy): len bytes at ptr
+ * (borrowed), which belong in front of byte `at` of the buffer. The Kafka
+ * encoder notes records this way (rmq_kafka_encode_response_spliced) and
+ * net writes them in place (rmq_net_slot_complete_ext). */
+typedef struct rmq_buf_ext {
+    size_t at;
+    const void *ptr;
+    size_t len;
+} rmq_buf_ext_t;
+
 void rmq_buf_init(rmq_buf_t *b);
 /* Releases data; b is reusable after rmq_buf_init. */
 void rmq_buf_free(rmq_buf_t *b);

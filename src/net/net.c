@@ -57,7 +57,7 @@ struct rmq_net_slot {
     bool done;
     uint8_t *data; /* owned */
     size_t len;
-    rmq_net_ext_t *ext; /* owned array; the bytes it points at are borrowed until release */
+    rmq_buf_ext_t *ext; /* owned array; the bytes it points at are borrowed until release */
     size_t n_ext;
     void (*release)(void *ud);
     void *release_ud;
@@ -263,12 +263,13 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
         atomic_fetch_sub(&n->total_inflight, 1);
         if (s->data && s->len && !c->closed) {
             rmq_net_wreq_t *w = malloc(sizeof *w);
-            /* the buffer cut at each external part's place, the part in between */
+            /* the buffer cut at each external part's place, the part in
+             * between (a fetch of up to 31 partitions fits the stack) */
             size_t nb = 1 + 2 * s->n_ext;
-            uv_buf_t one, *b = nb == 1 ? &one : malloc(nb * sizeof(*b));
+            uv_buf_t stackb[64], *b = nb <= 64 ? stackb : malloc(nb * sizeof(*b));
             if (!w || !b) {
                 free(w);
-                if (b != &one) free(b);
+                if (b != stackb) free(b);
                 rmq_net_slot_drop_data(s);
                 rmq_net_conn_close(c, "out of memory writing response");
             } else {
@@ -290,7 +291,7 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
                 w->req.data = c;
                 rmq_net_conn_ref(c);
                 int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, b, (unsigned)k, rmq_net_on_write);
-                if (b != &one) free(b);
+                if (b != stackb) free(b);
                 if (rc < 0) {
                     free(w->data);
                     if (w->release) w->release(w->release_ud);
@@ -314,25 +315,16 @@ void rmq_net_slot_complete(rmq_net_slot_t *slot, uint8_t *data, size_t len) {
     rmq_net_slot_complete_ext(slot, data, len, NULL, 0, NULL, NULL);
 }
 
-void rmq_net_slot_complete_ext(rmq_net_slot_t *slot, uint8_t *data, size_t len, const rmq_net_ext_t *ext, size_t n,
+void rmq_net_slot_complete_ext(rmq_net_slot_t *slot, uint8_t *data, size_t len, rmq_buf_ext_t *ext, size_t n,
                                void (*release)(void *ud), void *ud) {
     rmq_net_conn_t *c = slot->conn;
     slot->done = true;
     slot->data = data;
     slot->len = len;
+    slot->ext = ext;
+    slot->n_ext = n;
     slot->release = release;
     slot->release_ud = ud;
-    if (n) {
-        slot->ext = malloc(n * sizeof(*ext));
-        if (slot->ext) {
-            memcpy(slot->ext, ext, n * sizeof(*ext));
-            slot->n_ext = n;
-        } else { /* cannot send it whole: drop it and the connection (the client retries) */
-            rmq_net_slot_drop_data(slot);
-            slot->len = 0;
-            rmq_net_conn_close(c, "out of memory for a response");
-        }
-    }
     if (c->closed) {
         /* unlink this slot now; nobody will flush it */
         rmq_net_slot_t **pp = &c->slot_head, *prev = NULL;

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 typedef struct rmq_net rmq_net_t;
@@ -75,18 +76,13 @@ void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms);
  * e.g. acks=0 produce). I/O thread of the connection only. Safe after the
  * connection closed (the data is just freed). */
 void rmq_net_slot_complete(rmq_net_slot_t *slot, uint8_t *data, size_t len);
-/* A part of a response that is not in its buffer (zero-copy): len bytes at
- * ptr, sent in front of byte `at` of the buffer. Parts are in order of at. */
-typedef struct rmq_net_ext {
-    size_t at;
-    const void *ptr;
-    size_t len;
-} rmq_net_ext_t;
-/* rmq_net_slot_complete with n external parts (the array is copied; the
- * bytes are borrowed). release(ud), if not NULL, runs exactly once on this
- * I/O thread when net no longer needs them: after the write finished or
- * failed, or when the response is dropped (connection closed). */
-void rmq_net_slot_complete_ext(rmq_net_slot_t *slot, uint8_t *data, size_t len, const rmq_net_ext_t *ext, size_t n,
+/* rmq_net_slot_complete with n parts kept out of the buffer (zero-copy,
+ * in order of `at`): ext is a malloc'd array taken over by net (freed with
+ * free()), the bytes it points at are borrowed. release(ud), if not NULL,
+ * runs exactly once on this I/O thread when net no longer needs them:
+ * after the write finished or failed, or when the response is dropped
+ * (connection closed). */
+void rmq_net_slot_complete_ext(rmq_net_slot_t *slot, uint8_t *data, size_t len, rmq_buf_ext_t *ext, size_t n,
                                void (*release)(void *ud), void *ud);
 /* The connection a slot belongs to (may be closed). */
 rmq_net_conn_t *rmq_net_slot_conn(rmq_net_slot_t *slot);

@@ -485,7 +485,7 @@ static void enc_value(kctx_t *x, const rmq_kafka_field_desc_t *f, const void *p,
         if (f->type == RMQ_KT_RECORDS && x->sp && b == x->root && (size_t)len >= x->sp->min_len) {
             if (x->sp->n == x->sp->cap) { /* referenced, not copied: see rmq_kafka_encode_response_spliced */
                 size_t nc = x->sp->cap ? x->sp->cap * 2 : 16;
-                rmq_kafka_splice_t *nv = realloc(x->sp->v, nc * sizeof(*nv));
+                rmq_buf_ext_t *nv = realloc(x->sp->v, nc * sizeof(*nv));
                 if (!nv) {
                     enc_fail(x, RMQ_ERR_NOMEM);
                     return;
@@ -493,7 +493,7 @@ static void enc_value(kctx_t *x, const rmq_kafka_field_desc_t *f, const void *p,
                 x->sp->v = nv;
                 x->sp->cap = nc;
             }
-            x->sp->v[x->sp->n++] = (rmq_kafka_splice_t){b->len, ptr, (size_t)len};
+            x->sp->v[x->sp->n++] = (rmq_buf_ext_t){b->len, ptr, (size_t)len};
             x->sp->total += (size_t)len;
         } else if (len) {
             rmq_buf_put(b, ptr, (size_t)len);

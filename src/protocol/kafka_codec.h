@@ -231,15 +231,10 @@ rmq_err_t rmq_kafka_encode_response(int16_t api_key, int16_t version, int32_t co
  * encoder writes a records field of at least min_len bytes as its length
  * prefix only and notes here where its bytes belong - at byte `at` of the
  * output buffer (before what follows there). The frame is then the buffer
- * with each splice's bytes inserted at its `at`, in order. ptr is borrowed
+ * with each part's bytes inserted at its `at`, in order. ptr is borrowed
  * from the encoded object: it must stay valid until the frame is sent. */
-typedef struct rmq_kafka_splice {
-    size_t at;
-    const void *ptr;
-    size_t len;
-} rmq_kafka_splice_t;
 typedef struct rmq_kafka_splices {
-    rmq_kafka_splice_t *v; /* malloc'd, owned by the caller (free(v)) */
+    rmq_buf_ext_t *v;      /* malloc'd, owned by the caller (free(v)) */
     size_t n, cap;
     size_t min_len;        /* smaller records fields are copied as usual */
     size_t total;          /* bytes of all splices */

@@ -58,20 +58,27 @@ static void on_frame(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t 
     finish(p);
 }
 
-static rmq_net_t *start_with(uint64_t budget, rmq_net_conn_cb on_open) {
+/* A server on an ephemeral port with the handler fn, io_threads loops and
+ * max_inflight pipelined requests per connection. */
+static rmq_net_t *start_server(rmq_net_frame_cb fn, int io_threads, uint32_t max_inflight, uint64_t budget,
+                               rmq_net_conn_cb on_open) {
     rmq_net_config_t cfg = {0};
     cfg.max_buffered_bytes = budget;
     cfg.listen = "127.0.0.1:0";
-    cfg.io_threads = 2;
+    cfg.io_threads = io_threads;
     cfg.max_frame_bytes = 4 << 20;
-    cfg.max_inflight = 4;
+    cfg.max_inflight = max_inflight;
     cfg.max_connections = 100;
-    cfg.on_frame = on_frame;
+    cfg.on_frame = fn;
     cfg.on_open = on_open;
     rmq_net_t *n = NULL;
     char err[256];
     assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
     return n;
+}
+
+static rmq_net_t *start_with(uint64_t budget, rmq_net_conn_cb on_open) {
+    return start_server(on_frame, 2, 4, budget, on_open);
 }
 
 static rmq_net_t *start_budget(uint64_t budget) { return start_with(budget, NULL); }
@@ -283,16 +290,7 @@ static void test_posts_run_between_reads(void **s) {
     (void)s;
     atomic_store(&g_frames_seen, 0);
     atomic_store(&g_seen_at_post, -1);
-    rmq_net_config_t cfg = {0};
-    cfg.listen = "127.0.0.1:0";
-    cfg.io_threads = 1;
-    cfg.max_frame_bytes = 4 << 20;
-    cfg.max_inflight = 1024;
-    cfg.max_connections = 10;
-    cfg.on_frame = on_frame_mark;
-    rmq_net_t *n = NULL;
-    char err[256];
-    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    rmq_net_t *n = start_server(on_frame_mark, 1, 1024, 0, NULL);
     int fd = dial(rmq_net_port(n));
     /* all frames in one buffer, written at once: the socket stays readable */
     size_t one = 4 + MARK_PAYLOAD, total = one * MARK_FRAMES;
@@ -334,23 +332,16 @@ static void on_frame_ext(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint
     rmq_wbe32(out, (uint32_t)total);
     out[4] = 'A';
     out[5] = 'B';
-    rmq_net_ext_t ext[2] = {{5, g_ext1, strlen(g_ext1)}, {6, g_ext2, strlen(g_ext2)}};
+    rmq_buf_ext_t *ext = malloc(2 * sizeof(*ext)); /* net takes it over */
+    ext[0] = (rmq_buf_ext_t){5, g_ext1, strlen(g_ext1)};
+    ext[1] = (rmq_buf_ext_t){6, g_ext2, strlen(g_ext2)};
     rmq_net_slot_complete_ext(slot, out, 6, ext, 2, release_ext, (void *)g_ext1);
 }
 
 static void test_external_parts(void **s) {
     (void)s;
     atomic_store(&g_released, 0);
-    rmq_net_config_t cfg = {0};
-    cfg.listen = "127.0.0.1:0";
-    cfg.io_threads = 1;
-    cfg.max_frame_bytes = 1 << 20;
-    cfg.max_inflight = 4;
-    cfg.max_connections = 10;
-    cfg.on_frame = on_frame_ext;
-    rmq_net_t *n = NULL;
-    char err[256];
-    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    rmq_net_t *n = start_server(on_frame_ext, 1, 4, 0, NULL);
     int fd = dial(rmq_net_port(n));
     for (int round = 1; round <= 3; round++) {
         send_frame(fd, 0, "x", 1);
