@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,17 +288,39 @@ static void on_frame_mark(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uin
     rmq_net_slot_complete(slot, NULL, 0);
 }
 
+/* The loop is held in on_open (before it starts reading) until the client
+ * has filled the socket: its first read wakeup then finds far more than
+ * one staging buffer waiting, every time. */
+static sem_t g_gate;
+static void gate_open(void *ud, rmq_net_conn_t *c) {
+    (void)ud;
+    (void)c;
+    sem_wait(&g_gate);
+}
+
 static void test_posts_run_between_reads(void **s) {
     (void)s;
     atomic_store(&g_frames_seen, 0);
     atomic_store(&g_seen_at_post, -1);
-    rmq_net_t *n = start_server(on_frame_mark, 1, 1024, 0, NULL);
+    sem_init(&g_gate, 0, 0);
+    rmq_net_t *n = start_server(on_frame_mark, 1, 1024, 0, gate_open);
     int fd = dial(rmq_net_port(n));
-    /* all frames in one buffer, written at once: the socket stays readable */
     size_t one = 4 + MARK_PAYLOAD, total = one * MARK_FRAMES;
     uint8_t *b = calloc(1, total);
     for (int i = 0; i < MARK_FRAMES; i++) rmq_wbe32(b + (size_t)i * one, MARK_PAYLOAD);
+    /* fill the socket while the loop is held, then let it read */
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     size_t off = 0;
+    for (;;) {
+        ssize_t w = write(fd, b + off, total - off);
+        if (w <= 0) break;
+        off += (size_t)w;
+        if (off == total) break;
+    }
+    assert_true(off >= 4 * 64 * 1024); /* several staging buffers' worth waits in the socket */
+    fcntl(fd, F_SETFL, fl);
+    sem_post(&g_gate);
     while (off < total) {
         ssize_t w = write(fd, b + off, total - off);
         assert_true(w > 0);
@@ -310,6 +334,7 @@ static void test_posts_run_between_reads(void **s) {
     assert_true(seen <= (int)(64 * 1024 / one) + 1); /* one 64 KiB staging buffer of frames */
     close(fd);
     rmq_net_stop(n, 1000);
+    sem_destroy(&g_gate);
 }
 
 /* Zero-copy responses: external parts are written in their places between
