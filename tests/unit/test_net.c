@@ -63,7 +63,7 @@ static void on_frame(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t 
 /* A server on an ephemeral port with the handler fn, io_threads loops and
  * max_inflight pipelined requests per connection. */
 static rmq_net_t *start_server(rmq_net_frame_cb fn, int io_threads, uint32_t max_inflight, uint64_t budget,
-                               rmq_net_conn_cb on_open) {
+                               rmq_net_conn_cb on_open, rmq_net_conn_cb on_close) {
     rmq_net_config_t cfg = {0};
     cfg.max_buffered_bytes = budget;
     cfg.listen = "127.0.0.1:0";
@@ -73,6 +73,7 @@ static rmq_net_t *start_server(rmq_net_frame_cb fn, int io_threads, uint32_t max
     cfg.max_connections = 100;
     cfg.on_frame = fn;
     cfg.on_open = on_open;
+    cfg.on_close = on_close;
     rmq_net_t *n = NULL;
     char err[256];
     assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
@@ -80,7 +81,7 @@ static rmq_net_t *start_server(rmq_net_frame_cb fn, int io_threads, uint32_t max
 }
 
 static rmq_net_t *start_with(uint64_t budget, rmq_net_conn_cb on_open) {
-    return start_server(on_frame, 2, 4, budget, on_open);
+    return start_server(on_frame, 2, 4, budget, on_open, NULL);
 }
 
 static rmq_net_t *start_budget(uint64_t budget) { return start_with(budget, NULL); }
@@ -303,7 +304,7 @@ static void test_posts_run_between_reads(void **s) {
     atomic_store(&g_frames_seen, 0);
     atomic_store(&g_seen_at_post, -1);
     sem_init(&g_gate, 0, 0);
-    rmq_net_t *n = start_server(on_frame_mark, 1, 1024, 0, gate_open);
+    rmq_net_t *n = start_server(on_frame_mark, 1, 1024, 0, gate_open, NULL);
     int fd = dial(rmq_net_port(n));
     size_t one = 4 + MARK_PAYLOAD, total = one * MARK_FRAMES;
     uint8_t *b = calloc(1, total);
@@ -366,7 +367,7 @@ static void on_frame_ext(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint
 static void test_external_parts(void **s) {
     (void)s;
     atomic_store(&g_released, 0);
-    rmq_net_t *n = start_server(on_frame_ext, 1, 4, 0, NULL);
+    rmq_net_t *n = start_server(on_frame_ext, 1, 4, 0, NULL, NULL);
     int fd = dial(rmq_net_port(n));
     for (int round = 1; round <= 3; round++) {
         send_frame(fd, 0, "x", 1);
@@ -383,6 +384,49 @@ static void test_external_parts(void **s) {
     close(fd);
     rmq_net_stop(n, 1000);
     assert_int_equal(atomic_load(&g_released), 3);
+}
+
+/* A response with external parts whose connection closed before it was
+ * complete is dropped, and the parts' owner still gets them back once. */
+static rmq_net_slot_t *g_held_slot; /* loop thread only */
+static atomic_int g_hold_seen;
+static void on_frame_hold(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    (void)ud;
+    (void)c;
+    (void)len;
+    free(frame);
+    g_held_slot = slot; /* completed when the connection closes */
+    atomic_store(&g_hold_seen, 1);
+}
+static void complete_on_close(void *ud, rmq_net_conn_t *c) {
+    (void)ud;
+    (void)c;
+    if (!g_held_slot) return;
+    uint8_t *out = malloc(6);
+    rmq_wbe32(out, 2 + (uint32_t)strlen(g_ext1));
+    out[4] = 'A';
+    out[5] = 'B';
+    rmq_buf_ext_t *ext = malloc(sizeof(*ext));
+    *ext = (rmq_buf_ext_t){5, g_ext1, strlen(g_ext1)};
+    rmq_net_slot_complete_ext(g_held_slot, out, 6, ext, 1, release_ext, (void *)g_ext1);
+    g_held_slot = NULL;
+}
+
+static void test_external_parts_dropped(void **s) {
+    (void)s;
+    atomic_store(&g_released, 0);
+    g_held_slot = NULL;
+    atomic_store(&g_hold_seen, 0);
+    rmq_net_t *n = start_server(on_frame_hold, 1, 4, 0, NULL, complete_on_close);
+    int fd = dial(rmq_net_port(n));
+    send_frame(fd, 0, "x", 1);
+    for (int i = 0; i < 5000 && !atomic_load(&g_hold_seen); i++) usleep(1000);
+    assert_int_equal(atomic_load(&g_hold_seen), 1);
+    close(fd);
+    for (int i = 0; i < 5000 && atomic_load(&g_released) < 1; i++) usleep(1000);
+    assert_int_equal(atomic_load(&g_released), 1);
+    rmq_net_stop(n, 1000);
+    assert_int_equal(atomic_load(&g_released), 1);
 }
 
 static void test_parse_hostport(void **s) {
@@ -409,6 +453,7 @@ int main(void) {
         cmocka_unit_test(test_memory_budget_pauses_and_resumes),
         cmocka_unit_test(test_posts_run_between_reads),
         cmocka_unit_test(test_external_parts),
+        cmocka_unit_test(test_external_parts_dropped),
         cmocka_unit_test(test_parse_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
