@@ -965,7 +965,7 @@ static int write_sync(rmq_store_t *st, int fd, const struct iovec *iov, int cnt,
         int r = rmq_wal_io_pwritev_dsync_all(st->io, fd, iov, cnt, off);
         if (r != -EOPNOTSUPP) {
             hist_add(st, now_ns(st) - t0);
-            if (r < 0) *what = "pwritev+fdatasync (one RWF_DSYNC write)";
+            if (r < 0) *what = "pwritev2 with RWF_DSYNC (write + fdatasync in one call)";
             return r;
         }
         /* refused before writing anything: the kernel or filesystem lacks
@@ -988,8 +988,11 @@ static int write_sync(rmq_store_t *st, int fd, const struct iovec *iov, int cnt,
 /* direct_io: write a run through g's O_DIRECT fd. The run is copied into
  * the aligned buffer after the head of its first block (the bytes of that
  * block already on disk, cached in pblk or read back), zero-filled up to
- * the next block boundary and written in DIO_CHUNK pieces; only the last
- * one is synced. The rewritten head is byte-identical to what is on disk
+ * the next block boundary and written in DIO_CHUNK pieces, each one synced
+ * when sync is set: an RWF_DSYNC write makes only its own range durable (a
+ * device with FUA flushes nothing else), so syncing just the last piece
+ * could acknowledge a group whose first pieces sit in a volatile cache.
+ * The rewritten head is byte-identical to what is on disk
  * and the zero tail is what a preallocated segment holds after its last
  * entry, so the format and recovery are the same as for the plain path. */
 static int write_run_direct(rmq_store_t *st, seg_t *g, pend_t **run, size_t n, bool sync, const char **what) {
@@ -1037,7 +1040,7 @@ static int write_run_direct(rmq_store_t *st, seg_t *g, pend_t **run, size_t n, b
             left -= k;
             if (fill == cap && (left > 0 || i + 1 < n)) {
                 v = (struct iovec){st->abuf, cap};
-                int r = write_sync(st, g->wfd, &v, 1, (off_t)woff, false, what);
+                int r = write_sync(st, g->wfd, &v, 1, (off_t)woff, sync, what);
                 if (r < 0) return r;
                 woff += cap;
                 fill = 0;

@@ -795,6 +795,34 @@ static void test_plugged_appends_one_group(void **state) {
     tu_rmdir(dir);
 }
 
+/* direct_io: a group larger than the 8 MiB aligned buffer goes out in
+ * several O_DIRECT writes, and every one of them is an RWF_DSYNC write: it
+ * makes only its own range durable, so syncing the last alone could
+ * acknowledge data still in a volatile device cache. */
+static void test_direct_large_group_every_piece_synced(void **state) {
+    (void)state;
+    if (!g_mode.direct || g_mode.uring) skip(); /* the plain path writes a group in one call */
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 32u << 20;
+    c.capacity_bytes = 64u << 20;
+    tu_fault_attach(&c, &f);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    size_t len = 12u << 20; /* one batch, one group: an 8 MiB piece and the rest */
+    uint8_t *b = malloc(len);
+    tu_fill(b, len, 1, 0);
+    assert_int_equal(tu_append(st, 1, b, len, 1, 0, NULL), RMQ_NONE);
+    assert_int_equal(atomic_load(&f.dsync_writes), 2);
+    free(b);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 1, 0, len, 1, NULL), 1);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
 /* Segments reclaimed together (uploads finish in bursts) are all kept and
  * reused as the next spares, oldest first: no reclaimed file is deleted
  * while the pool (half the WAL's files, at most 4) has room. */
@@ -1315,6 +1343,7 @@ int main(void) {
         cmocka_unit_test(test_pwrite_error),
         cmocka_unit_test(test_enospc_backpressure),
         cmocka_unit_test(test_segment_copy_cached),
+        cmocka_unit_test(test_direct_large_group_every_piece_synced),
         cmocka_unit_test(test_full_reclaim_checkpoint),
         cmocka_unit_test(test_reclaimed_segment_reused),
         cmocka_unit_test(test_append_with_known_crc),
