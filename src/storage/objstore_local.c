@@ -134,11 +134,16 @@ static int write_direct(rmq_obj_store_t *s, int fd, const uint8_t *data, size_t 
     if (len < DIO_ALIGN || ((uintptr_t)data % DIO_ALIGN) != 0) return 0;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) != 0) return 0;
-    size_t whole = len - len % DIO_ALIGN, off = 0;
+    size_t whole = len - len % DIO_ALIGN, off = 0, paced = 0; /* paced: bytes charged to the pacer up to here */
     int rc = 1;
     while (off < whole) {
         size_t n = whole - off < DIO_CHUNK ? whole - off : DIO_CHUNK;
-        if (s->pace && off > 0) s->pace(s->pace_ud, n); /* not before the first: it may refuse O_DIRECT */
+        /* not before the first write (it may refuse O_DIRECT); a retry
+         * after EINTR or a short write is charged only for new bytes */
+        if (s->pace && off > 0 && off + n > paced) {
+            s->pace(s->pace_ud, off + n - (paced > off ? paced : off));
+            paced = off + n;
+        }
         ssize_t w = pwrite(fd, data + off, n, (off_t)off);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno == EINVAL && off == 0) { /* refused at the first write: not supported */

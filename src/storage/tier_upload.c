@@ -39,6 +39,7 @@ struct rmq_tier_uploader {
     void *commit_ud;
     pthread_mutex_t mu;
     pthread_cond_t cv, idle_cv;
+    pthread_cond_t stop_cv; /* wait_or_stop's sleeps (cv's job signals stay with idle workers) */
     ujob_t *head, *tail;
     size_t queued, running;
     bool stop;
@@ -113,23 +114,21 @@ uint32_t rmq_tier_backoff_ms(uint32_t base_ms, uint32_t max_ms, uint32_t attempt
     return (uint32_t)(half + (d - half ? rnd % (d - half + 1) : 0));
 }
 
-/* Sleep up to ms, waking early on stop. false if stopping. */
-static bool wait_or_stop(rmq_tier_uploader_t *u, uint64_t ms) {
+/* Sleep up to ns, waking early on stop. false if stopping. */
+static bool wait_or_stop_ns(rmq_tier_uploader_t *u, uint64_t ns) {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += (time_t)(ms / 1000);
-    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    uint64_t sum = (uint64_t)dl.tv_nsec + ns % 1000000000ull;
+    dl.tv_sec += (time_t)(ns / 1000000000ull + sum / 1000000000ull);
+    dl.tv_nsec = (long)(sum % 1000000000ull);
     pthread_mutex_lock(&u->mu);
     while (!u->stop)
-        if (pthread_cond_timedwait(&u->cv, &u->mu, &dl) == ETIMEDOUT) break;
+        if (pthread_cond_timedwait(&u->stop_cv, &u->mu, &dl) == ETIMEDOUT) break;
     bool stop = u->stop;
     pthread_mutex_unlock(&u->mu);
     return !stop;
 }
+static bool wait_or_stop(rmq_tier_uploader_t *u, uint64_t ms) { return wait_or_stop_ns(u, ms * 1000000ull); }
 
 /* Take n bytes from the bucket (debt allowed: waits until the balance is
  * non-negative, then spends), so the long-run rate is the limit. */
@@ -214,8 +213,7 @@ static void pace_local(void *ud, size_t n) {
         uint64_t wait_ns = (uint64_t)(rmq_tbucket_wait_s(&u->pace, want) * 1e9) + 1;
         u->paced_ns += wait_ns;
         pthread_mutex_unlock(&u->mu);
-        struct timespec ts = {(time_t)(wait_ns / 1000000000ull), (long)(wait_ns % 1000000000ull)};
-        nanosleep(&ts, NULL);
+        if (!wait_or_stop_ns(u, wait_ns)) return; /* stopping: the rest goes out unpaced, stop waits for it */
     }
 }
 
@@ -452,6 +450,7 @@ rmq_err_t rmq_tier_uploader_start(const rmq_tier_upload_config_t *cfg, rmq_obj_s
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
     pthread_cond_init(&u->idle_cv, NULL);
+    pthread_cond_init(&u->stop_cv, NULL);
     rmq_tbucket_init(&u->pace, PACE_FLOOR, PACE_BURST, rmq_mono_ns());
     rmq_obj_set_pacer(os, pace_local, u);
     for (int i = 0; i < u->cfg.max_concurrent_uploads; i++) {
@@ -489,6 +488,7 @@ void rmq_tier_uploader_stop(rmq_tier_uploader_t *u) {
     u->stop = true;
     pthread_cond_broadcast(&u->cv);
     pthread_cond_broadcast(&u->idle_cv);
+    pthread_cond_broadcast(&u->stop_cv);
     pthread_mutex_unlock(&u->mu);
     for (int i = 0; i < u->nthreads; i++) pthread_join(u->threads[i], NULL);
     rmq_obj_set_pacer(u->os, NULL, NULL);
@@ -502,6 +502,7 @@ void rmq_tier_uploader_stop(rmq_tier_uploader_t *u) {
     pthread_mutex_destroy(&u->mu);
     pthread_cond_destroy(&u->cv);
     pthread_cond_destroy(&u->idle_cv);
+    pthread_cond_destroy(&u->stop_cv);
     free(u->threads);
     free(u->prefix);
     free(u);
