@@ -27,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "bench_util.h" /* beside this file */
+#include "common/clock.h"
 
 #define FILE_BYTES (1ull << 30)
 #define BG_FILE_BYTES (512ull << 20)
@@ -43,17 +45,6 @@ typedef struct opts {
 } opts_t;
 
 static atomic_int g_bg_stop;
-
-static uint64_t mono_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 typedef struct bg_arg {
     const opts_t *o;
@@ -72,11 +63,11 @@ static void *bg_main(void *p) {
         return NULL;
     }
     memset(buf, 0x5a, BG_CHUNK);
-    uint64_t t0 = mono_ns(), off = 0;
+    uint64_t t0 = rmq_mono_ns(), off = 0;
     for (uint64_t i = 0; !atomic_load(&g_bg_stop); i++) {
         uint64_t slot = a->o->bg_burst ? (i / 128) * 128 : i; /* bursts: 128 chunks share one due time */
         uint64_t due = t0 + slot * 1000000000ull / (uint64_t)a->o->bg_mbps;
-        while (mono_ns() < due && !atomic_load(&g_bg_stop)) usleep(100);
+        while (rmq_mono_ns() < due && !atomic_load(&g_bg_stop)) usleep(100);
         if (off >= BG_FILE_BYTES) off = 0;
         if (pwrite(fd, buf, BG_CHUNK, (off_t)off) != (ssize_t)BG_CHUNK) break;
         off += BG_CHUNK;
@@ -89,10 +80,10 @@ static void *bg_main(void *p) {
 
 /* One measured run; lat (n entries, caller-owned) receives the latencies. */
 static int run(const opts_t *o, int fd, const uint8_t *buf, uint64_t *lat, size_t n) {
-    uint64_t t0 = mono_ns() + 1000000ull, off = 0;
+    uint64_t t0 = rmq_mono_ns() + 1000000ull, off = 0;
     size_t done = 0;
     while (done < n) {
-        uint64_t now = mono_ns();
+        uint64_t now = rmq_mono_ns();
         size_t avail = 0;
         while (done + avail < n && avail < MAX_GROUP &&
                t0 + (uint64_t)(done + avail) * 1000000000ull / (uint64_t)o->rate <= now)
@@ -106,7 +97,7 @@ static int run(const opts_t *o, int fd, const uint8_t *buf, uint64_t *lat, size_
             return -1;
         }
         off += v.iov_len;
-        uint64_t end = mono_ns();
+        uint64_t end = rmq_mono_ns();
         for (size_t i = 0; i < avail; i++) lat[done + i] = end - (t0 + (uint64_t)(done + i) * 1000000000ull / (uint64_t)o->rate);
         done += avail;
     }
@@ -114,7 +105,7 @@ static int run(const opts_t *o, int fd, const uint8_t *buf, uint64_t *lat, size_
 }
 
 static void report(const char *label, uint64_t *lat, size_t n) {
-    qsort(lat, n, sizeof *lat, cmp_u64);
+    qsort(lat, n, sizeof *lat, bench_cmp_u64);
     printf("%-34s p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms\n", label, lat[n / 2] / 1e6,
            lat[n * 9 / 10] / 1e6, lat[n * 99 / 100] / 1e6, lat[n * 999 / 1000] / 1e6, lat[n - 1] / 1e6);
 }
@@ -168,12 +159,15 @@ int main(int argc, char **argv) {
         snprintf(a.path, sizeof a.path, "%s/bench_sync_bg.%d.dat", o.dir, (int)getpid());
         pthread_t th;
         atomic_store(&g_bg_stop, 0);
-        pthread_create(&th, NULL, bg_main, &a);
-        uint64_t b0 = mono_ns();
+        if (pthread_create(&th, NULL, bg_main, &a) != 0) {
+            fprintf(stderr, "bench_sync: cannot start the background writer thread\n");
+            return 1;
+        }
+        uint64_t b0 = rmq_mono_ns();
         rc = run(&o, fd, buf, lat, n);
         atomic_store(&g_bg_stop, 1);
         pthread_join(th, NULL);
-        double secs = (double)(mono_ns() - b0) / 1e9;
+        double secs = (double)(rmq_mono_ns() - b0) / 1e9;
         char label[96];
         snprintf(label, sizeof label, "beside %.0f MB/s %s:", (double)a.bytes / secs / 1e6,
                  o.bg_burst ? "in 128 MiB bursts" : "spread evenly");

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_util.h" /* beside this file */
 #include "common/clock.h"
 #include "common/log.h"
 #include "storage/store.h"
@@ -66,11 +67,6 @@ static char *mk_dir(void) {
 static void rm_dir(char *d) {
     nftw(d, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     free(d);
-}
-
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* ---------------- raw disk ceiling ---------------- */
@@ -271,7 +267,7 @@ static void run_case(size_t batch, int threads) {
         k += ws[i].nlat;
         free(ws[i].lat);
     }
-    qsort(all, n, sizeof(uint64_t), cmp_u64);
+    qsort(all, n, sizeof(uint64_t), bench_cmp_u64);
     double mbs = (double)bytes / secs / 1e6;
 #define PCT(p) (n ? (double)all[(size_t)((double)(n - 1) * (p))] / 1e3 : 0.0)
     printf("%-12s %-9s %3d  %9.1f  %8.0f  %8.0f  %9.0f  %9.0f  %9.0f  %9.1f  %5.0f%%\n", g_mode->name,

@@ -43,6 +43,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "common/buf.h"
+#include "bench_util.h" /* beside this file */
 #include "common/clock.h"
 
 /* ------------------------------------------------------------------------ */
@@ -1736,11 +1737,6 @@ static int st_fail;
         }                                                     \
     } while (0)
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int selftest(void) {
     int checks_before = st_fail;
     /* 1. bucket ranges cover every value exactly once and contain it */
@@ -1778,7 +1774,7 @@ static int selftest(void) {
         hist_record(i % 2 ? h : h2, v[i]);
     }
     hist_merge(h, h2);
-    qsort(v, N, sizeof(uint64_t), cmp_u64);
+    qsort(v, N, sizeof(uint64_t), bench_cmp_u64);
     double qs[] = {0.5, 0.9, 0.99, 0.999, 1.0};
     for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
         uint64_t rank = (uint64_t)ceil(qs[i] * N);
