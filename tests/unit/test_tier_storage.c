@@ -296,6 +296,22 @@ static void append_cb(void *ud, rmq_err_t err, int64_t off) {
     pthread_mutex_unlock(&w->mu);
 }
 
+#define DONE_W_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0}
+
+/* Count one more append in flight (before rmq_store_append with append_cb). */
+static void done_w_add(done_w_t *w) {
+    pthread_mutex_lock(&w->mu);
+    w->pending++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Wait until every counted append completed. */
+static void done_w_wait(done_w_t *w) {
+    pthread_mutex_lock(&w->mu);
+    while (w->pending) pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Deterministic batch content: 8-byte offset slot + bytes from (stream, index). */
 static size_t make_batch(uint8_t *b, uint64_t s, int64_t idx) {
     size_t len = 200 + (size_t)((s * 131 + (uint64_t)idx * 17) % 3000);
@@ -333,17 +349,13 @@ static void run_upload_and_read(bool faults) {
     assert_int_equal(rmq_tier_uploader_start(&uc, os, st, rec_commit, rm, &u), 0);
     rmq_store_set_sealed_cb(st, rmq_tier_uploader_on_sealed, u);
 
-    done_w_t w = {.pending = 0};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    done_w_t w = DONE_W_INIT;
     uint8_t batch[4096];
     int full_waits = 0;
     for (int64_t i = 0; i < NBATCH; i++) {
         for (uint64_t s = 1; s <= NSTREAMS; s++) {
             size_t len = make_batch(batch, s, i);
-            pthread_mutex_lock(&w.mu);
-            w.pending++;
-            pthread_mutex_unlock(&w.mu);
+            done_w_add(&w);
             rmq_err_t e;
             int tries = 0;
             while ((e = rmq_store_append(st, s, batch, len, 1, 1000 + i, append_cb, &w)) == RMQ_ERR_WAL_FULL) {
@@ -354,9 +366,7 @@ static void run_upload_and_read(bool faults) {
             assert_int_equal(e, 0);
         }
     }
-    pthread_mutex_lock(&w.mu);
-    while (w.pending) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
+    done_w_wait(&w);
     assert_int_equal(w.errors, 0);
     assert_true(rmq_tier_uploader_wait_idle(u, 20000));
     rmq_tier_upload_stats_t us;
@@ -484,22 +494,17 @@ static void test_upload_paced(void **st) {
     rmq_tier_uploader_t *u = NULL;
     assert_int_equal(rmq_tier_uploader_start(&uc, os, stor, rec_commit, rm, &u), 0);
     rmq_store_set_sealed_cb(stor, rmq_tier_uploader_on_sealed, u);
-    done_w_t w = {.pending = 0};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    done_w_t w = DONE_W_INIT;
     uint8_t batch[4096];
     int64_t i = 0;
     for (uint64_t total = 0; total < (9u << 20); i++) { /* fills segment 1, spills into 2 */
         size_t len = make_batch(batch, 1, i);
-        pthread_mutex_lock(&w.mu);
-        w.pending++;
-        pthread_mutex_unlock(&w.mu);
+        done_w_add(&w);
         assert_int_equal(rmq_store_append(stor, 1, batch, len, 1, 1000 + i, append_cb, &w), 0);
         total += len;
     }
-    pthread_mutex_lock(&w.mu);
-    while (w.pending) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
+    done_w_wait(&w);
+    assert_int_equal(w.errors, 0);
     /* the sealed callback may run just after the last completion: wait for
      * the upload itself, not only for an idle uploader */
     rmq_tier_upload_stats_t us;
