@@ -31,6 +31,10 @@ static int sys_fdatasync(void *ud, int fd) {
     (void)ud;
     return fdatasync(fd) < 0 ? -errno : 0;
 }
+static int sys_writeback(void *ud, int fd, off_t off, off_t len) {
+    (void)ud;
+    return sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE) < 0 ? -errno : 0;
+}
 static int sys_fallocate(void *ud, int fd, int mode, off_t off, off_t len) {
     (void)ud;
     return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
@@ -76,6 +80,7 @@ static const rmq_wal_io_t rmq_wal_io_sys = {
     .pwritev = sys_pwritev,
     .fdatasync = sys_fdatasync,
     .pwritev_dsync = sys_pwritev_dsync,
+    .writeback = sys_writeback,
     .fallocate = sys_fallocate,
     .pread = sys_pread,
     .close = sys_close,

@@ -17,7 +17,7 @@
  * writes. That hook is given in rmq_store_config_t (uring_hook), not here.
  *
  * Initialize an rmq_wal_io_t with designated initializers: members are
- * added over time, and an unset optional member (pwritev_dsync) is NULL. */
+ * added over time, and an unset optional member (pwritev_dsync, writeback) is NULL. */
 #ifndef RMQ_STORAGE_WAL_IO_H
 #define RMQ_STORAGE_WAL_IO_H
 
@@ -39,6 +39,10 @@ typedef struct rmq_wal_io {
      * covers only the written range, and under concurrent disk load its
      * tail latency is a fraction of fdatasync's (docs/storage.md). */
     ssize_t (*pwritev_dsync)(void *ud, int fd, const struct iovec *iov, int iovcnt, off_t off);
+    /* Optional (NULL = not offered): start writing [off, off+len) back to
+     * the disk without waiting (sync_file_range(2) SYNC_FILE_RANGE_WRITE).
+     * A hint, not a sync: 0 or -errno, and the store ignores a failure. */
+    int (*writeback)(void *ud, int fd, off_t off, off_t len);
     /* fallocate(2) with the given mode (0 or FALLOC_FL_ZERO_RANGE|KEEP_SIZE). */
     int (*fallocate)(void *ud, int fd, int mode, off_t off, off_t len);
     /* pread(2) into the caller's buf: bytes read (short at EOF) or -errno. */

@@ -103,6 +103,9 @@ typedef struct tu_fault_io {
     atomic_int uring_writes;    /* io_uring write completions seen */
     atomic_int dsync_writes;    /* pwritev_dsync calls */
     atomic_int dsync_refused;   /* nonzero: pwritev_dsync returns -EOPNOTSUPP */
+    atomic_int writebacks;      /* writeback calls */
+    atomic_llong wb_bytes;      /* bytes they covered */
+    atomic_llong wb_end;        /* end of the furthest range given */
 } tu_fault_io_t;
 
 static inline int tu_f_open(void *ud, const char *p, int fl, int mode) {
@@ -175,6 +178,15 @@ static inline ssize_t tu_f_pwritev_dsync(void *ud, int fd, const struct iovec *i
     if (r) return r;
     return tu_f_write_faulted(f, rmq_wal_io_default()->pwritev_dsync, fd, iov, n, off);
 }
+static inline int tu_f_writeback(void *ud, int fd, off_t off, off_t len) {
+    tu_fault_io_t *f = ud;
+    atomic_fetch_add(&f->writebacks, 1);
+    atomic_fetch_add(&f->wb_bytes, (long long)len);
+    long long end = (long long)(off + len), cur = atomic_load(&f->wb_end);
+    while (end > cur && !atomic_compare_exchange_weak(&f->wb_end, &cur, end)) {
+    }
+    return rmq_wal_io_default()->writeback(NULL, fd, off, len);
+}
 static inline int tu_f_fallocate(void *ud, int fd, int mode, off_t off, off_t len) {
     tu_fault_io_t *f = ud;
     int e = atomic_load(&f->fallocate_err);
@@ -212,6 +224,7 @@ static inline void tu_fault_init(tu_fault_io_t *f) {
                            .pwritev = tu_f_pwritev,
                            .fdatasync = tu_f_fdatasync,
                            .pwritev_dsync = tu_f_pwritev_dsync,
+                           .writeback = tu_f_writeback,
                            .fallocate = tu_f_fallocate,
                            .pread = tu_f_pread,
                            .close = tu_f_close,

@@ -1107,6 +1107,39 @@ static void test_fsync_off_background_flush(void **state) {
     tu_rmdir(dir);
 }
 
+/* fsync_on_write = false: every written run is handed to the disk at once
+ * (writeback), so a flush or segment switch never waits for a whole
+ * interval of dirty pages; with fsync on, the synced write does it, and
+ * with O_DIRECT there are no dirty pages: writeback is never asked for. */
+static void test_fsync_off_writeback_started(void **state) {
+    (void)state;
+    for (int fs = 0; fs <= 1; fs++) {
+        char *dir = tu_mkdir();
+        tu_fault_io_t f;
+        tu_fault_init(&f);
+        rmq_store_config_t c = small_cfg(dir);
+        c.fsync_on_write = fs == 1;
+        c.flush_interval_ms = 600000; /* no flush tick during the test */
+        rmq_store_t *st = open_ok(&c, &f.io);
+        for (int i = 0; i < 20; i++) put(st, 1, 500, 1, i);
+        rmq_store_stats_t s;
+        rmq_store_stats(st, &s);
+        if (fs || c.direct_io) { /* O_DIRECT writes leave no dirty pages behind */
+            assert_int_equal(atomic_load(&f.writebacks), 0);
+        } else {
+            /* one call per written group, covering exactly what was written */
+            assert_int_equal(atomic_load(&f.writebacks), (int)s.groups);
+            assert_int_equal(atomic_load(&f.wb_bytes), (long long)s.append_bytes + 20LL * RMQ_WAL_HDR);
+            assert_int_equal(atomic_load(&f.wb_end), (long long)s.append_bytes + 20LL * RMQ_WAL_HDR);
+        }
+        rmq_store_close(st);
+        st = open_ok(&c, NULL);
+        assert_int_equal(verify_stream(st, 1, 0, 500, 1, NULL), 20);
+        rmq_store_close(st);
+        tu_rmdir(dir);
+    }
+}
+
 /* ---- time-based sealing ---- */
 static void test_seal_active(void **state) {
     (void)state;
@@ -1352,6 +1385,7 @@ int main(void) {
         cmocka_unit_test(test_no_ghost_after_truncation),
         cmocka_unit_test(test_corrupt_sealed_segment_detected),
         cmocka_unit_test(test_fsync_off_background_flush),
+        cmocka_unit_test(test_fsync_off_writeback_started),
         cmocka_unit_test(test_seal_active),
         cmocka_unit_test(test_seal_then_crash),
         cmocka_unit_test(test_mode_switch),
