@@ -123,6 +123,17 @@ static int read_full(int fd, void *p, size_t n) {
     return 0;
 }
 
+/* Read one response frame (size prefix + body) into buf (cap bytes,
+ * NUL-terminated): the body must fit. */
+static void read_frame(int fd, char *buf, size_t cap) {
+    uint8_t hdr[4];
+    assert_int_equal(read_full(fd, hdr, 4), 0);
+    uint32_t len = rmq_be32(hdr);
+    assert_true(len < cap);
+    assert_int_equal(read_full(fd, buf, len), 0);
+    buf[len] = '\0';
+}
+
 /* Connections spread over the I/O loops (the least busy one serves the
  * next), and a handed-over connection works like any other. */
 static atomic_int g_per_loop[2];
@@ -162,12 +173,8 @@ static void test_in_order_responses(void **s) {
         send_frame(fd, i == 0 ? 3 : 0, msg, strlen(msg));
     }
     for (int i = 0; i < 10; i++) {
-        uint8_t hdr[4];
-        assert_int_equal(read_full(fd, hdr, 4), 0);
-        uint32_t len = rmq_be32(hdr);
-        char got[32] = {0};
-        assert_true(len < sizeof got);
-        assert_int_equal(read_full(fd, got, len), 0);
+        char got[32];
+        read_frame(fd, got, sizeof got);
         char want[16];
         snprintf(want, sizeof want, "req-%d", i);
         assert_string_equal(got, want);
@@ -371,12 +378,8 @@ static void test_external_parts(void **s) {
     int fd = dial(rmq_net_port(n));
     for (int round = 1; round <= 3; round++) {
         send_frame(fd, 0, "x", 1);
-        uint8_t hdr[4];
-        assert_int_equal(read_full(fd, hdr, 4), 0);
-        uint32_t len = rmq_be32(hdr);
-        char got[64] = {0};
-        assert_true(len < sizeof got);
-        assert_int_equal(read_full(fd, got, len), 0);
+        char got[64];
+        read_frame(fd, got, sizeof got);
         assert_string_equal(got, "A-external-one-B[two]");
         for (int i = 0; i < 5000 && atomic_load(&g_released) < round; i++) usleep(1000);
         assert_int_equal(atomic_load(&g_released), round);
