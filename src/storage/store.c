@@ -1083,7 +1083,7 @@ static int write_run(rmq_store_t *st, seg_t *g, pend_t **run, size_t n, const ch
             /* fsync_on_write = false: push the run to the disk now, so the
              * next fdatasync (flush tick, segment switch) waits for the
              * last few writes, not for a whole interval of dirty pages
-             * (that wait blocked every append behind it: p99 60-70 ms at
+             * (that wait blocked every append behind it: p99 46-72 ms at
              * 300 MB/s, bench/README.md) */
             uint64_t end = run[n - 1]->off + RMQ_WAL_HDR + run[n - 1]->blob->len;
             (void)st->io->writeback(st->io->ud, g->fd, (off_t)run[0]->off, (off_t)(end - run[0]->off));
