@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run-broker-bench.sh - the standard Kafka-protocol benchmark set (bench/README.md).
 #
-# Optionally starts a broker (the command after `--`), waits for its port,
-# then runs with rustmq-bench:
+# Optionally starts a broker (the command after `--`; it refuses to when the
+# port already answers, so the figures are never another process's), waits
+# for its port, then runs with rustmq-bench:
 #   1. produce at max rate  (1 KiB, acks=1, 12 partitions; prints disk + client ceiling)
 #   2. consume the backlog  (from the beginning, as many messages as step 1 delivered)
 #   3. e2e at half the max rate of step 1 (p99 produce and p99 end-to-end latency),
@@ -104,6 +105,12 @@ host="${bootstrap%:*}"
 port="${bootstrap##*:}"
 
 if [[ ${#broker_cmd[@]} -gt 0 ]]; then
+  # Something already listening there would answer the readiness probe
+  # below, and every figure would be of that process instead.
+  if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+    echo "$bootstrap is already in use by another process; stop it or pass --bootstrap" >&2
+    exit 1
+  fi
   echo "== starting broker: ${broker_cmd[*]}"
   "${broker_cmd[@]}" >"$workdir/broker.log" 2>&1 &
   broker_pid=$!
