@@ -58,7 +58,7 @@ static const rmq_cfg_field_t broker_schema[] = {
     BF(wal, path, RMQ_CFG_STRING, 0, 0, "", NULL, 0, "RUSTMQ_WAL_PATH", "WAL directory (\"\" = <data_dir>/wal)"),
     BF(wal, capacity_bytes, RMQ_CFG_SIZE, 16 * MiB, TiB, "10737418240", NULL, 0, NULL, "total WAL disk budget"),
     BF(wal, fsync_on_write, RMQ_CFG_BOOL, 0, 0, "true", NULL, 0, NULL, "fdatasync before acknowledging a write"),
-    BF(wal, segment_size_bytes, RMQ_CFG_SIZE, MiB, 64 * GiB, "134217728", NULL, 0, NULL, "segment size; a full segment is uploaded (<= capacity_bytes)"),
+    BF(wal, segment_size_bytes, RMQ_CFG_SIZE, MiB, 64 * GiB, "134217728", NULL, 0, NULL, "segment size; a full segment is uploaded (<= capacity_bytes; a larger size costs new page-cache memory, docs/storage.md)"),
     BF(wal, buffer_size, RMQ_CFG_SIZE, 512, GiB, "65536", NULL, 0, "RUSTMQ_BATCH_SIZE", "write buffer size (group commit batch)"),
     BF(wal, upload_interval_ms, RMQ_CFG_INT64, 1000, 86400000, "600000", NULL, 0, NULL, "upload a segment after this long even if not full"),
     BF(wal, flush_interval_ms, RMQ_CFG_INT64, 1, 600000, "1000", NULL, 0, NULL, "background flush period when fsync_on_write = false"),
