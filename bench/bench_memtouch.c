@@ -55,6 +55,8 @@ static pass_t touch(uint8_t *p, size_t len, size_t piece, int val) {
     return r;
 }
 
+/* A fresh private anonymous mapping of len bytes; exits on failure.
+ * Returns: owned by the caller (munmap). */
 static uint8_t *map(size_t len) {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
