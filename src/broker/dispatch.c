@@ -235,6 +235,8 @@ void rmq_broker_on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, u
         rmq_req_free(req);
         return;
     }
+    /* Produce and Fetch connections are spread over the I/O threads first */
+    if (req->hdr.api_key == 0 || req->hdr.api_key == 1) rmq_net_conn_mark_busy(conn);
     RMQ_TRACE("broker", "msg=\"request\" api=%s version=%d corr=%d peer=%s", rmq_kafka_api_name(req->hdr.api_key),
               req->hdr.api_version, req->hdr.correlation_id, rmq_net_conn_peer(conn));
     h->fn(req);

@@ -49,6 +49,7 @@ struct rmq_net_loop {
     bool closed_posts;
     rmq_net_conn_t *conns; /* intrusive list */
     atomic_int nconns;     /* connections this loop serves (read by other loops' accepts) */
+    atomic_int nbusy;      /* of those, marked busy (rmq_net_conn_mark_busy) */
 };
 
 struct rmq_net_slot {
@@ -75,6 +76,7 @@ struct rmq_net_conn {
     bool reading;
     bool handle_closed;
     bool processing; /* guards rmq_net_conn_process against re-entry */
+    bool busy;       /* counted in loop->nbusy */
     rmq_net_slot_t *slot_head, *slot_tail;
     uint32_t inflight;
     uint8_t *rbuf;
@@ -179,6 +181,7 @@ static void rmq_net_conn_do_close(rmq_net_conn_t *c) {
     c->prev = c->next = NULL;
     atomic_fetch_sub(&n->open_conns, 1);
     atomic_fetch_sub(&c->loop->nconns, 1);
+    if (c->busy) atomic_fetch_sub(&c->loop->nbusy, 1);
     if (n->cfg.on_close) n->cfg.on_close(n->cfg.ud, c);
     /* completed-but-unsent slots are dropped now; pending ones are freed
      * by rmq_net_slot_complete when their handler finishes */
@@ -212,6 +215,12 @@ void rmq_net_conn_close(rmq_net_conn_t *c, const char *reason) {
 const char *rmq_net_conn_peer(const rmq_net_conn_t *c) { return c->peer; }
 uint64_t rmq_net_conn_id(const rmq_net_conn_t *c) { return c->id; }
 rmq_net_loop_t *rmq_net_conn_loop(rmq_net_conn_t *c) { return c->loop; }
+void rmq_net_conn_mark_busy(rmq_net_conn_t *c) {
+    if (c->busy || c->closed) return;
+    c->busy = true;
+    atomic_fetch_add(&c->loop->nbusy, 1);
+}
+
 int rmq_net_conn_closed(const rmq_net_conn_t *c) { return c->closed; }
 void rmq_net_conn_set_ud(rmq_net_conn_t *c, void *ud) { c->ud = ud; }
 void *rmq_net_conn_get_ud(const rmq_net_conn_t *c) { return c->ud; }
@@ -483,18 +492,22 @@ typedef struct rmq_net_handoff {
 
 static void rmq_net_free_handle(uv_handle_t *h) { free(h); }
 
-/* The loop that should serve the next connection: the one serving the
- * fewest, this one on a tie. Every loop watches the listening socket and
- * the kernel wakes whichever it likes (often the same one every time), so
- * without this a producer and a consumer could share one I/O thread while
- * the other sits idle. */
+/* The loop that should serve the next connection: the one with the fewest
+ * busy connections, then the fewest connections, this one on a tie. Every
+ * loop watches the listening socket and the kernel wakes whichever it likes
+ * (often the same one every time), so without this a producer and a
+ * consumer could share one I/O thread while the other sits idle. Counting
+ * connections alone is not enough: a Kafka client keeps its idle bootstrap
+ * connection beside the one it uses, so a consumer's and a producer's
+ * busy connections (the 2nd and 4th accepted) landed on the same loop. */
 static rmq_net_loop_t *rmq_net_pick_loop(rmq_net_loop_t *l) {
     rmq_net_t *n = l->net;
     rmq_net_loop_t *best = l;
-    int least = atomic_load(&l->nconns);
+    int least_busy = atomic_load(&l->nbusy), least = atomic_load(&l->nconns);
     for (int i = 0; i < n->nloops; i++) {
-        int k = atomic_load(&n->loops[i].nconns);
-        if (k < least) {
+        int b = atomic_load(&n->loops[i].nbusy), k = atomic_load(&n->loops[i].nconns);
+        if (b < least_busy || (b == least_busy && k < least)) {
+            least_busy = b;
             least = k;
             best = &n->loops[i];
         }

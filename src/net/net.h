@@ -92,6 +92,11 @@ const char *rmq_net_conn_peer(const rmq_net_conn_t *c);
 uint64_t rmq_net_conn_id(const rmq_net_conn_t *c);
 rmq_net_loop_t *rmq_net_conn_loop(rmq_net_conn_t *c);
 int rmq_net_conn_closed(const rmq_net_conn_t *c);
+/* Count c as busy (it carries data, not only metadata) when new connections
+ * are placed: a new connection goes to the I/O thread with the fewest busy
+ * connections, then the fewest connections. Idempotent; until c closes.
+ * Call on c's own I/O thread. */
+void rmq_net_conn_mark_busy(rmq_net_conn_t *c);
 /* Close after logging the reason at warn level (names the peer). */
 void rmq_net_conn_close(rmq_net_conn_t *c, const char *reason);
 /* Per-connection user pointer (the broker keeps its session state here). */

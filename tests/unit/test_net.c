@@ -1,6 +1,7 @@
 /* test_net.c - the frame server on real loopback sockets: echo, in-order
  * responses when handlers finish out of order, malformed sizes close only
- * that connection, large frames, connections spread over the I/O loops,
+ * that connection, large frames, connections spread over the I/O loops
+ * (busy ones first),
  * posted completions run between reads of a busy socket, responses with
  * external (zero-copy) parts, and clean stop. */
 #include <setjmp.h>
@@ -159,6 +160,66 @@ static void test_connections_balanced(void **s) {
     assert_int_equal(atomic_load(&g_per_loop[0]), 4);
     assert_int_equal(atomic_load(&g_per_loop[1]), 4);
     for (int i = 0; i < 8; i++) close(fds[i]);
+    rmq_net_stop(n, 1000);
+}
+
+/* Busy connections are spread first: a Kafka client keeps an idle
+ * bootstrap connection beside its busy one, so counting connections alone
+ * put a consumer's and a producer's busy connections on one loop. Frame
+ * payload = [client index][B: mark busy | I: idle]. */
+static atomic_int g_loop_of[8];
+static void on_frame_busy(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    atomic_store(&g_loop_of[frame[1] & 7], rmq_net_loop_index(rmq_net_conn_loop(c)));
+    if (frame[2] == 'B') {
+        rmq_net_conn_mark_busy(c);
+        rmq_net_conn_mark_busy(c); /* idempotent */
+    }
+    on_frame(ud, c, slot, frame, len);
+}
+
+/* Dial, send [idx][kind], wait for the echo: the server has placed it. */
+static int dial_placed(rmq_net_t *n, uint8_t idx, char kind) {
+    int fd = dial(rmq_net_port(n));
+    uint8_t p[2] = {idx, (uint8_t)kind};
+    send_frame(fd, 0, p, 2);
+    uint8_t buf[6];
+    assert_int_equal(read_full(fd, buf, 6), 0);
+    assert_memory_equal(buf + 4, p, 2);
+    return fd;
+}
+
+static void test_busy_connections_spread_first(void **s) {
+    (void)s;
+    rmq_net_t *n = start_server(on_frame_busy, 2, 4, 0, NULL, NULL);
+    int a = dial_placed(n, 0, 'I'); /* a consumer's bootstrap connection */
+    int b = dial_placed(n, 1, 'B'); /* its fetch connection */
+    int c = dial_placed(n, 2, 'I'); /* a producer's bootstrap connection */
+    int d = dial_placed(n, 3, 'B'); /* its produce connection */
+    int la = atomic_load(&g_loop_of[0]), lb = atomic_load(&g_loop_of[1]);
+    assert_int_not_equal(la, lb);
+    /* c: no busy connection on a's loop, one on b's (by count a tie) */
+    assert_int_equal(atomic_load(&g_loop_of[2]), la);
+    /* d: still no busy one on a's loop, though it serves two connections */
+    assert_int_equal(atomic_load(&g_loop_of[3]), la);
+    /* b closes: its loop has neither busy nor any connections left */
+    close(b);
+    rmq_net_stats_t st;
+    for (int i = 0; i < 500; i++) {
+        rmq_net_get_stats(n, &st);
+        if (st.connections_open == 3) break;
+        usleep(10000);
+    }
+    assert_int_equal(st.connections_open, 3);
+    int e = dial_placed(n, 4, 'I');
+    assert_int_equal(atomic_load(&g_loop_of[4]), lb);
+    /* a second idle one too: lb still has no busy connection, la has d */
+    int f = dial_placed(n, 5, 'I');
+    assert_int_equal(atomic_load(&g_loop_of[5]), lb);
+    close(a);
+    close(c);
+    close(d);
+    close(e);
+    close(f);
     rmq_net_stop(n, 1000);
 }
 
@@ -450,6 +511,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_responses),
         cmocka_unit_test(test_connections_balanced),
+        cmocka_unit_test(test_busy_connections_spread_first),
         cmocka_unit_test(test_large_frame),
         cmocka_unit_test(test_malformed_closes_only_that_connection),
         cmocka_unit_test(test_client_disconnect_with_pending),
