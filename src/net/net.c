@@ -220,7 +220,6 @@ void rmq_net_conn_mark_busy(rmq_net_conn_t *c) {
     c->busy = true;
     atomic_fetch_add(&c->loop->nbusy, 1);
 }
-
 int rmq_net_conn_closed(const rmq_net_conn_t *c) { return c->closed; }
 void rmq_net_conn_set_ud(rmq_net_conn_t *c, void *ud) { c->ud = ud; }
 void *rmq_net_conn_get_ud(const rmq_net_conn_t *c) { return c->ud; }

@@ -201,7 +201,16 @@ static void test_busy_connections_spread_first(void **s) {
     assert_int_equal(atomic_load(&g_loop_of[2]), la);
     /* d: still no busy one on a's loop, though it serves two connections */
     assert_int_equal(atomic_load(&g_loop_of[3]), la);
-    /* b closes: its loop has neither busy nor any connections left */
+    /* idle g and h: busy counts tie (d, b), b's loop serves fewer */
+    int g = dial_placed(n, 6, 'I');
+    int h = dial_placed(n, 7, 'I');
+    assert_int_equal(atomic_load(&g_loop_of[6]), lb);
+    assert_int_equal(atomic_load(&g_loop_of[7]), lb);
+    /* a, c and b close: a's loop keeps d (1 connection, busy), b's keeps g
+     * and h (2, neither busy). A busy count not given back at close would
+     * tie the two and send e to a's loop, which serves fewer. */
+    close(a);
+    close(c);
     close(b);
     rmq_net_stats_t st;
     for (int i = 0; i < 500; i++) {
@@ -212,14 +221,10 @@ static void test_busy_connections_spread_first(void **s) {
     assert_int_equal(st.connections_open, 3);
     int e = dial_placed(n, 4, 'I');
     assert_int_equal(atomic_load(&g_loop_of[4]), lb);
-    /* a second idle one too: lb still has no busy connection, la has d */
-    int f = dial_placed(n, 5, 'I');
-    assert_int_equal(atomic_load(&g_loop_of[5]), lb);
-    close(a);
-    close(c);
     close(d);
     close(e);
-    close(f);
+    close(g);
+    close(h);
     rmq_net_stop(n, 1000);
 }
 
