@@ -212,7 +212,7 @@ void rmq_broker_on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, u
     rmq_err_t err = rmq_kafka_decode_request(frame, len, &req->arena, &req->hdr, &req->body, &desc, &de);
     const rmq_handler_t *h = err == RMQ_ERR_TRUNCATED && len < 8 ? NULL : rmq_handler_find(req->hdr.api_key);
 
-    if (req->hdr.api_key == 18 && (err == RMQ_UNSUPPORTED_VERSION ||
+    if (req->hdr.api_key == RMQ_KAPI_API_VERSIONS && (err == RMQ_UNSUPPORTED_VERSION ||
                                    (h && (req->hdr.api_version > h->max_version)))) {
         rmq_req_api_versions_fallback(req);
         return;
@@ -236,7 +236,7 @@ void rmq_broker_on_frame(void *ud, rmq_net_conn_t *conn, rmq_net_slot_t *slot, u
         return;
     }
     /* Produce and Fetch connections are spread over the I/O threads first */
-    if (req->hdr.api_key == 0 || req->hdr.api_key == 1) rmq_net_conn_mark_busy(conn);
+    if (req->hdr.api_key == RMQ_KAPI_PRODUCE || req->hdr.api_key == RMQ_KAPI_FETCH) rmq_net_conn_mark_busy(conn);
     RMQ_TRACE("broker", "msg=\"request\" api=%s version=%d corr=%d peer=%s", rmq_kafka_api_name(req->hdr.api_key),
               req->hdr.api_version, req->hdr.correlation_id, rmq_net_conn_peer(conn));
     h->fn(req);
