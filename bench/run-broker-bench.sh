@@ -14,7 +14,8 @@
 # and prints a summary plus a markdown row for the README table, then the
 # broker's own latency histograms over step 3 (from --metrics: Produce and
 # Fetch request time, WAL append and synced-write time), so a client figure
-# can be split into the broker's part and the rest. It stops only
+# can be split into the broker's part and the rest, and the warnings the
+# broker logged during step 3 (a slow WAL writer step names itself). It stops only
 # the broker process it started (by PID). All traffic stays on loopback.
 #
 # usage: bench/run-broker-bench.sh [options] [-- BROKER_CMD [ARGS...]]
@@ -67,7 +68,7 @@ while [[ $# -gt 0 ]]; do
     --e2e-linger) e2e_linger="$2"; shift 2 ;;
     --metrics) metrics_url="$2"; shift 2 ;;
     -X) xargs_+=(-X "$2"); shift 2 ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; broker_cmd=("$@"); break ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -206,10 +207,14 @@ EOF
 }
 half=$(( max_rate / 2 )); [[ $half -ge 1 ]] || half=1
 snap "$workdir/metrics-before-e2e.txt"
+log_mark=0
+if [[ -n "$broker_pid" ]]; then log_mark=$(wc -l <"$workdir/broker.log"); fi
 run e2e e2e "${target[@]}" "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
   --no-ceiling --disk-probe-mb 0
 
 snap "$workdir/metrics-after-e2e.txt"
+log_end=0
+if [[ -n "$broker_pid" ]]; then log_end=$(wc -l <"$workdir/broker.log"); fi
 
 # 4. the client alone at that load (its consumer side is not comparable: only produce latency is used)
 run floor e2e --mock "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
@@ -283,4 +288,20 @@ for name, labels, title in show:
         q.append("p%g <= %s" % (p * 100, "inf" if le == float("inf") else "%g" % (le * 1000)))
     print("  %-36s n=%-7d %s" % (title, total, "  ".join(q)))
 EOF
+fi
+
+# What the broker itself reported during step 3 (only when this script
+# started it): a "slow WAL writer step" or "append waited for the next WAL
+# segment" line says where a latency spike came from.
+if [[ -n "$broker_pid" ]]; then
+  echo
+  echo "== broker warnings and errors during step 3"
+  warns=$(sed -n "$((log_mark + 1)),${log_end}p" "$workdir/broker.log" | grep -a 'level=warn\|level=error' || true)
+  if [[ -n "$warns" ]]; then
+    printf '%s\n' "$warns" | head -n 20
+    n=$(printf '%s\n' "$warns" | wc -l)
+    [[ $n -le 20 ]] || echo "  ... $((n - 20)) more"
+  else
+    echo "  none"
+  fi
 fi

@@ -58,6 +58,7 @@
 #define RING_DEPTH 64u              /* io_uring submission queue entries */
 #define RING_IOV_MAX 1024           /* iovecs per io_uring writev (IOV_MAX) */
 #define PEND_SEAL 0xF0              /* internal queue marker of rmq_store_seal_active */
+#define WAL_SLOW_NS (20ull * 1000000ull) /* a writer step or queue wait this long is logged */
 
 /* ------------------------------------------------------------------ */
 /* blobs                                                                */
@@ -175,6 +176,7 @@ struct rmq_store {
     pthread_cond_t q_cond;    /* wakes the writer */
     pthread_cond_t done_cond; /* spare ready, reclaim done */
     pend_t *qhead, *qtail;
+    uint64_t q_since_ns; /* when the queue last went from empty to non-empty */
     seg_t *cur;          /* segment receiving new entries */
     uint64_t assign_off; /* next free byte in cur */
     seg_t *spare;
@@ -204,6 +206,8 @@ struct rmq_store {
     uint64_t pblk_off;  /* ...starting at this block-aligned file offset */
     size_t pblk_len;    /* ...this many bytes long (< DIO_ALIGN) */
     bool dsync_off;     /* pwritev_dsync absent or refused (EOPNOTSUPP): pwritev + fdatasync */
+    uint64_t synced_ns; /* time in timed synced writes and fdatasyncs so far (see slow_step) */
+    uint64_t slow_last_ns, slow_suppressed; /* slow-step log rate limit */
 #ifdef RMQ_HAVE_URING
     struct io_uring ring; /* io_uring: used by the writer thread only */
     bool ring_ok;
@@ -268,6 +272,7 @@ static void hist_add(rmq_store_t *st, uint64_t ns) {
     while (i < RMQ_STORE_FSYNC_BUCKETS - 1 && us >= (1ull << i)) i++;
     atomic_fetch_add_explicit(&st->st_hist[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->st_fsyncs, 1, memory_order_relaxed);
+    st->synced_ns += ns; /* writer thread (or open, before it starts) */
     if (st->cfg.fsync_hist) rmq_hist_observe(st->cfg.fsync_hist, (double)ns / 1e9);
 }
 
@@ -276,6 +281,25 @@ static int do_fdatasync(rmq_store_t *st, int fd) {
     int r = st->io->fdatasync(st->io->ud, fd);
     hist_add(st, now_ns(st) - t0);
     return r;
+}
+
+/* Log a writer step that took WAL_SLOW_NS or more (writer thread): every
+ * entry queued meanwhile waits for it, so a stall here is a produce stall.
+ * sync0 is st->synced_ns at t0, so the line tells how much of the time
+ * the device's synced writes took and how much went elsewhere (a rename,
+ * a directory fsync, a lock, no CPU). At most one line a second; the
+ * next one counts those left out. */
+static void slow_step(rmq_store_t *st, const char *step, uint64_t t0, uint64_t sync0) {
+    uint64_t now = now_ns(st);
+    if (now - t0 < WAL_SLOW_NS) return;
+    if (st->slow_last_ns && now - st->slow_last_ns < 1000000000ull) {
+        st->slow_suppressed++;
+        return;
+    }
+    RMQ_WARN(SUB, "msg=\"slow WAL writer step\" step=%s ms=%.1f synced_write_ms=%.1f suppressed=%" PRIu64, step,
+             (double)(now - t0) / 1e6, (double)(st->synced_ns - sync0) / 1e6, st->slow_suppressed);
+    st->slow_last_ns = now;
+    st->slow_suppressed = 0;
 }
 
 static void seg_free(rmq_store_t *st, seg_t *g) {
@@ -552,12 +576,16 @@ static void set_ro_locked(rmq_store_t *st, const char *fmt, const char *what, in
 /* Wait (holding no stream lock) until a spare segment exists or cannot be
  * made; enqueue then either succeeds or reports why not. */
 static void wait_spare(rmq_store_t *st) {
+    uint64_t t0 = now_ns(st);
     pthread_mutex_lock(&st->q_mu);
     while (!st->spare && st->nsegs < st->max_files && st->spare_err == RMQ_NONE && !st->ro && !st->stop) {
         pthread_cond_signal(&st->q_cond);
         pthread_cond_wait(&st->done_cond, &st->q_mu);
     }
     pthread_mutex_unlock(&st->q_mu);
+    uint64_t waited = now_ns(st) - t0;
+    if (waited >= WAL_SLOW_NS) /* at most once per segment switch and appending thread */
+        RMQ_WARN(SUB, "msg=\"append waited for the next WAL segment\" ms=%.1f", (double)waited / 1e6);
 }
 
 static void fill_header(pend_t *p, uint32_t body_crc) {
@@ -575,6 +603,7 @@ static _Thread_local rmq_store_t *tls_plugged; /* see rmq_store_plug */
 static void queue_push_locked(rmq_store_t *st, pend_t *p) {
     p->next = NULL;
     bool was_empty = !st->qtail;
+    if (was_empty) st->q_since_ns = now_ns(st);
     if (st->qtail) st->qtail->next = p;
     else st->qhead = p;
     st->qtail = p;
@@ -1585,11 +1614,16 @@ static void *writer_main(void *arg) {
             }
         }
         pend_t *list = st->qhead;
+        uint64_t q_since = st->q_since_ns;
         st->qhead = st->qtail = NULL;
         reclaim_req_t *rl = st->reclaims;
         st->reclaims = NULL;
         bool stopping = st->stop && !list && !rl;
         pthread_mutex_unlock(&st->q_mu);
+        /* queued entries waited that long for the writer (busy with the
+         * steps below in its last round, or not given a CPU) */
+        if (list) slow_step(st, "queue-wait", q_since, st->synced_ns);
+        uint64_t t0 = now_ns(st), sync0 = st->synced_ns;
         while (list) { /* a seal marker ends its group (see seal_active_now) */
             pend_t *rest = NULL;
             for (pend_t *p = list; p; p = p->next)
@@ -1601,8 +1635,18 @@ static void *writer_main(void *arg) {
             process_group(st, list);
             list = rest;
         }
-        if (rl) process_reclaims(st, rl);
-        if (spare_due) make_spare(st);
+        slow_step(st, "group-commit", t0, sync0);
+        if (rl) {
+            t0 = now_ns(st), sync0 = st->synced_ns;
+            process_reclaims(st, rl);
+            slow_step(st, "reclaim", t0, sync0);
+        }
+        if (spare_due) {
+            t0 = now_ns(st), sync0 = st->synced_ns;
+            make_spare(st);
+            slow_step(st, "next-segment", t0, sync0);
+        }
+        t0 = now_ns(st), sync0 = st->synced_ns;
         if (!st->cfg.fsync_on_write && st->dirty && now_ns(st) >= st->next_flush_ns) {
             flush_now(st);
             st->next_flush_ns = now_ns(st) + interval;
@@ -1611,6 +1655,7 @@ static void *writer_main(void *arg) {
         }
         (void)flush_due;
         cache_evict(st);
+        slow_step(st, "flush-evict", t0, sync0);
         if (stopping) break;
     }
     flush_now(st);

@@ -96,6 +96,7 @@ typedef struct tu_fault_io {
     atomic_int max_write;       /* >0: each pwritev writes at most this many bytes */
     atomic_int fdatasync_ok;    /* >=0: that many more fdatasyncs succeed, then EIO */
     atomic_int fallocate_err;   /* nonzero: fallocate(mode 0) returns this (-ENOSPC) */
+    atomic_int fallocate_delay_ms; /* >0: fallocate(mode 0) sleeps this long first (a slow disk) */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
     atomic_int fdatasyncs;      /* fdatasync calls, RWF_DSYNC writes and io_uring fsyncs */
     atomic_int uring_init_err;  /* nonzero: io_uring_queue_init "fails" with this */
@@ -191,6 +192,8 @@ static inline int tu_f_fallocate(void *ud, int fd, int mode, off_t off, off_t le
     tu_fault_io_t *f = ud;
     int e = atomic_load(&f->fallocate_err);
     if (e && mode == 0) return e;
+    int delay = atomic_load(&f->fallocate_delay_ms);
+    if (delay > 0 && mode == 0) tu_sleep_ms(delay);
     return rmq_wal_io_default()->fallocate(NULL, fd, mode, off, len);
 }
 static inline ssize_t tu_f_pread(void *ud, int fd, void *b, size_t l, off_t o) {

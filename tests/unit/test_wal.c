@@ -702,6 +702,59 @@ static uint64_t reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, 
     return reused;
 }
 
+/* A writer step that holds the group commit 20 ms or more is logged with
+ * its name and how much of it was synced writes: here preparing the next
+ * segment (its fallocate sleeps 40 ms). Appends that outrun it and wait for
+ * the segment are logged by the appending thread. */
+static void test_slow_writer_step_logged(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    rmq_log_set_fd(fds[1]);
+    rmq_log_set_level(RMQ_LOG_WARN);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    tu_sleep_ms(50); /* the first spare is made before the delay */
+    int64_t next = 0;
+    uint8_t b[1000];
+    for (int i = 0; i < 10; i++) { /* 10 KB: no segment switch, nothing slow */
+        tu_fill(b, sizeof(b), 4, next);
+        assert_int_equal(tu_append(st, 4, b, sizeof(b), 1, 0, NULL), RMQ_NONE);
+        next++;
+    }
+    atomic_store(&f.fallocate_delay_ms, 40);
+    for (int i = 0; i < 150; i++) { /* 150 KB: two segment switches, each making a slow spare */
+        tu_fill(b, sizeof(b), 4, next);
+        assert_int_equal(tu_append(st, 4, b, sizeof(b), 1, 0, NULL), RMQ_NONE);
+        next++;
+    }
+    rmq_store_close(st);
+    rmq_log_set_fd(2);
+    rmq_log_set_level(RMQ_LOG_INFO);
+    close(fds[1]);
+    char out[8192] = {0};
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+    close(fds[0]);
+    const char *line = strstr(out, "msg=\"slow WAL writer step\" step=next-segment ms=");
+    assert_non_null(line);
+    double ms = atof(line + strlen("msg=\"slow WAL writer step\" step=next-segment ms="));
+    assert_true(ms >= 40.0);
+    assert_non_null(strstr(line, " synced_write_ms="));
+    /* every append was made durable and keeps its offset */
+    int64_t end;
+    st = open_ok(&c, NULL);
+    verify_stream(st, 4, 0, sizeof(b), 1, &end);
+    assert_int_equal(end, next);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
 /* A reclaimed segment's file is reused (renamed) as a later segment instead
  * of being freed, also for a segment recovered at open (O_DIRECT modes must
  * open its write fd under the new name). Recovery must stop at the reused
@@ -1375,6 +1428,7 @@ int main(void) {
         cmocka_unit_test(test_plugged_appends_one_group),
         cmocka_unit_test(test_pwrite_error),
         cmocka_unit_test(test_enospc_backpressure),
+        cmocka_unit_test(test_slow_writer_step_logged),
         cmocka_unit_test(test_segment_copy_cached),
         cmocka_unit_test(test_direct_large_group_every_piece_synced),
         cmocka_unit_test(test_full_reclaim_checkpoint),
