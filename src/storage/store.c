@@ -60,6 +60,11 @@
 #define PEND_SEAL 0xF0              /* internal queue marker of rmq_store_seal_active */
 #define WAL_SLOW_NS (20ull * 1000000ull) /* a writer step or queue wait this long is logged */
 
+/* writer steps timed by slow_step, each with its own log rate limit */
+enum { SLOW_GROUP, SLOW_RECLAIM, SLOW_NEXT_SEGMENT, SLOW_FLUSH_EVICT, SLOW_QUEUE_WAIT, SLOW_NSTEPS };
+static const char *const slow_step_names[SLOW_NSTEPS] = {"group-commit", "reclaim", "next-segment", "flush-evict",
+                                                         "queue-wait"};
+
 /* ------------------------------------------------------------------ */
 /* blobs                                                                */
 
@@ -207,7 +212,7 @@ struct rmq_store {
     size_t pblk_len;    /* ...this many bytes long (< DIO_ALIGN) */
     bool dsync_off;     /* pwritev_dsync absent or refused (EOPNOTSUPP): pwritev + fdatasync */
     uint64_t synced_ns; /* time in timed synced writes and fdatasyncs so far (see slow_step) */
-    uint64_t slow_last_ns, slow_suppressed; /* slow-step log rate limit */
+    uint64_t slow_last_ns[SLOW_NSTEPS], slow_suppressed[SLOW_NSTEPS]; /* slow-step log rate limit */
 #ifdef RMQ_HAVE_URING
     struct io_uring ring; /* io_uring: used by the writer thread only */
     bool ring_ok;
@@ -287,19 +292,21 @@ static int do_fdatasync(rmq_store_t *st, int fd) {
  * entry queued meanwhile waits for it, so a stall here is a produce stall.
  * sync0 is st->synced_ns at t0, so the line tells how much of the time
  * the device's synced writes took and how much went elsewhere (a rename,
- * a directory fsync, a lock, no CPU). At most one line a second; the
- * next one counts those left out. */
-static void slow_step(rmq_store_t *st, const char *step, uint64_t t0, uint64_t sync0) {
+ * a directory fsync, a lock, no CPU). At most one line a second per step,
+ * so a frequent step cannot hide a rare one; the next line of a step
+ * counts those of it left out. */
+static void slow_step(rmq_store_t *st, int step, uint64_t t0, uint64_t sync0) {
     uint64_t now = now_ns(st);
     if (now - t0 < WAL_SLOW_NS) return;
-    if (st->slow_last_ns && now - st->slow_last_ns < 1000000000ull) {
-        st->slow_suppressed++;
+    if (st->slow_last_ns[step] && now - st->slow_last_ns[step] < 1000000000ull) {
+        st->slow_suppressed[step]++;
         return;
     }
-    RMQ_WARN(SUB, "msg=\"slow WAL writer step\" step=%s ms=%.1f synced_write_ms=%.1f suppressed=%" PRIu64, step,
-             (double)(now - t0) / 1e6, (double)(st->synced_ns - sync0) / 1e6, st->slow_suppressed);
-    st->slow_last_ns = now;
-    st->slow_suppressed = 0;
+    RMQ_WARN(SUB, "msg=\"slow WAL writer step\" step=%s ms=%.1f synced_write_ms=%.1f suppressed=%" PRIu64,
+             slow_step_names[step], (double)(now - t0) / 1e6, (double)(st->synced_ns - sync0) / 1e6,
+             st->slow_suppressed[step]);
+    st->slow_last_ns[step] = now;
+    st->slow_suppressed[step] = 0;
 }
 
 static void seg_free(rmq_store_t *st, seg_t *g) {
@@ -1622,7 +1629,7 @@ static void *writer_main(void *arg) {
         pthread_mutex_unlock(&st->q_mu);
         /* queued entries waited that long for the writer (busy with the
          * steps below in its last round, or not given a CPU) */
-        if (list) slow_step(st, "queue-wait", q_since, st->synced_ns);
+        if (list) slow_step(st, SLOW_QUEUE_WAIT, q_since, st->synced_ns);
         uint64_t t0 = now_ns(st), sync0 = st->synced_ns;
         while (list) { /* a seal marker ends its group (see seal_active_now) */
             pend_t *rest = NULL;
@@ -1635,16 +1642,16 @@ static void *writer_main(void *arg) {
             process_group(st, list);
             list = rest;
         }
-        slow_step(st, "group-commit", t0, sync0);
+        slow_step(st, SLOW_GROUP, t0, sync0);
         if (rl) {
             t0 = now_ns(st), sync0 = st->synced_ns;
             process_reclaims(st, rl);
-            slow_step(st, "reclaim", t0, sync0);
+            slow_step(st, SLOW_RECLAIM, t0, sync0);
         }
         if (spare_due) {
             t0 = now_ns(st), sync0 = st->synced_ns;
             make_spare(st);
-            slow_step(st, "next-segment", t0, sync0);
+            slow_step(st, SLOW_NEXT_SEGMENT, t0, sync0);
         }
         t0 = now_ns(st), sync0 = st->synced_ns;
         if (!st->cfg.fsync_on_write && st->dirty && now_ns(st) >= st->next_flush_ns) {
@@ -1655,7 +1662,7 @@ static void *writer_main(void *arg) {
         }
         (void)flush_due;
         cache_evict(st);
-        slow_step(st, "flush-evict", t0, sync0);
+        slow_step(st, SLOW_FLUSH_EVICT, t0, sync0);
         if (stopping) break;
     }
     flush_now(st);
