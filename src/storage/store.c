@@ -242,7 +242,7 @@ void rmq_store_config_default(rmq_store_config_t *cfg) {
     cfg->fsync_on_write = true;
     cfg->flush_interval_ms = 100;
     cfg->write_cache_size_bytes = 64ull << 20;
-    cfg->direct_io = false; /* O_DIRECT writes are faster but leave the page cache cold for catch-up reads (bench/README.md "## WAL") */
+    cfg->direct_io = false; /* O_DIRECT is faster; why it is not the default: docs/storage.md */
 }
 
 static uint64_t now_ns(rmq_store_t *st) { return st->clock->mono_ns(st->clock->ud); }
