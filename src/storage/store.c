@@ -1630,7 +1630,8 @@ static void *writer_main(void *arg) {
         /* queued entries waited that long for the writer (busy with the
          * steps below in its last round, or not given a CPU) */
         if (list) slow_step(st, SLOW_QUEUE_WAIT, q_since, st->synced_ns);
-        uint64_t t0 = now_ns(st), sync0 = st->synced_ns;
+        uint64_t t0 = now_ns(st);
+        uint64_t sync0 = st->synced_ns;
         while (list) { /* a seal marker ends its group (see seal_active_now) */
             pend_t *rest = NULL;
             for (pend_t *p = list; p; p = p->next)
@@ -1644,16 +1645,19 @@ static void *writer_main(void *arg) {
         }
         slow_step(st, SLOW_GROUP, t0, sync0);
         if (rl) {
-            t0 = now_ns(st), sync0 = st->synced_ns;
+            t0 = now_ns(st);
+            sync0 = st->synced_ns;
             process_reclaims(st, rl);
             slow_step(st, SLOW_RECLAIM, t0, sync0);
         }
         if (spare_due) {
-            t0 = now_ns(st), sync0 = st->synced_ns;
+            t0 = now_ns(st);
+            sync0 = st->synced_ns;
             make_spare(st);
             slow_step(st, SLOW_NEXT_SEGMENT, t0, sync0);
         }
-        t0 = now_ns(st), sync0 = st->synced_ns;
+        t0 = now_ns(st);
+        sync0 = st->synced_ns;
         if (!st->cfg.fsync_on_write && st->dirty && now_ns(st) >= st->next_flush_ns) {
             flush_now(st);
             st->next_flush_ns = now_ns(st) + interval;
