@@ -14,8 +14,9 @@
 # and prints a summary plus a markdown row for the README table, then the
 # broker's own latency histograms over step 3 (from --metrics: Produce and
 # Fetch request time, WAL append and synced-write time), so a client figure
-# can be split into the broker's part and the rest, and the warnings the
-# broker logged during step 3 (a slow WAL writer step names itself). It stops only
+# can be split into the broker's part and the rest, the warnings the broker
+# logged during step 3 (a slow WAL writer step names itself) and each broker
+# thread's CPU time and minor page faults over step 3. It stops only
 # the broker process it started (by PID). All traffic stays on loopback.
 #
 # usage: bench/run-broker-bench.sh [options] [-- BROKER_CMD [ARGS...]]
@@ -68,7 +69,7 @@ while [[ $# -gt 0 ]]; do
     --e2e-linger) e2e_linger="$2"; shift 2 ;;
     --metrics) metrics_url="$2"; shift 2 ;;
     -X) xargs_+=(-X "$2"); shift 2 ;;
-    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; broker_cmd=("$@"); break ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -205,14 +206,30 @@ except Exception:
     pass
 EOF
 }
+# threads NAME: "tid comm cpu_ticks minor_faults" of each broker thread (own broker only)
+threads() {
+  [[ -n "$broker_pid" ]] || return 0
+  for t in /proc/"$broker_pid"/task/*; do
+    # comm may hold spaces and parens: the fields after its last ')' are fixed
+    # (state is field 3, minflt 10, utime 14, stime 15)
+    awk '{l = index($0, "("); r = 0
+          for (i = length($0); i > 0; i--) if (substr($0, i, 1) == ")") { r = i; break }
+          comm = substr($0, l + 1, r - l - 1); gsub(/ /, "_", comm)
+          split(substr($0, r + 2), f, " ")
+          print $1, comm, f[12] + f[13], f[8]}' "$t/stat" 2>/dev/null || true
+  done >"$1"
+}
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 half=$(( max_rate / 2 )); [[ $half -ge 1 ]] || half=1
 snap "$workdir/metrics-before-e2e.txt"
+threads "$workdir/threads-before-e2e.txt"
 log_mark=0
 if [[ -n "$broker_pid" ]]; then log_mark=$(wc -l <"$workdir/broker.log"); fi
 run e2e e2e "${target[@]}" "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
   --no-ceiling --disk-probe-mb 0
 
 snap "$workdir/metrics-after-e2e.txt"
+threads "$workdir/threads-after-e2e.txt"
 log_end=0
 if [[ -n "$broker_pid" ]]; then log_end=$(wc -l <"$workdir/broker.log"); fi
 
@@ -304,4 +321,17 @@ if [[ -n "$broker_pid" ]]; then
   else
     echo "  none"
   fi
+fi
+
+# CPU time and minor page faults of each broker thread over step 3 (only when
+# this script started the broker): a thread that faults in tens of thousands
+# of pages is growing memory the host may have taken back (bench/README.md,
+# "Memory the host took back"), one near 100 ticks a second is out of CPU.
+if [[ -s "$workdir/threads-before-e2e.txt" && -s "$workdir/threads-after-e2e.txt" ]]; then
+  echo
+  echo "== broker threads over step 3 (CPU ticks at ${clk_tck:-100}/s, minor faults)"
+  awk 'NR==FNR {cpu[$1]=$3; flt[$1]=$4; next}
+       ($1 in cpu) {c=$3-cpu[$1]; f=$4-flt[$1]; if (c>0 || f>0) {n[$2]++; tc[$2]+=c; tf[$2]+=f}}
+       END {for (k in n) printf "  %-16s threads %-3d cpu %-6d minflt %d\n", k, n[k], tc[k], tf[k]}' \
+    "$workdir/threads-before-e2e.txt" "$workdir/threads-after-e2e.txt" | sort
 fi
