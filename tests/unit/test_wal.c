@@ -719,14 +719,18 @@ static void test_slow_writer_step_logged(void **state) {
     rmq_log_set_fd(fds[1]);
     rmq_log_set_level(RMQ_LOG_WARN);
     rmq_store_t *st = open_ok(&c, &f.io);
-    tu_sleep_ms(50); /* the first spare is made before the delay */
     int64_t next = 0;
     uint8_t b[1000];
-    for (int i = 0; i < 10; i++) { /* 10 KB: no segment switch, nothing slow */
+    for (int i = 0; i < 10; i++) { /* 10 KB: no segment switch */
         tu_fill(b, sizeof(b), 4, next);
         assert_int_equal(tu_append(st, 4, b, sizeof(b), 1, 0, NULL), RMQ_NONE);
         next++;
     }
+    /* Each step logs at most once a second. On a loaded machine the first
+     * spare (made at open) or these appends may already have been slow
+     * enough to log; waiting past that second keeps such a line from
+     * suppressing the ones this test looks for. */
+    tu_sleep_ms(1100);
     atomic_store(&f.fallocate_delay_ms, 100);
     for (int i = 0; i < 150; i++) { /* 150 KB: two segment switches, each making a slow spare */
         tu_fill(b, sizeof(b), 4, next);
