@@ -181,7 +181,8 @@ struct rmq_store {
     pthread_cond_t q_cond;    /* wakes the writer */
     pthread_cond_t done_cond; /* spare ready, reclaim done */
     pend_t *qhead, *qtail;
-    uint64_t q_since_ns; /* when the queue last went from empty to non-empty */
+    uint64_t q_since_ns;   /* when the queue last went from empty to non-empty */
+    uint64_t q_since_sync; /* synced_ns at that moment (queue-wait's synced share) */
     seg_t *cur;          /* segment receiving new entries */
     uint64_t assign_off; /* next free byte in cur */
     seg_t *spare;
@@ -211,7 +212,9 @@ struct rmq_store {
     uint64_t pblk_off;  /* ...starting at this block-aligned file offset */
     size_t pblk_len;    /* ...this many bytes long (< DIO_ALIGN) */
     bool dsync_off;     /* pwritev_dsync absent or refused (EOPNOTSUPP): pwritev + fdatasync */
-    uint64_t synced_ns; /* time in timed synced writes and fdatasyncs so far (see slow_step) */
+    /* time in timed synced writes and fdatasyncs so far (see slow_step);
+     * added to by the writer only, read by enqueuers too */
+    _Atomic uint64_t synced_ns;
     uint64_t slow_last_ns[SLOW_NSTEPS], slow_suppressed[SLOW_NSTEPS]; /* slow-step log rate limit */
 #ifdef RMQ_HAVE_URING
     struct io_uring ring; /* io_uring: used by the writer thread only */
@@ -277,7 +280,7 @@ static void hist_add(rmq_store_t *st, uint64_t ns) {
     while (i < RMQ_STORE_FSYNC_BUCKETS - 1 && us >= (1ull << i)) i++;
     atomic_fetch_add_explicit(&st->st_hist[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->st_fsyncs, 1, memory_order_relaxed);
-    st->synced_ns += ns; /* writer thread (or open, before it starts) */
+    atomic_fetch_add_explicit(&st->synced_ns, ns, memory_order_relaxed);
     if (st->cfg.fsync_hist) rmq_hist_observe(st->cfg.fsync_hist, (double)ns / 1e9);
 }
 
@@ -287,6 +290,8 @@ static int do_fdatasync(rmq_store_t *st, int fd) {
     hist_add(st, now_ns(st) - t0);
     return r;
 }
+
+static uint64_t synced_now(rmq_store_t *st) { return atomic_load_explicit(&st->synced_ns, memory_order_relaxed); }
 
 /* Log a writer step that took WAL_SLOW_NS or more (writer thread): every
  * entry queued meanwhile waits for it, so a stall here is a produce stall.
@@ -303,7 +308,7 @@ static void slow_step(rmq_store_t *st, int step, uint64_t t0, uint64_t sync0) {
         return;
     }
     RMQ_WARN(SUB, "msg=\"slow WAL writer step\" step=%s ms=%.1f synced_write_ms=%.1f suppressed=%" PRIu64,
-             slow_step_names[step], (double)(now - t0) / 1e6, (double)(st->synced_ns - sync0) / 1e6,
+             slow_step_names[step], (double)(now - t0) / 1e6, (double)(synced_now(st) - sync0) / 1e6,
              st->slow_suppressed[step]);
     st->slow_last_ns[step] = now;
     st->slow_suppressed[step] = 0;
@@ -610,7 +615,10 @@ static _Thread_local rmq_store_t *tls_plugged; /* see rmq_store_plug */
 static void queue_push_locked(rmq_store_t *st, pend_t *p) {
     p->next = NULL;
     bool was_empty = !st->qtail;
-    if (was_empty) st->q_since_ns = now_ns(st);
+    if (was_empty) {
+        st->q_since_ns = now_ns(st);
+        st->q_since_sync = synced_now(st);
+    }
     if (st->qtail) st->qtail->next = p;
     else st->qhead = p;
     st->qtail = p;
@@ -1621,17 +1629,18 @@ static void *writer_main(void *arg) {
             }
         }
         pend_t *list = st->qhead;
-        uint64_t q_since = st->q_since_ns;
+        uint64_t q_since = st->q_since_ns, q_since_sync = st->q_since_sync;
         st->qhead = st->qtail = NULL;
         reclaim_req_t *rl = st->reclaims;
         st->reclaims = NULL;
         bool stopping = st->stop && !list && !rl;
         pthread_mutex_unlock(&st->q_mu);
         /* queued entries waited that long for the writer (busy with the
-         * steps below in its last round, or not given a CPU) */
-        if (list) slow_step(st, SLOW_QUEUE_WAIT, q_since, st->synced_ns);
+         * steps below in its last round, or not given a CPU); the synced
+         * share is the writes the writer finished meanwhile */
+        if (list) slow_step(st, SLOW_QUEUE_WAIT, q_since, q_since_sync);
         uint64_t t0 = now_ns(st);
-        uint64_t sync0 = st->synced_ns;
+        uint64_t sync0 = synced_now(st);
         while (list) { /* a seal marker ends its group (see seal_active_now) */
             pend_t *rest = NULL;
             for (pend_t *p = list; p; p = p->next)
@@ -1646,18 +1655,18 @@ static void *writer_main(void *arg) {
         slow_step(st, SLOW_GROUP, t0, sync0);
         if (rl) {
             t0 = now_ns(st);
-            sync0 = st->synced_ns;
+            sync0 = synced_now(st);
             process_reclaims(st, rl);
             slow_step(st, SLOW_RECLAIM, t0, sync0);
         }
         if (spare_due) {
             t0 = now_ns(st);
-            sync0 = st->synced_ns;
+            sync0 = synced_now(st);
             make_spare(st);
             slow_step(st, SLOW_NEXT_SEGMENT, t0, sync0);
         }
         t0 = now_ns(st);
-        sync0 = st->synced_ns;
+        sync0 = synced_now(st);
         if (!st->cfg.fsync_on_write && st->dirty && now_ns(st) >= st->next_flush_ns) {
             flush_now(st);
             st->next_flush_ns = now_ns(st) + interval;

@@ -97,6 +97,7 @@ typedef struct tu_fault_io {
     atomic_int fdatasync_ok;    /* >=0: that many more fdatasyncs succeed, then EIO */
     atomic_int fallocate_err;   /* nonzero: fallocate(mode 0) returns this (-ENOSPC) */
     atomic_int fallocate_delay_ms; /* >0: fallocate(mode 0) sleeps this long first (a slow disk) */
+    atomic_int sync_delay_ms;      /* >0: every synced write or fdatasync sleeps this long first */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
     atomic_int fdatasyncs;      /* fdatasync calls, RWF_DSYNC writes and io_uring fsyncs */
     atomic_int uring_init_err;  /* nonzero: io_uring_queue_init "fails" with this */
@@ -135,6 +136,8 @@ static inline ssize_t tu_f_pwritev(void *ud, int fd, const struct iovec *iov, in
 /* The fdatasync budget shared by the syscall and the io_uring fsync. */
 static inline int tu_f_sync_fault(tu_fault_io_t *f) {
     atomic_fetch_add(&f->fdatasyncs, 1);
+    int delay = atomic_load(&f->sync_delay_ms);
+    if (delay > 0) tu_sleep_ms(delay);
     int left = atomic_load(&f->fdatasync_ok);
     if (left >= 0) {
         if (left == 0) return -EIO;

@@ -704,9 +704,12 @@ static uint64_t reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, 
 
 /* A writer step that holds the group commit 20 ms or more is logged with
  * its name and how much of it was synced writes: here preparing the next
- * segment (its fallocate sleeps 100 ms). The append made right after the
- * segment switch waits in the queue meanwhile: that queue wait is logged
- * too, in the same second (each step has its own rate limit). */
+ * segment (its fallocate sleeps 100 ms, no synced write). The append made
+ * right after the segment switch waits in the queue meanwhile: that queue
+ * wait is logged too, in the same second (each step has its own rate
+ * limit). Appends that do not wait for
+ * durability fill the new segment while the next one is still being made:
+ * the appending thread waits for it and logs that. */
 static void test_slow_writer_step_logged(void **state) {
     (void)state;
     char *dir = tu_mkdir();
@@ -719,24 +722,22 @@ static void test_slow_writer_step_logged(void **state) {
     rmq_log_set_fd(fds[1]);
     rmq_log_set_level(RMQ_LOG_WARN);
     rmq_store_t *st = open_ok(&c, &f.io);
+    const size_t len = 1000;
     int64_t next = 0;
-    uint8_t b[1000];
-    for (int i = 0; i < 10; i++) { /* 10 KB: no segment switch */
-        tu_fill(b, sizeof(b), 4, next);
-        assert_int_equal(tu_append(st, 4, b, sizeof(b), 1, 0, NULL), RMQ_NONE);
-        next++;
-    }
+    for (; next < 10; next++) put(st, 4, len, 1, next); /* 10 KB: no segment switch */
     /* Each step logs at most once a second. On a loaded machine the first
      * spare (made at open) or these appends may already have been slow
      * enough to log; waiting past that second keeps such a line from
      * suppressing the ones this test looks for. */
     tu_sleep_ms(1100);
     atomic_store(&f.fallocate_delay_ms, 100);
-    for (int i = 0; i < 150; i++) { /* 150 KB: two segment switches, each making a slow spare */
-        tu_fill(b, sizeof(b), 4, next);
-        assert_int_equal(tu_append(st, 4, b, sizeof(b), 1, 0, NULL), RMQ_NONE);
-        next++;
+    for (int i = 0; i < 150; i++, next++) put(st, 4, len, 1, next); /* two switches, each making a slow spare */
+    uint8_t b[1000];
+    for (int i = 0; i < 200; i++, next++) { /* 200 KB queued at once: cross a switch before the spare is made */
+        tu_fill(b, len, 4, next);
+        assert_int_equal(rmq_store_append(st, 4, b, len, 1, 0, NULL, NULL), RMQ_NONE);
     }
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
     rmq_store_close(st);
     rmq_log_set_fd(2);
     rmq_log_set_level(RMQ_LOG_INFO);
@@ -753,11 +754,63 @@ static void test_slow_writer_step_logged(void **state) {
     assert_non_null(strstr(line, " synced_write_ms="));
     /* the next append waited behind it (it had up to 100 ms to be queued) */
     assert_non_null(strstr(out, "msg=\"slow WAL writer step\" step=queue-wait ms="));
+    assert_non_null(strstr(out, "msg=\"append waited for the next WAL segment\" ms="));
     /* every append was made durable and keeps its offset */
     int64_t end;
     st = open_ok(&c, NULL);
-    verify_stream(st, 4, 0, sizeof(b), 1, &end);
+    verify_stream(st, 4, 0, len, 1, &end);
     assert_int_equal(end, next);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* An entry queued while the writer is in a slow synced write (every sync
+ * sleeps 60 ms) waits for it: the queue-wait line gives that synced write
+ * as most of the wait, so it reads as the device and not as time the
+ * fsync histogram misses. */
+static void test_queue_wait_synced_share_logged(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    tu_fault_attach(&c, &f); /* io_uring modes: the delay applies to the ring's fsyncs too */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    rmq_log_set_fd(fds[1]);
+    rmq_log_set_level(RMQ_LOG_WARN);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    tu_sleep_ms(50); /* let the writer preallocate its spare (its fsyncs are not synced writes) */
+    atomic_store(&f.sync_delay_ms, 60);
+    uint8_t b[1000];
+    tu_fill(b, sizeof b, 5, 0);
+    assert_int_equal(rmq_store_append(st, 5, b, sizeof b, 1, 0, NULL, NULL), RMQ_NONE);
+    tu_sleep_ms(10); /* the writer took it and sleeps in its synced write */
+    tu_fill(b, sizeof b, 5, 1);
+    assert_int_equal(rmq_store_append(st, 5, b, sizeof b, 1, 0, NULL, NULL), RMQ_NONE);
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    atomic_store(&f.sync_delay_ms, 0);
+    rmq_store_close(st);
+    rmq_log_set_fd(2);
+    rmq_log_set_level(RMQ_LOG_INFO);
+    close(fds[1]);
+    char out[8192] = {0};
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+    close(fds[0]);
+    const char *key = "msg=\"slow WAL writer step\" step=queue-wait ms=";
+    const char *line = strstr(out, key);
+    assert_non_null(line);
+    double wait_ms = atof(line + strlen(key));
+    const char *sw = strstr(line, " synced_write_ms=");
+    assert_non_null(sw);
+    assert_true(wait_ms >= 20.0);
+    assert_true(atof(sw + strlen(" synced_write_ms=")) >= wait_ms / 2);
+    int64_t end;
+    st = open_ok(&c, NULL);
+    verify_stream(st, 5, 0, sizeof b, 1, &end);
+    assert_int_equal(end, 2);
     rmq_store_close(st);
     tu_rmdir(dir);
 }
@@ -1436,6 +1489,7 @@ int main(void) {
         cmocka_unit_test(test_pwrite_error),
         cmocka_unit_test(test_enospc_backpressure),
         cmocka_unit_test(test_slow_writer_step_logged),
+        cmocka_unit_test(test_queue_wait_synced_share_logged),
         cmocka_unit_test(test_segment_copy_cached),
         cmocka_unit_test(test_direct_large_group_every_piece_synced),
         cmocka_unit_test(test_full_reclaim_checkpoint),
