@@ -702,6 +702,26 @@ static uint64_t reuse_round(rmq_store_t *st, const char *dir, sealed_log_t *sl, 
     return reused;
 }
 
+/* Warn-level log lines go to a pipe from begin to end; end restores
+ * stderr and the info level and copies what was logged into out (cap
+ * bytes, NUL-terminated). The pipe must not fill: a few lines only. */
+static void log_capture_begin(int fds[2]) {
+    assert_int_equal(pipe(fds), 0);
+    rmq_log_set_fd(fds[1]);
+    rmq_log_set_level(RMQ_LOG_WARN);
+}
+
+static void log_capture_end(int fds[2], char *out, size_t cap) {
+    rmq_log_set_fd(2);
+    rmq_log_set_level(RMQ_LOG_INFO);
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(fds[0], out + n, cap - 1 - n)) > 0) n += (size_t)r;
+    out[n] = 0;
+    close(fds[0]);
+}
+
 /* A writer step that holds the group commit 20 ms or more is logged with
  * its name and how much of it was synced writes: here preparing the next
  * segment (its fallocate sleeps 100 ms, no synced write). The append made
@@ -718,9 +738,7 @@ static void test_slow_writer_step_logged(void **state) {
     rmq_store_config_t c = small_cfg(dir);
     c.segment_size_bytes = 64 * 1024;
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    rmq_log_set_fd(fds[1]);
-    rmq_log_set_level(RMQ_LOG_WARN);
+    log_capture_begin(fds);
     rmq_store_t *st = open_ok(&c, &f.io);
     const size_t len = 1000;
     int64_t next = 0;
@@ -739,14 +757,8 @@ static void test_slow_writer_step_logged(void **state) {
     }
     assert_int_equal(rmq_store_sync(st), RMQ_NONE);
     rmq_store_close(st);
-    rmq_log_set_fd(2);
-    rmq_log_set_level(RMQ_LOG_INFO);
-    close(fds[1]);
-    char out[8192] = {0};
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
-    close(fds[0]);
+    char out[8192];
+    log_capture_end(fds, out, sizeof out);
     const char *line = strstr(out, "msg=\"slow WAL writer step\" step=next-segment ms=");
     assert_non_null(line);
     double ms = atof(line + strlen("msg=\"slow WAL writer step\" step=next-segment ms="));
@@ -776,9 +788,7 @@ static void test_queue_wait_synced_share_logged(void **state) {
     rmq_store_config_t c = small_cfg(dir);
     tu_fault_attach(&c, &f); /* io_uring modes: the delay applies to the ring's fsyncs too */
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    rmq_log_set_fd(fds[1]);
-    rmq_log_set_level(RMQ_LOG_WARN);
+    log_capture_begin(fds);
     rmq_store_t *st = open_ok(&c, &f.io);
     tu_sleep_ms(50); /* let the writer preallocate its spare (its fsyncs are not synced writes) */
     atomic_store(&f.sync_delay_ms, 60);
@@ -791,14 +801,8 @@ static void test_queue_wait_synced_share_logged(void **state) {
     assert_int_equal(rmq_store_sync(st), RMQ_NONE);
     atomic_store(&f.sync_delay_ms, 0);
     rmq_store_close(st);
-    rmq_log_set_fd(2);
-    rmq_log_set_level(RMQ_LOG_INFO);
-    close(fds[1]);
-    char out[8192] = {0};
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
-    close(fds[0]);
+    char out[8192];
+    log_capture_end(fds, out, sizeof out);
     const char *key = "msg=\"slow WAL writer step\" step=queue-wait ms=";
     const char *line = strstr(out, key);
     assert_non_null(line);
