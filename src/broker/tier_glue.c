@@ -5,7 +5,9 @@
  * that left the WAL (manifest lookup on the I/O thread, the read on a tier
  * worker, the result posted back to the loop), and the retention thread
  * (time and size per topic: trims the store, commits ObjectManifestTrim,
- * deletes the objects that became deletable). */
+ * deletes the objects that became deletable), and the deletion of a deleted
+ * topic's objects (collected before the delete, deleted by the retention
+ * thread once the manifest no longer holds them). */
 #include "broker/tier_glue.h"
 #include "common/clock.h"
 
@@ -32,6 +34,8 @@ struct rmq_btier {
     pthread_cond_t cv;
     bool stop;
     uint64_t retention_trims, objects_deleted, delete_failures; /* under mu */
+    char **gone;             /* keys of deleted topics' objects to check and delete (under mu, owned) */
+    size_t n_gone, cap_gone;
 };
 
 /* ---- object deletion ---- */
@@ -245,6 +249,7 @@ void rmq_btier_stop(rmq_broker_t *b) {
     rmq_tier_uploader_stop(t->up);
     rmq_tier_reader_free(t->rd);
     rmq_obj_close(t->os);
+    rmq_btier_keys_free(t->gone, t->n_gone); /* queued after the thread stopped: the next start sweeps them */
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t);
@@ -443,6 +448,131 @@ static void seal_if_due(rmq_broker_t *b, uint64_t *last_ms) {
         RMQ_WARN(SUB, "msg=\"time-triggered seal failed\" err=%s", rmq_err_name(err));
 }
 
+/* ---- objects of deleted topics ---- */
+
+void rmq_btier_keys_free(char **keys, size_t n) {
+    for (size_t i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+}
+
+static int cmp_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sort keys[0..n) and drop duplicates; returns the new count. */
+static size_t keys_unique(char **keys, size_t n) {
+    if (n < 2) return n;
+    qsort(keys, n, sizeof *keys, cmp_key);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++) {
+        if (!strcmp(keys[i], keys[k - 1])) free(keys[i]);
+        else keys[k++] = keys[i];
+    }
+    return k;
+}
+
+rmq_err_t rmq_btier_topic_objects(rmq_broker_t *b, const char *name, const rmq_meta_uuid_t *id, char ***keys,
+                                  size_t *n) {
+    *keys = NULL;
+    *n = 0;
+    if (!b->tier) return RMQ_NONE;
+    uint64_t *streams = NULL;
+    size_t ns = 0;
+    rmq_meta_state_rdlock(b->state);
+    const rmq_meta_topic_t *tp = id ? rmq_meta_state_find_topic_id(b->state, id)
+                                    : rmq_meta_state_find_topic(b->state, name ? name : "");
+    if (tp && tp->n_partitions > 0) {
+        streams = malloc((size_t)tp->n_partitions * sizeof *streams);
+        for (int32_t p = 0; streams && p < tp->n_partitions; p++) streams[ns++] = tp->partitions[p].stream_id;
+    }
+    rmq_meta_state_unlock(b->state);
+    if (tp && tp->n_partitions > 0 && !streams) return RMQ_ERR_NOMEM;
+    rmq_err_t err = RMQ_NONE;
+    char **v = NULL;
+    size_t nv = 0, cap = 0;
+    for (size_t i = 0; i < ns && !err; i++) {
+        rmq_meta_obj_loc_t *locs = NULL;
+        size_t nl = 0;
+        err = rmq_meta_state_manifest_find(b->state, streams[i], INT64_MIN, 0, &locs, &nl);
+        for (size_t k = 0; k < nl && !err; k++) {
+            if (nv == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                char **nvv = realloc(v, nc * sizeof *nvv);
+                if (!nvv) {
+                    err = RMQ_ERR_NOMEM;
+                    break;
+                }
+                v = nvv;
+                cap = nc;
+            }
+            if (!(v[nv] = strdup(locs[k].key))) err = RMQ_ERR_NOMEM;
+            else nv++;
+        }
+        free(locs);
+        if (!err) nv = keys_unique(v, nv); /* one object holds a range of every partition */
+    }
+    free(streams);
+    if (err) {
+        rmq_btier_keys_free(v, nv);
+        return err;
+    }
+    *keys = v;
+    *n = nv;
+    return RMQ_NONE;
+}
+
+void rmq_btier_delete_unused(rmq_broker_t *b, char **keys, size_t n, const rmq_meta_result_t *res) {
+    rmq_btier_t *t = b->tier;
+    size_t extra = res ? res->n_deleted_keys : 0;
+    if (!t || (!n && !extra)) {
+        rmq_btier_keys_free(keys, n);
+        return;
+    }
+    pthread_mutex_lock(&t->mu);
+    if (t->n_gone + n + extra > t->cap_gone) {
+        size_t nc = t->cap_gone ? t->cap_gone : 64;
+        while (nc < t->n_gone + n + extra) nc *= 2;
+        char **ng = realloc(t->gone, nc * sizeof *ng);
+        if (!ng) {
+            pthread_mutex_unlock(&t->mu);
+            RMQ_WARN(SUB, "msg=\"out of memory queueing a deleted topic's objects; the next start sweeps them\" "
+                          "objects=%zu",
+                     n + extra);
+            rmq_btier_keys_free(keys, n);
+            return;
+        }
+        t->gone = ng;
+        t->cap_gone = nc;
+    }
+    for (size_t i = 0; i < n; i++) t->gone[t->n_gone++] = keys[i];
+    for (size_t i = 0; i < extra; i++) {
+        char *k = strdup(res->deleted_keys[i]);
+        if (k) t->gone[t->n_gone++] = k;
+    }
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    free(keys);
+    if (res && res->n_deleted_dropped)
+        RMQ_DEBUG(SUB, "msg=\"deleted topic: result listed %zu of its deletable objects; the collected keys cover "
+                       "the rest\" dropped=%zu",
+                  res->n_deleted_keys, res->n_deleted_dropped);
+}
+
+/* On the retention thread: delete the queued keys (owned, freed here) that
+ * the manifest no longer holds, in batches. */
+static void delete_unused_now(rmq_broker_t *b, char **keys, size_t n) {
+    if (!n) {
+        free(keys);
+        return;
+    }
+    n = keys_unique(keys, n);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rmq_meta_state_manifest_has_key(b->state, keys[i])) free(keys[i]); /* shared with a live topic */
+        else keys[k++] = keys[i];
+    }
+    for (size_t i = 0; i < k; i += 256) delete_keys(b->tier, keys + i, k - i < 256 ? k - i : 256);
+    rmq_btier_keys_free(keys, k);
+}
+
 static void *retention_main(void *arg) {
     rmq_broker_t *b = arg;
     pthread_setname_np(pthread_self(), "rmq-retention");
@@ -453,11 +583,19 @@ static void *retention_main(void *arg) {
         clock_gettime(CLOCK_REALTIME, &dl);
         dl.tv_sec += RETENTION_CHECK_MS / 1000;
         pthread_mutex_lock(&t->mu);
-        while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &dl) == 0) {
+        while (!t->stop && !t->n_gone && pthread_cond_timedwait(&t->cv, &t->mu, &dl) == 0) {
         }
         bool stop = t->stop;
+        char **gone = t->gone;
+        size_t n_gone = t->n_gone;
+        t->gone = NULL;
+        t->n_gone = t->cap_gone = 0;
         pthread_mutex_unlock(&t->mu);
-        if (stop) break;
+        if (stop) {
+            rmq_btier_keys_free(gone, n_gone);
+            break;
+        }
+        delete_unused_now(b, gone, n_gone);
         seal_if_due(b, &last_seal_ms);
         retention_pass(b);
     }

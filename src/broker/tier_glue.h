@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "controller/meta_state.h"
 #include "net/net.h"
 #include "storage/tier_read.h"
 #include "storage/tier_upload.h"
@@ -47,6 +48,24 @@ typedef struct rmq_btier_stats {
 } rmq_btier_stats_t;
 /* false if tiering is not running. */
 bool rmq_btier_stats(rmq_broker_t *b, rmq_btier_stats_t *out);
+
+/* Deleting a topic (topics.c): before the DeleteTopic is proposed,
+ * rmq_btier_topic_objects collects the keys of every object holding a live
+ * range of the topic (by id when id is non-NULL, else by name), sorted and
+ * without duplicates; *keys is malloc'd, as is each key: the caller owns
+ * them until it hands them to rmq_btier_delete_unused. After the topic is
+ * gone, rmq_btier_delete_unused takes ownership of keys (and copies the
+ * result's deleted_keys, which covers an object committed in between) and
+ * queues them for the retention thread, which deletes each one the manifest
+ * no longer holds (an object shared with a live topic stays, and goes when
+ * its last range is trimmed). The object I/O happens off the caller's
+ * thread, so an I/O loop may call both. Without tiering, both do nothing
+ * (rmq_btier_delete_unused frees keys). */
+rmq_err_t rmq_btier_topic_objects(rmq_broker_t *b, const char *name, const rmq_meta_uuid_t *id, char ***keys,
+                                  size_t *n);
+void rmq_btier_delete_unused(rmq_broker_t *b, char **keys, size_t n, const rmq_meta_result_t *res);
+/* Frees keys[0..n) and keys (NULL is fine). */
+void rmq_btier_keys_free(char **keys, size_t n);
 
 /* Timestamp lookup in the uploaded part of a stream: the base offset (at
  * least from) of the first manifest range at or after from whose max

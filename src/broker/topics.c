@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "broker/broker_int.h"
+#include "broker/tier_glue.h"
 #include "common/log.h"
 #include "controller/meta_validate.h"
 #include "protocol/record_batch.h"
@@ -91,14 +92,25 @@ rmq_err_t rmq_broker_delete_topic(rmq_broker_t *b, const char *name, const rmq_m
     cmd.type = RMQ_META_CMD_DELETE_TOPIC;
     cmd.u.delete_topic.name = name ? name : "";
     if (id) cmd.u.delete_topic.topic_id = *id;
+    /* the topic's objects, while the manifest still lists them (the
+     * result names at most RMQ_META_RESULT_MAX_KEYS of those that die) */
+    char **keys = NULL;
+    size_t nkeys = 0;
+    rmq_err_t kerr = rmq_btier_topic_objects(b, name, id, &keys, &nkeys);
+    if (kerr)
+        RMQ_WARN("broker", "msg=\"cannot list a deleted topic's objects; the next start sweeps them\" topic=%s err=%s",
+                 name && *name ? name : "(by id)", rmq_err_name(kerr));
     rmq_meta_result_t res;
     rmq_meta_result_init(&res);
     rmq_err_t err = rmq_broker_propose(b, &cmd, &res);
     if (msg && cap) snprintf(msg, cap, "%s", res.msg);
     if (!err) {
         for (size_t i = 0; i < res.n_stream_ids; i++) rmq_store_stream_delete(b->store, res.stream_ids[i]);
-        RMQ_INFO("broker", "msg=\"topic deleted\" topic=%s partitions=%zu", name && *name ? name : "(by id)",
-                 res.n_stream_ids);
+        RMQ_INFO("broker", "msg=\"topic deleted\" topic=%s partitions=%zu objects=%zu", name && *name ? name : "(by id)",
+                 res.n_stream_ids, nkeys);
+        rmq_btier_delete_unused(b, keys, nkeys, &res); /* takes keys */
+    } else {
+        rmq_btier_keys_free(keys, nkeys);
     }
     rmq_meta_result_free(&res);
     return err;

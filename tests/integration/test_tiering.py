@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
 from conftest import free_port
-from helpers import (consumer, create_topic, high_watermarks, produce_all,
+from helpers import (admin, consumer, create_topic, high_watermarks, produce_all,
                      producer, read_all, unique)
 
 MiB = 1024 * 1024
@@ -370,3 +370,35 @@ def test_time_trigger_uploads_a_quiet_segment(broker_factory):
     b.start()
     got = read_all(b.bootstrap, topic, 1, timeout=60)
     check_records(got, 1, n)
+
+
+def test_delete_topic_deletes_its_objects(broker_factory):
+    """DeleteTopics removes the topic's objects from the object store while
+    the broker runs (not only at the next start's orphan sweep), also when
+    more objects die than one metadata result lists (32), and keeps every
+    object another topic still has a range in."""
+    b = broker_factory(tier_config(wal={"upload_interval_ms": 1000}))
+    keep = create_topic(b.bootstrap, unique("keep"), 2)
+    gone = create_topic(b.bootstrap, unique("gone"), 3)
+    produce_mib(b.bootstrap, keep, 2, 8)
+    produce_mib(b.bootstrap, gone, 3, 160)  # 4 MiB segments: ~40 objects
+    n_keep = 8 * MiB // VALUE
+
+    def uploaded():
+        return scrape(b).get("rustmq_object_uploads_pending", 1) == 0 and len(objects_under(b.data_dir)) >= 40
+    wait_for(uploaded, 120, "the segments to be uploaded")
+    before = objects_under(b.data_dir)
+    a = admin(b.bootstrap)
+    a.delete_topics([gone], operation_timeout=30)[gone].result(timeout=40)
+    # keep's 8 MiB span at most 3 objects (the last one shared with gone)
+    wait_for(lambda: len(objects_under(b.data_dir)) <= 3, 30, "the deleted topic's objects to be deleted")
+    after = objects_under(b.data_dir)
+    print("objects: %d before DeleteTopics, %d after" % (len(before), len(after)))
+    assert after, "the kept topic's objects were deleted too"
+    # keep is whole, read back from the objects alone (empty WAL)
+    b.stop()
+    for f in glob.glob(os.path.join(b.data_dir, "wal", "*")):
+        os.remove(f)
+    b.start()
+    got = read_all(b.bootstrap, keep, 2, timeout=60)
+    check_records(got, 2, n_keep)
