@@ -24,7 +24,10 @@
 #   --bootstrap HOST:PORT broker address (default 127.0.0.1:9092)
 #   --mock                run the set against librdkafka's in-process mock instead of a broker
 #   --duration SEC        length of the produce and e2e runs (default 10)
-#   --topic NAME          topic (default: a fresh rmq-bench-std-<time>-<pid>)
+#   --topic NAME          topic (default: a fresh rmq-bench-std-<time>-<pid>, deleted
+#                         at exit with its data and objects, so repeated runs do not
+#                         fill the disk; a topic named here is kept)
+#   --keep-topic          keep the fresh topic too
 #   --disk-probe-dir DIR  where the disk write+fdatasync probe runs (default .; use the broker's data dir)
 #   --label TEXT          first column of the markdown row (default: rustmq-broker, or mock)
 #   --wait SEC            how long to wait for the broker port (default 30)
@@ -44,6 +47,7 @@ bootstrap="127.0.0.1:9092"
 mock=0
 duration=10
 topic="rmq-bench-std-$(date +%s)-$$"
+own_topic=1
 disk_dir="."
 label=""
 wait_sec=30
@@ -61,7 +65,8 @@ while [[ $# -gt 0 ]]; do
     --bootstrap) bootstrap="$2"; shift 2 ;;
     --mock) mock=1; shift ;;
     --duration) duration="$2"; shift 2 ;;
-    --topic) topic="$2"; shift 2 ;;
+    --topic) topic="$2"; own_topic=0; shift 2 ;;
+    --keep-topic) own_topic=0; shift ;;
     --disk-probe-dir) disk_dir="$2"; shift 2 ;;
     --label) label="$2"; shift 2 ;;
     --wait) wait_sec="$2"; shift 2 ;;
@@ -69,7 +74,7 @@ while [[ $# -gt 0 ]]; do
     --e2e-linger) e2e_linger="$2"; shift 2 ;;
     --metrics) metrics_url="$2"; shift 2 ;;
     -X) xargs_+=(-X "$2"); shift 2 ;;
-    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; broker_cmd=("$@"); break ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -91,7 +96,28 @@ py=/usr/bin/python3
 
 workdir="$(mktemp -d /tmp/rmq-broker-bench.XXXXXX)"
 broker_pid=""
+# Delete the fresh topic (DeleteTopics; the broker drops its WAL data and
+# deletes its objects), so a loop of standard sets does not fill the disk:
+# each run leaves ~8 GB of objects otherwise.
+delete_topic() {
+  [[ $own_topic -eq 1 && $mock -eq 0 ]] || return 0
+  "$py" - "$bootstrap" "$topic" <<'EOF' || true
+import sys
+try:
+    from confluent_kafka.admin import AdminClient
+except ImportError:
+    print("== topic %s kept (no confluent_kafka to delete it with)" % sys.argv[2])
+    sys.exit(0)
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
+try:
+    a.delete_topics([sys.argv[2]], operation_timeout=30)[sys.argv[2]].result(timeout=40)
+    print("== deleted topic %s" % sys.argv[2])
+except Exception as e:
+    print("== could not delete topic %s: %s" % (sys.argv[2], e))
+EOF
+}
 cleanup() {
+  delete_topic
   if [[ -n "$broker_pid" ]] && kill -0 "$broker_pid" 2>/dev/null; then
     kill -TERM "$broker_pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done

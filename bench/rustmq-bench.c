@@ -65,7 +65,7 @@ typedef struct {
     uint64_t count;      /* 0 = use duration */
     double duration;     /* seconds; used when count == 0 */
     const char *acks;    /* "0", "1", "all" */
-    int linger_ms;       /* -1 = librdkafka default */
+    double linger_ms;    /* -1 = librdkafka default; librdkafka takes fractions of a ms */
     int batch_size;      /* -1 = librdkafka default */
     const char *compression;
     int producers;
@@ -128,7 +128,7 @@ static void usage(FILE *f) {
         "  --count N                 total messages (produce: sent; consume: read)\n"
         "  --duration SEC            run length when --count is not given (default 10)\n"
         "  --acks 0|1|all            producer acks (default 1)\n"
-        "  --linger-ms MS            producer linger.ms (default: librdkafka's)\n"
+        "  --linger-ms MS            producer linger.ms, fractions allowed (default: librdkafka's)\n"
         "  --batch-size BYTES        producer batch.size (default: librdkafka's)\n"
         "  --compression C           none|gzip|snappy|lz4|zstd (default none)\n"
         "  --producers N             producer threads, one rd_kafka_t each (default 1)\n"
@@ -179,6 +179,20 @@ static bool parse_sec(const char *name, const char *s, double *out) {
     double v = s ? strtod(s, &end) : 0;
     if (!s || errno || *end || !(v > 0) || v > 86400) {
         fprintf(stderr, "rustmq-bench: bad value for %s: '%s' (seconds > 0)\n", name, s ? s : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* A duration in milliseconds, 0..hi, fractions allowed (e.g. "0.5"). */
+static bool parse_ms(const char *name, const char *s, double hi, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = s ? strtod(s, &end) : -1;
+    if (!s || !*s || errno || *end || !(v >= 0) || v > hi) {
+        fprintf(stderr, "rustmq-bench: bad value for %s: '%s' (milliseconds 0..%g, fractions allowed)\n", name,
+                s ? s : "", hi);
         return false;
     }
     *out = v;
@@ -278,7 +292,7 @@ static int bench_parse_args(int argc, char **argv, bench_opts_t *o) {
             }
             o->acks = strcmp(optarg, "-1") ? optarg : "all";
             break;
-        case OPT_LINGER: if (!parse_int("--linger-ms", optarg, 0, 900000, &o->linger_ms)) return -1; break;
+        case OPT_LINGER: if (!parse_ms("--linger-ms", optarg, 900000, &o->linger_ms)) return -1; break;
         case OPT_BATCH: if (!parse_int("--batch-size", optarg, 1, 2147483647, &o->batch_size)) return -1; break;
         case OPT_COMPRESSION:
             if (strcmp(optarg, "none") && strcmp(optarg, "gzip") && strcmp(optarg, "snappy") &&
@@ -598,7 +612,7 @@ static rd_kafka_conf_t *bench_conf_new(const bench_opts_t *o, const char *bootst
         kv[n].k = "acks"; kv[n++].v = o->acks;
         kv[n].k = "compression.type"; kv[n++].v = o->compression;
         if (o->linger_ms >= 0) {
-            snprintf(linger, sizeof(linger), "%d", o->linger_ms);
+            snprintf(linger, sizeof(linger), "%g", o->linger_ms);
             kv[n].k = "linger.ms"; kv[n++].v = linger;
         }
         if (o->batch_size > 0) {
@@ -1870,6 +1884,27 @@ static int selftest(void) {
         ST_CHECK(n == 7 && !memcmp(k, "k999999", 7), "key 999999");
         n = key_format(k, UINT64_MAX);
         ST_CHECK(n == 21 && !memcmp(k, "k18446744073709551615", 21), "key UINT64_MAX");
+    }
+    {
+        /* linger.ms takes fractions: 0.5 reaches librdkafka as 0.5 */
+        char a0[] = "rustmq-bench", a1[] = "produce", a2[] = "--linger-ms", a3[] = "0.5";
+        char *av[] = {a0, a1, a2, a3, NULL};
+        bench_opts_t o;
+        ST_CHECK(bench_parse_args(4, av, &o) == 0 && o.linger_ms == 0.5, "parse --linger-ms 0.5");
+        rd_kafka_conf_t *conf = bench_conf_new(&o, "127.0.0.1:9", true);
+        char v[32] = "";
+        size_t vn = sizeof v;
+        ST_CHECK(conf && rd_kafka_conf_get(conf, "linger.ms", v, &vn) == RD_KAFKA_CONF_OK && !strcmp(v, "0.5"),
+                 "linger.ms in the client conf: '%s'", v);
+        if (conf) rd_kafka_conf_destroy(conf);
+        char a4[] = "-1";
+        av[3] = a4;
+        fprintf(stderr, "(selftest: the next error line is expected)\n");
+        ST_CHECK(bench_parse_args(4, av, &o) == -1, "--linger-ms -1 accepted");
+        char a5[] = "0.5ms";
+        av[3] = a5;
+        fprintf(stderr, "(selftest: the next error line is expected)\n");
+        ST_CHECK(bench_parse_args(4, av, &o) == -1, "--linger-ms 0.5ms accepted");
     }
     {
         char a0[] = "rustmq-bench", a1[] = "produce", a2[] = "--acks", a3[] = "2";
