@@ -22,6 +22,7 @@
 
 #define SUB "tier"
 #define BUF_ROUND ((size_t)8 << 20) /* object buffer size granularity (buf_get) */
+#define BUF_SLACK ((size_t)2 << 20) /* headroom above an object's size before rounding (rmq_tier_buffer_size) */
 
 typedef struct ujob {
     struct ujob *next;
@@ -62,6 +63,21 @@ struct rmq_tier_uploader {
     rmq_tier_upload_stats_t s;
 };
 
+/* n plus BUF_SLACK, rounded up to 8 MiB: objects of one WAL's segments
+ * differ by up to a batch plus their metadata, so a segment-sized object is
+ * sometimes just under a multiple of 8 MiB (a 128 MiB segment whose last
+ * batch did not fit) and sometimes just over it (128 MiB of entries plus the
+ * object's index). Rounding n itself gave both a 128 and a 136 MiB buffer,
+ * and each flip between them a fresh one: 32k page faults in a third of the
+ * standard set's latency steps. With the slack (more than a last batch
+ * that did not fit, up to 1 MiB by default, and less than 8 MiB minus an
+ * index) every object of a segment size that is a multiple of 8 MiB wants
+ * the same size. Small objects get their own size. */
+size_t rmq_tier_buffer_size(size_t n) {
+    if (n + BUF_SLACK <= BUF_ROUND) return n ? n : 1;
+    return (n + BUF_SLACK + BUF_ROUND - 1) / BUF_ROUND * BUF_ROUND;
+}
+
 /* An object buffer of at least n bytes, 4096-aligned (so the local backend
  * can write it with O_DIRECT): a kept one if it is large enough, else new.
  * The caller owns it and hands it back with buf_put. NULL if out of memory. */
@@ -79,11 +95,7 @@ static uint8_t *buf_get(rmq_tier_uploader_t *u, size_t n, size_t *cap) {
         return p;
     }
     pthread_mutex_unlock(&u->mu);
-    /* rounded up to 8 MiB: objects of one WAL's segments differ by up to a
-     * batch, and an exact-size buffer is too small for a slightly larger
-     * next object (measured: 1-2 fresh 128 MiB buffers, 32k page faults
-     * each, per 8 s at 300 MB/s) */
-    size_t want = n > BUF_ROUND ? (n + BUF_ROUND - 1) / BUF_ROUND * BUF_ROUND : (n ? n : 1);
+    size_t want = rmq_tier_buffer_size(n);
     void *p = NULL;
     if (posix_memalign(&p, 4096, want) != 0) return NULL;
     *cap = want;

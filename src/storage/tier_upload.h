@@ -64,6 +64,11 @@ typedef struct rmq_tier_upload_stats {
 
 typedef struct rmq_tier_uploader rmq_tier_uploader_t;
 
+/* Size of the object buffer the uploader allocates for an object of n
+ * bytes (kept buffers of at least this size are reused): segment-sized
+ * objects of one WAL all map to the same size. Exposed for tests. */
+size_t rmq_tier_buffer_size(size_t n);
+
 /* Start the workers. os, st borrowed: they must outlive the uploader (stop
  * it before closing the store). Register afterwards with
  * rmq_store_set_sealed_cb(st, rmq_tier_uploader_on_sealed, *out). */

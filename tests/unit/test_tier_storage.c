@@ -475,6 +475,27 @@ static void run_upload_and_read(bool faults) {
  * bucket holds 2 MiB, so an 8 MiB segment must wait for most of its
  * chunks) and reports the wait; the object is still complete. Without
  * O_DIRECT here the writes are buffered and nothing is paced. */
+/* Every object of a WAL's full segments gets the same buffer size, whether
+ * its segment ended a batch short of the segment size or its index pushed
+ * it past it: a kept buffer then always fits the next object. */
+static void test_upload_buffer_size(void **st) {
+    (void)st;
+    const size_t MiB = 1u << 20;
+    size_t segs[] = {16 * MiB, 128 * MiB, 1024 * MiB};
+    for (size_t i = 0; i < sizeof segs / sizeof *segs; i++) {
+        size_t want = rmq_tier_buffer_size(segs[i]);
+        assert_true(want >= segs[i] + 512 * 1024);
+        assert_int_equal(want % (8 * MiB), 0);
+        /* a last batch of up to 1 MiB that did not fit .. an index of 512 KiB */
+        for (size_t n = segs[i] - MiB; n <= segs[i] + 512 * 1024; n += 4096)
+            assert_int_equal(rmq_tier_buffer_size(n), want);
+    }
+    /* small objects (time-triggered seals, small segments) get their size */
+    assert_int_equal(rmq_tier_buffer_size(0), 1);
+    assert_int_equal(rmq_tier_buffer_size(20000), 20000);
+    assert_int_equal(rmq_tier_buffer_size(5 * MiB), 5 * MiB);
+}
+
 static void test_upload_paced(void **st) {
     (void)st;
     char *wal = tu_mkdir(), *objs = tu_mkdir();
@@ -691,6 +712,7 @@ int main(void) {
         cmocka_unit_test(test_cache_budgets),
         cmocka_unit_test(test_upload_read),
         cmocka_unit_test(test_upload_paced),
+        cmocka_unit_test(test_upload_buffer_size),
         cmocka_unit_test(test_upload_read_faults),
         cmocka_unit_test(test_async_and_seed),
     };
