@@ -22,6 +22,7 @@
 
 #define SUB "tier"
 #define RETENTION_CHECK_MS 1000
+#define LOCAL_MAX_UPLOADS 2 /* concurrent uploads to the local backend (see rmq_btier_start) */
 
 struct rmq_btier {
     rmq_obj_store_t *os;
@@ -224,6 +225,13 @@ rmq_err_t rmq_btier_start(rmq_broker_t *b, char *errbuf, size_t errlen) {
     memset(&uc, 0, sizeof uc);
     uc.key_prefix = t->prefix;
     uc.max_concurrent_uploads = o->max_concurrent_uploads;
+    /* The local backend writes every object to one disk, through one shared
+     * pacer: a third upload at once adds no bandwidth, only another object
+     * buffer of a segment's size, faulted in fresh because the uploader
+     * keeps two (32k page faults per 128 MiB, in a third of the standard
+     * benchmark's latency steps; bench/README.md "Two uploads at a time"). */
+    if (!strcmp(t->os->name, "local") && uc.max_concurrent_uploads > LOCAL_MAX_UPLOADS)
+        uc.max_concurrent_uploads = LOCAL_MAX_UPLOADS;
     uc.bandwidth_bytes_per_sec = o->upload_bandwidth_bytes_per_sec;
     rmq_err_t e = rmq_tier_uploader_start(&uc, t->os, b->store, commit_manifest, b, &t->up);
     if (e) {

@@ -78,7 +78,7 @@ static const rmq_cfg_field_t broker_schema[] = {
     BF(object_storage, secret_key, RMQ_CFG_STRING, 0, 0, "", NULL, 0, NULL, "secret access key"),
     BF(object_storage, path_style, RMQ_CFG_BOOL, 0, 0, "true", NULL, 0, NULL, "path-style bucket addressing (MinIO, s3rver)"),
     BF(object_storage, multipart_threshold, RMQ_CFG_SIZE, 5 * MiB, 5 * GiB, "104857600", NULL, 0, NULL, "objects larger than this use multipart upload"),
-    BF(object_storage, max_concurrent_uploads, RMQ_CFG_INT64, 1, 1000, "10", NULL, 0, NULL, "parallel uploads"),
+    BF(object_storage, max_concurrent_uploads, RMQ_CFG_INT64, 1, 1000, "10", NULL, 0, NULL, "parallel uploads (the local backend runs at most 2)"),
     BF(object_storage, upload_bandwidth_bytes_per_sec, RMQ_CFG_SIZE, 0, TiB, "0", NULL, 0, NULL, "upload bandwidth cap (0 = unlimited)"),
 
     BF(controller, endpoints, RMQ_CFG_STRARRAY, 0, 0, "", NULL, RMQ_CFG_CHECK_ENDPOINTS, NULL, "controller RPC endpoints (empty = embedded single-voter controller)"),

@@ -402,3 +402,19 @@ def test_delete_topic_deletes_its_objects(broker_factory):
     b.start()
     got = read_all(b.bootstrap, keep, 2, timeout=60)
     check_records(got, 2, n_keep)
+
+
+def test_local_backend_runs_two_uploads_at_once(broker_factory):
+    """The local backend writes every object to one disk through one pacer:
+    more uploads at once would add only object buffers (a segment's size
+    each), so the broker runs two upload workers however many are configured."""
+    b = broker_factory(tier_config(object_storage={"max_concurrent_uploads": 10}))
+    names = []
+    for comm in glob.glob("/proc/%d/task/*/comm" % b.proc.pid):
+        try:
+            with open(comm) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    assert names.count("rmq-upload") == 2, names
+    assert "backend=local" in b.log_text() and "uploads=2 " in b.log_text()
