@@ -487,12 +487,14 @@ rmq_err_t rmq_btier_topic_objects(rmq_broker_t *b, const char *name, const rmq_m
     rmq_meta_state_rdlock(b->state);
     const rmq_meta_topic_t *tp = id ? rmq_meta_state_find_topic_id(b->state, id)
                                     : rmq_meta_state_find_topic(b->state, name ? name : "");
+    bool nomem = false; /* tp is only valid under the lock */
     if (tp && tp->n_partitions > 0) {
         streams = malloc((size_t)tp->n_partitions * sizeof *streams);
+        nomem = !streams;
         for (int32_t p = 0; streams && p < tp->n_partitions; p++) streams[ns++] = tp->partitions[p].stream_id;
     }
     rmq_meta_state_unlock(b->state);
-    if (tp && tp->n_partitions > 0 && !streams) return RMQ_ERR_NOMEM;
+    if (nomem) return RMQ_ERR_NOMEM;
     rmq_err_t err = RMQ_NONE;
     char **v = NULL;
     size_t nv = 0, cap = 0;
