@@ -42,6 +42,7 @@ struct rmq_btier {
 /* ---- object deletion ---- */
 
 static void delete_keys(rmq_btier_t *t, char *const *keys, size_t n);
+static void delete_unused_now(rmq_broker_t *b, char **keys, size_t n);
 
 /* Delete what a metadata result says became deletable. */
 static void delete_result_keys(rmq_btier_t *t, rmq_meta_result_t *res) {
@@ -385,7 +386,13 @@ static int ret_collect(void *ud, const rmq_meta_topic_t *t) {
     return 0;
 }
 
-static void propose_trim(rmq_broker_t *b, uint64_t stream, int64_t ls) {
+/* Trim the manifest of stream to log start ls and delete the objects that
+ * died. v[0..n) (borrowed) are the stream's live ranges read before the
+ * trim: when more objects die than the result lists (a DeleteRecords far
+ * ahead of the uploaded ranges, a topic's first retention pass), the keys of
+ * the ranges ending at or below ls are checked against the manifest and
+ * deleted too, instead of waiting for the next start's orphan sweep. */
+static void propose_trim(rmq_broker_t *b, uint64_t stream, int64_t ls, const rmq_meta_obj_loc_t *v, size_t n) {
     rmq_meta_cmd_t cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = RMQ_META_CMD_OBJECT_MANIFEST_TRIM;
@@ -394,8 +401,20 @@ static void propose_trim(rmq_broker_t *b, uint64_t stream, int64_t ls) {
     rmq_meta_result_t res;
     rmq_meta_result_init(&res);
     rmq_err_t e = rmq_broker_propose(b, &cmd, &res);
-    if (e) RMQ_WARN(SUB, "msg=\"manifest trim failed\" stream=%llu err=%s", (unsigned long long)stream, rmq_err_name(e));
-    else delete_result_keys(b->tier, &res);
+    if (e) {
+        RMQ_WARN(SUB, "msg=\"manifest trim failed\" stream=%llu err=%s", (unsigned long long)stream, rmq_err_name(e));
+    } else if (!res.n_deleted_dropped) {
+        delete_result_keys(b->tier, &res);
+    } else {
+        size_t nk = 0;
+        char **keys = calloc(n + res.n_deleted_keys + 1, sizeof *keys);
+        for (size_t k = 0; keys && k < n; k++)
+            if (v[k].range.end_offset <= ls && (keys[nk] = strdup(v[k].key))) nk++;
+        for (size_t k = 0; keys && k < res.n_deleted_keys; k++)
+            if ((keys[nk] = strdup(res.deleted_keys[k]))) nk++;
+        if (keys) delete_unused_now(b, keys, nk); /* takes keys */
+        else delete_result_keys(b->tier, &res);  /* the rest: the next start's sweep */
+    }
     rmq_meta_result_free(&res);
 }
 
@@ -423,20 +442,24 @@ static void retention_pass(rmq_broker_t *b) {
             total -= r->byte_length;
             if (r->end_offset > new_ls) new_ls = r->end_offset;
         }
-        free(v);
         if (new_ls > hw) new_ls = hw;
-        if (new_ls <= mls) continue;
+        if (new_ls <= mls) {
+            free(v);
+            continue;
+        }
         if (new_ls > sls) {
             rmq_err_t e = rmq_store_trim(b->store, it->stream, new_ls);
             if (e) {
                 RMQ_WARN(SUB, "msg=\"retention trim failed\" stream=%llu err=%s", (unsigned long long)it->stream,
                          rmq_err_name(e));
+                free(v);
                 continue;
             }
         }
         RMQ_INFO(SUB, "msg=\"retention\" stream=%llu log_start=%lld", (unsigned long long)it->stream,
                  (long long)new_ls);
-        propose_trim(b, it->stream, new_ls);
+        propose_trim(b, it->stream, new_ls, v, n);
+        free(v);
         pthread_mutex_lock(&b->tier->mu);
         b->tier->retention_trims++;
         pthread_mutex_unlock(&b->tier->mu);
