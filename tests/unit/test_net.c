@@ -3,7 +3,8 @@
  * that connection, large frames, connections spread over the I/O loops
  * (busy ones first),
  * posted completions run between reads of a busy socket, responses with
- * external (zero-copy) parts, and clean stop. */
+ * external (zero-copy) parts, the per-connection in-flight limit, the idle
+ * timeout, and clean stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -498,6 +499,110 @@ static void test_external_parts_dropped(void **s) {
     assert_int_equal(atomic_load(&g_released), 1);
 }
 
+/* Held requests: while g_park_on is set, the handler parks each slot instead
+ * of answering; release_held (posted to the loop) answers them all. Used
+ * to see how many requests of one connection the server reads at once,
+ * and that a connection with a request in flight is not idle. */
+#define HELD_MAX 16
+static atomic_int g_park_on, g_held_seen;
+static pending_t *g_held[HELD_MAX];
+static int g_nheld; /* loop thread only */
+static void on_frame_park(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    (void)ud;
+    (void)c;
+    pending_t *p = malloc(sizeof *p);
+    p->slot = slot;
+    p->frame = frame;
+    p->len = len;
+    p->ticks = 0;
+    atomic_fetch_add(&g_held_seen, 1);
+    if (atomic_load(&g_park_on) && g_nheld < HELD_MAX) g_held[g_nheld++] = p;
+    else finish(p);
+}
+static void release_held(void *ud) {
+    (void)ud;
+    atomic_store(&g_park_on, 0);
+    for (int i = 0; i < g_nheld; i++) finish(g_held[i]);
+    g_nheld = 0;
+}
+static void wait_seen(int want) {
+    for (int i = 0; i < 400 && atomic_load(&g_held_seen) < want; i++) usleep(5000);
+    assert_int_equal(atomic_load(&g_held_seen), want);
+}
+
+/* network.max_inflight_requests: the server reads no further request of a
+ * connection while that many are unanswered, and resumes, in order, once
+ * they are. */
+static void test_inflight_limit(void **s) {
+    (void)s;
+    atomic_store(&g_park_on, 1);
+    atomic_store(&g_held_seen, 0);
+    g_nheld = 0;
+    rmq_net_t *n = start_server(on_frame_park, 1, 2, 0, NULL, NULL);
+    int fd = dial(rmq_net_port(n));
+    for (int i = 0; i < 5; i++) {
+        char msg[8];
+        snprintf(msg, sizeof msg, "p%d", i);
+        send_frame(fd, 0, msg, strlen(msg));
+    }
+    wait_seen(2);
+    usleep(200000); /* room for a third read, were the limit not kept */
+    assert_int_equal(atomic_load(&g_held_seen), 2);
+    assert_int_equal(rmq_net_loop_post(rmq_net_loop_at(n, 0), release_held, NULL), 0);
+    for (int i = 0; i < 5; i++) {
+        char got[16], want[8];
+        read_frame(fd, got, sizeof got);
+        snprintf(want, sizeof want, "p%d", i);
+        assert_string_equal(got, want);
+    }
+    assert_int_equal(atomic_load(&g_held_seen), 5);
+    close(fd);
+    rmq_net_stop(n, 1000);
+}
+
+/* network.connection_timeout_ms: a connection with nothing in flight for
+ * longer is closed; one that keeps sending, or whose request is still
+ * being answered, is not. */
+static void test_idle_timeout(void **s) {
+    (void)s;
+    rmq_log_set_level(RMQ_LOG_ERROR);
+    atomic_store(&g_park_on, 1);
+    atomic_store(&g_held_seen, 0);
+    g_nheld = 0;
+    rmq_net_config_t cfg = {0};
+    cfg.listen = "127.0.0.1:0";
+    cfg.io_threads = 1;
+    cfg.max_frame_bytes = 1 << 20;
+    cfg.max_inflight = 4;
+    cfg.max_connections = 100;
+    cfg.idle_timeout_ms = 300;
+    cfg.on_frame = on_frame_park;
+    rmq_net_t *n = NULL;
+    char err[256];
+    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    int quiet = dial(rmq_net_port(n));
+    int slow = dial(rmq_net_port(n));
+    send_frame(slow, 0, "held", 4); /* in flight for 3 idle timeouts */
+    wait_seen(1);
+    usleep(900000);
+    char c;
+    assert_true(read(quiet, &c, 1) == 0); /* closed by the server (not the 5 s receive timeout) */
+    assert_int_equal(rmq_net_loop_post(rmq_net_loop_at(n, 0), release_held, NULL), 0);
+    char got[16];
+    read_frame(slow, got, sizeof got);
+    assert_string_equal(got, "held");
+    for (int i = 0; i < 8; i++) { /* active: a request every 100 ms, 800 ms in all */
+        send_frame(slow, 0, "ping", 4);
+        read_frame(slow, got, sizeof got);
+        assert_string_equal(got, "ping");
+        usleep(100000);
+    }
+    close(quiet);
+    close(slow);
+    rmq_net_stop(n, 1000);
+    rmq_log_set_level(RMQ_LOG_INFO);
+}
+
 static void test_parse_hostport(void **s) {
     (void)s;
     char h[64];
@@ -524,6 +629,8 @@ int main(void) {
         cmocka_unit_test(test_posts_run_between_reads),
         cmocka_unit_test(test_external_parts),
         cmocka_unit_test(test_external_parts_dropped),
+        cmocka_unit_test(test_inflight_limit),
+        cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_parse_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
