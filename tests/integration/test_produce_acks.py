@@ -7,6 +7,8 @@ auto-creation through Metadata when topics.auto_create is on.
   frame back, and the record is still stored.
 - Metadata for an unknown topic creates it with topics.default_partitions,
   for librdkafka's producer and for a raw Metadata v4 asking for it.
+- The idempotent producer's sequence checks on the wire: a retried batch
+  gets its original offset, a gap OUT_OF_ORDER_SEQUENCE_NUMBER.
 """
 import socket
 import struct
@@ -78,3 +80,60 @@ def test_metadata_auto_creates_topics(broker_factory):
     r = kp_call(b.bootstrap, MetadataRequest[4](topics=[name3], allow_auto_topic_creation=False))
     assert {t[1]: t for t in r.topics}[name3][0] == 3, r
     assert name3 not in a.list_topics(timeout=10).topics
+
+
+# ---- idempotent producer on the wire ----
+
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+
+
+def init_producer_id(bootstrap):
+    """InitProducerId v0 (no transactional id) -> (producer id, epoch)."""
+    cid = b"itest"
+    body = struct.pack(">hi", -1, 60000)
+    req = struct.pack(">hhih", 22, 0, 9, len(cid)) + cid + body
+    host, port = bootstrap.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=15) as s:
+        s.sendall(struct.pack(">i", len(req)) + req)
+        resp = recv_frame(s)
+    corr, _throttle, err, pid, epoch = struct.unpack(">iihqh", resp)
+    assert corr == 9 and err == 0 and pid >= 0, (err, pid)
+    return pid, epoch
+
+
+def idem_batch(pid, epoch, seq, values):
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    bb = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=pid,
+                                   producer_epoch=epoch, base_sequence=seq, batch_size=1 << 20)
+    for i, v in enumerate(values):
+        bb.append(i, timestamp=1_700_000_000_000 + i, key=None, value=v, headers=[])
+    return bytes(bb.build())
+
+
+def produce_raw(bootstrap, topic, batch):
+    """Produce v3 acks=-1 of one batch to partition 0 -> (error code, base offset)."""
+    r = kp_call(bootstrap, ProduceRequest[3](transactional_id=None, required_acks=-1, timeout=10000,
+                                             topics=[(topic, [(0, batch)])]))
+    (_, parts), = r.topics
+    (_, err, base, *_rest), = parts
+    return err, base
+
+
+def test_idempotent_sequences_on_the_wire(module_broker):
+    """A batch sent again (same producer, epoch and sequence) is answered
+    with the offset it got the first time and not stored twice; a batch
+    whose sequence leaves a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    b = module_broker
+    topic = create_topic(b.bootstrap, unique("idem-raw"), 1)
+    pid, epoch = init_producer_id(b.bootstrap)
+    first = idem_batch(pid, epoch, 0, [b"a", b"b", b"c"])
+    assert produce_raw(b.bootstrap, topic, first) == (0, 0)
+    assert produce_raw(b.bootstrap, topic, idem_batch(pid, epoch, 3, [b"d", b"e"])) == (0, 3)
+    # the retry of the first batch: its original offset, nothing appended
+    assert produce_raw(b.bootstrap, topic, first) == (0, 0)
+    assert high_watermarks(b.bootstrap, topic, 1)[0] == (0, 5)
+    # a gap (sequence 10 where 5 is next) is refused and not stored
+    err, _ = produce_raw(b.bootstrap, topic, idem_batch(pid, epoch, 10, [b"gap"]))
+    assert err == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert produce_raw(b.bootstrap, topic, idem_batch(pid, epoch, 5, [b"f"])) == (0, 5)
+    assert [m.value() for m in read_all(b.bootstrap, topic, 1)[0]] == [b"a", b"b", b"c", b"d", b"e", b"f"]
