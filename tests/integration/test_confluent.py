@@ -285,3 +285,30 @@ def test_admin_list_topics(module_broker):
         assert sorted(t.partitions) == list(range(p))
         for pm in t.partitions.values():
             assert pm.leader == bid and pm.replicas == [bid] and pm.isrs == [bid]
+
+
+def test_admin_topic_validation(module_broker):
+    """Kafka's checks with Kafka's codes: partition counts, a 249-character
+    name, and each validated topic config refused with INVALID_CONFIG at
+    creation and at AlterConfigs (where the old value stays)."""
+    b = module_broker
+    a = admin(b.bootstrap)
+    name = "v" * 249
+    a.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=30)
+    assert name in a.list_topics(timeout=10).topics
+    bad_parts = unique("parts0")
+    fs = a.create_topics([NewTopic(bad_parts, num_partitions=0, replication_factor=1)])
+    assert _err_code(fs[bad_parts]) == KafkaError.INVALID_PARTITIONS
+    bad = {"retention.ms": "soon", "retention.bytes": "lots", "segment.bytes": "10",
+           "cleanup.policy": "shred", "compression.type": "brotli", "max.message.bytes": "-5",
+           "no.such.config": "1"}
+    for key, value in bad.items():
+        t = unique("badcfg")
+        fs = a.create_topics([NewTopic(t, 1, 1, config={key: value})])
+        assert _err_code(fs[t]) == KafkaError.INVALID_CONFIG, (key, value)
+        assert t not in a.list_topics(timeout=10).topics
+    good = create_topic(b.bootstrap, unique("goodcfg"), 1, config={"retention.ms": "3600000"})
+    for key, value in bad.items():
+        res = ConfigResource(ConfigResource.Type.TOPIC, good, set_config={key: value})
+        assert _err_code(a.alter_configs([res])[res]) == KafkaError.INVALID_CONFIG, (key, value)
+    assert _describe(a, good)["retention.ms"].value == "3600000"
