@@ -23,6 +23,13 @@
 #define SUB "tier"
 #define RETENTION_CHECK_MS 1000
 #define LOCAL_MAX_UPLOADS 2 /* concurrent uploads to the local backend (see rmq_btier_start) */
+/* Segment ids, and so object ids and keys, of broker N in quorum mode lie in
+ * [N << SEG_ID_BITS, (N + 1) << SEG_ID_BITS): every broker's WAL numbers its
+ * segments from 1, and in one cluster-wide manifest two brokers' segment 1
+ * would be one object (the second commit, same id and often the same key,
+ * was taken as a repeat of the first and its ranges were lost). Embedded
+ * mode keeps [0, 1 << SEG_ID_BITS), so existing data dirs are unchanged. */
+#define SEG_ID_BITS 40
 
 struct rmq_btier {
     rmq_obj_store_t *os;
@@ -35,6 +42,7 @@ struct rmq_btier {
     pthread_cond_t cv;
     bool stop;
     uint64_t retention_trims, objects_deleted, delete_failures; /* under mu */
+    uint64_t id_lo, id_hi;   /* this broker's segment-id range (SEG_ID_BITS) */
     char **gone;             /* keys of deleted topics' objects to check and delete (under mu, owned) */
     size_t n_gone, cap_gone;
 };
@@ -121,8 +129,14 @@ static void sweep_orphans(rmq_broker_t *b, rmq_btier_t *t) {
         }
         char **gone = calloc(l.n ? l.n : 1, sizeof *gone);
         size_t ng = 0;
-        for (size_t i = 0; gone && i < l.n; i++)
-            if (!rmq_meta_state_manifest_has_key(b->state, l.entries[i].key)) gone[ng++] = l.entries[i].key;
+        for (size_t i = 0; gone && i < l.n; i++) {
+            char *key = l.entries[i].key;
+            uint64_t id = 0;
+            /* in quorum mode other brokers' objects share the prefix: one
+             * not committed yet is theirs to keep, not an orphan of ours */
+            if (b->cluster && (rmq_tier_key_parse(key, t->prefix, &id) || id < t->id_lo || id >= t->id_hi)) continue;
+            if (!rmq_meta_state_manifest_has_key(b->state, key)) gone[ng++] = key;
+        }
         delete_keys(t, gone, ng);
         swept += ng;
         free(gone);
@@ -166,6 +180,8 @@ rmq_err_t rmq_btier_prepare(rmq_broker_t *b, char *errbuf, size_t errlen) {
     char cid_txt[23] = "nocluster";
     if (rmq_meta_state_cluster_id(b->state, &cid)) rmq_meta_uuid_to_base64(&cid, cid_txt);
     snprintf(t->prefix, sizeof t->prefix, "v1/%s", cid_txt);
+    t->id_lo = b->cluster ? (uint64_t)(uint32_t)b->o.node_id << SEG_ID_BITS : 0;
+    t->id_hi = t->id_lo + (1ull << SEG_ID_BITS);
 
     const char *type = o->obj_type && *o->obj_type ? o->obj_type : "local";
     char root[4096];
@@ -200,10 +216,11 @@ rmq_err_t rmq_btier_prepare(rmq_broker_t *b, char *errbuf, size_t errlen) {
         if (!rmq_meta_state_manifest_stream(b->state, sc.v[i].stream_id, &ls, &end, NULL, NULL)) continue;
         sc.v[k++] = (rmq_tier_seed_stream_t){sc.v[i].stream_id, ls, end};
     }
-    uint64_t max_id = 0;
-    rmq_meta_state_manifest_totals(b->state, NULL, NULL, &max_id);
+    /* above this broker's own objects (and in its range): keys never collide */
+    uint64_t max_id = rmq_meta_state_manifest_max_id_in(b->state, t->id_lo, t->id_hi);
     bool seeded = false;
-    e = rmq_tier_seed_wal(b->wal_dir, max_id + 1, sc.v, k, &seeded, errbuf, errlen);
+    e = rmq_tier_seed_wal(b->wal_dir, (max_id > t->id_lo ? max_id : t->id_lo) + 1, sc.v, k, &seeded, errbuf,
+                          errlen);
     free(sc.v);
     return e;
 }

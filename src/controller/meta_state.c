@@ -1604,6 +1604,21 @@ bool rmq_meta_state_manifest_has_key(rmq_meta_state_t *s, const char *key) {
     return found;
 }
 
+uint64_t rmq_meta_state_manifest_max_id_in(rmq_meta_state_t *s, uint64_t lo, uint64_t hi) {
+    pthread_rwlock_rdlock(&s->lock);
+    uint64_t best = 0;
+    for (size_t i = s->b.n_objs; i-- > 0;) { /* objs are sorted by id */
+        uint64_t id = s->b.objs[i]->id;
+        if (id < lo) break;
+        if (id < hi) {
+            best = id;
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return best;
+}
+
 void rmq_meta_state_manifest_totals(rmq_meta_state_t *s, size_t *objects, uint64_t *bytes, uint64_t *max_object_id) {
     pthread_rwlock_rdlock(&s->lock);
     uint64_t sum = 0;

@@ -195,6 +195,9 @@ bool rmq_meta_state_manifest_stream(rmq_meta_state_t *s, uint64_t stream_id, int
 bool rmq_meta_state_manifest_has_key(rmq_meta_state_t *s, const char *key);
 /* Locks. Object count, their total size, the largest object id (0 if none). */
 void rmq_meta_state_manifest_totals(rmq_meta_state_t *s, size_t *objects, uint64_t *bytes, uint64_t *max_object_id);
+/* Locks. The largest object id in [lo, hi), 0 if none (a broker's own
+ * segment-id range in quorum mode, docs/tiering.md). */
+uint64_t rmq_meta_state_manifest_max_id_in(rmq_meta_state_t *s, uint64_t lo, uint64_t hi);
 
 /* Deep equality of two states (content, counters and indexes; not opts).
  * Takes both read locks (a and b must differ). For tests and checks. */

@@ -579,7 +579,7 @@ rmq_err_t rmq_tier_seed_wal(const char *dir, uint64_t next_segment_id, const rmq
             used = true;
     }
     closedir(d);
-    if (used || n == 0) return RMQ_NONE;
+    if (used || (n == 0 && next_segment_id <= 1)) return RMQ_NONE;
     rmq_wal_ckpt_t c = {0};
     c.pos_seg = next_segment_id;
     c.pos_off = 0;
@@ -593,9 +593,10 @@ rmq_err_t rmq_tier_seed_wal(const char *dir, uint64_t next_segment_id, const rmq
     }
     uint8_t *buf = NULL;
     size_t len = 0;
-    rmq_err_t e = c.n_streams ? rmq_wal_ckpt_encode(&c, &buf, &len) : RMQ_NONE;
+    bool write = c.n_streams || next_segment_id > 1; /* else a fresh WAL starts at 1 by itself */
+    rmq_err_t e = write ? rmq_wal_ckpt_encode(&c, &buf, &len) : RMQ_NONE;
     free(c.streams);
-    if (e || !c.n_streams) return e;
+    if (e || !write) return e;
     char tmp[4096], fin[4096];
     snprintf(tmp, sizeof tmp, "%s/checkpoint.tmp", dir);
     snprintf(fin, sizeof fin, "%s/checkpoint", dir);

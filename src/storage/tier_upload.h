@@ -99,8 +99,10 @@ typedef struct rmq_tier_seed_stream {
 /* If dir holds no checkpoint and no segment file (new or wiped WAL), write a
  * checkpoint that starts the streams at their manifest end (reads below it
  * return RMQ_ERR_NOT_FOUND: the object tier) and the segment ids at
- * next_segment_id (> every uploaded object id, so keys never collide).
- * *seeded says whether it wrote one. Creates dir if missing. */
+ * next_segment_id (> every object id this broker uploaded, and in its own
+ * id range in quorum mode, so keys never collide). Nothing is written for a
+ * new WAL without streams that starts at 1 anyway. *seeded says whether it
+ * wrote one. Creates dir if missing. */
 rmq_err_t rmq_tier_seed_wal(const char *dir, uint64_t next_segment_id, const rmq_tier_seed_stream_t *streams,
                             size_t n, bool *seeded, char *err, size_t errlen);
 

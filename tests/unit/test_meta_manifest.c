@@ -116,6 +116,27 @@ static void test_codec(void **st) {
     rmq_buf_free(&b2);
 }
 
+/* Per-broker segment-id ranges (quorum mode, docs/tiering.md): the largest
+ * object id inside a range, 0 when the range holds none. */
+static void test_max_id_in_range(void **st) {
+    (void)st;
+    g_index = 0;
+    rmq_meta_state_t *s = rmq_meta_state_new(NULL);
+    uint64_t ids[] = {3, 5, (1ull << 40) + 2, (1ull << 40) + 9, (2ull << 40) + 7};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        rmq_meta_obj_range_t r[1] = {R(10 + i, 0, 10, 32, 100, 4000)};
+        char key[32];
+        snprintf(key, sizeof key, "k%zu", i);
+        assert_int_equal(add_obj(s, key, ids[i], 200, r, 1, NULL), 0);
+    }
+    assert_int_equal(rmq_meta_state_manifest_max_id_in(s, 0, 1ull << 40), 5);
+    assert_int_equal(rmq_meta_state_manifest_max_id_in(s, 1ull << 40, 2ull << 40), (1ull << 40) + 9);
+    assert_int_equal(rmq_meta_state_manifest_max_id_in(s, 2ull << 40, 3ull << 40), (2ull << 40) + 7);
+    assert_int_equal(rmq_meta_state_manifest_max_id_in(s, 3ull << 40, 4ull << 40), 0);
+    assert_int_equal(rmq_meta_state_manifest_max_id_in(s, 4, 5), 0);
+    rmq_meta_state_free(s);
+}
+
 static void test_apply_find_trim(void **st) {
     (void)st;
     g_index = 0;
@@ -382,6 +403,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec),
         cmocka_unit_test(test_apply_find_trim),
+        cmocka_unit_test(test_max_id_in_range),
         cmocka_unit_test(test_delete_stream),
         cmocka_unit_test(test_snapshot),
     };
