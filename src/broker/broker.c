@@ -59,11 +59,11 @@ static int rmq_u64_cmp(const void *a, const void *b) {
 }
 
 /* Streams in the WAL whose topic was deleted while we were down (or whose
- * delete did not reach the store) are deleted now. */
-static void rmq_broker_drop_orphans(rmq_broker_t *b) {
+ * delete did not reach the store) are deleted now. Returns how many. */
+static size_t rmq_broker_drop_orphans(rmq_broker_t *b) {
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (rmq_store_list_streams(b->store, &ids, &n)) return;
+    if (rmq_store_list_streams(b->store, &ids, &n)) return 0;
     /* collect live stream ids */
     size_t live_n = 0, live_cap = 0;
     uint64_t *live = NULL;
@@ -80,7 +80,7 @@ static void rmq_broker_drop_orphans(rmq_broker_t *b) {
                     RMQ_WARN("broker", "msg=\"out of memory listing live streams; orphan scan skipped\"");
                     free(live);
                     free(ids);
-                    return;
+                    return 0;
                 }
                 live = nl;
             }
@@ -89,15 +89,18 @@ static void rmq_broker_drop_orphans(rmq_broker_t *b) {
     }
     rmq_meta_state_unlock(b->state);
     if (live_n) qsort(live, live_n, sizeof *live, rmq_u64_cmp);
+    size_t dropped = 0;
     for (size_t i = 0; i < n; i++) {
         bool found = live_n && bsearch(&ids[i], live, live_n, sizeof *live, rmq_u64_cmp);
         if (!found) {
             RMQ_INFO("broker", "msg=\"dropping stream of a deleted topic\" stream=%llu", (unsigned long long)ids[i]);
             rmq_store_stream_delete(b->store, ids[i]);
+            dropped++;
         }
     }
     free(live);
     free(ids);
+    return dropped;
 }
 
 /* Cluster watcher callback: the mirror's topic set changed (a topic may
@@ -105,7 +108,9 @@ static void rmq_broker_drop_orphans(rmq_broker_t *b) {
 static void rmq_broker_on_topics_changed(void *ud) {
     rmq_broker_t *b = ud;
     pthread_mutex_lock(&b->orphan_mu);
-    if (b->orphan_ready) rmq_broker_drop_orphans(b);
+    /* we held data of a topic deleted through another broker: that
+     * broker's delete could not name our objects of it, so sweep them */
+    if (b->orphan_ready && rmq_broker_drop_orphans(b)) rmq_btier_request_sweep(b);
     pthread_mutex_unlock(&b->orphan_mu);
 }
 

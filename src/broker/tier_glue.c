@@ -43,6 +43,7 @@ struct rmq_btier {
     bool stop;
     uint64_t retention_trims, objects_deleted, delete_failures; /* under mu */
     uint64_t id_lo, id_hi;   /* this broker's segment-id range (SEG_ID_BITS) */
+    bool sweep_pending;      /* a topic was deleted elsewhere: sweep our dead objects (under mu) */
     char **gone;             /* keys of deleted topics' objects to check and delete (under mu, owned) */
     size_t n_gone, cap_gone;
 };
@@ -110,7 +111,14 @@ static rmq_err_t commit_manifest(void *ud, const rmq_tier_manifest_t *m, char *e
 
 /* ---- start / stop ---- */
 
-static void sweep_orphans(rmq_broker_t *b, rmq_btier_t *t) {
+/* Delete the objects under our prefix that no manifest entry holds. At
+ * startup (running = false, before the uploader) every such key is an
+ * orphan of ours, except, in quorum mode, those outside our segment-id
+ * range: another broker's object that is PUT but not committed yet. While
+ * running (a topic deleted through another broker, whose result named our
+ * objects to nobody), only keys in our range whose segment has left the WAL
+ * are: a live segment's object may still be on its way to the manifest. */
+static void sweep_orphans(rmq_broker_t *b, rmq_btier_t *t, bool running) {
     char prefix[96];
     snprintf(prefix, sizeof prefix, "%s/segments/", t->prefix);
     rmq_obj_list_t l;
@@ -134,7 +142,10 @@ static void sweep_orphans(rmq_broker_t *b, rmq_btier_t *t) {
             uint64_t id = 0;
             /* in quorum mode other brokers' objects share the prefix: one
              * not committed yet is theirs to keep, not an orphan of ours */
-            if (b->cluster && (rmq_tier_key_parse(key, t->prefix, &id) || id < t->id_lo || id >= t->id_hi)) continue;
+            if ((b->cluster || running) &&
+                (rmq_tier_key_parse(key, t->prefix, &id) || id < t->id_lo || id >= t->id_hi))
+                continue;
+            if (running && rmq_store_segment_live(b->store, id)) continue;
             if (!rmq_meta_state_manifest_has_key(b->state, key)) gone[ng++] = key;
         }
         delete_keys(t, gone, ng);
@@ -205,7 +216,7 @@ rmq_err_t rmq_btier_prepare(rmq_broker_t *b, char *errbuf, size_t errlen) {
         snprintf(errbuf, errlen, "cannot open the %s object store: %s", type, st.msg);
         return e;
     }
-    sweep_orphans(b, t);
+    sweep_orphans(b, t, false);
 
     /* an empty WAL directory continues every stream at its manifest end */
     seed_ctx_t sc = {.b = b};
@@ -606,6 +617,15 @@ void rmq_btier_delete_unused(rmq_broker_t *b, char **keys, size_t n, const rmq_m
                   res->n_deleted_keys, res->n_deleted_dropped);
 }
 
+void rmq_btier_request_sweep(rmq_broker_t *b) {
+    rmq_btier_t *t = b->tier;
+    if (!t) return;
+    pthread_mutex_lock(&t->mu);
+    t->sweep_pending = true;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
 /* On the retention thread: delete the queued keys (owned, freed here) that
  * the manifest no longer holds, in batches. */
 static void delete_unused_now(rmq_broker_t *b, char **keys, size_t n) {
@@ -633,9 +653,10 @@ static void *retention_main(void *arg) {
         clock_gettime(CLOCK_REALTIME, &dl);
         dl.tv_sec += RETENTION_CHECK_MS / 1000;
         pthread_mutex_lock(&t->mu);
-        while (!t->stop && !t->n_gone && pthread_cond_timedwait(&t->cv, &t->mu, &dl) == 0) {
+        while (!t->stop && !t->n_gone && !t->sweep_pending && pthread_cond_timedwait(&t->cv, &t->mu, &dl) == 0) {
         }
-        bool stop = t->stop;
+        bool stop = t->stop, sweep = t->sweep_pending;
+        t->sweep_pending = false;
         char **gone = t->gone;
         size_t n_gone = t->n_gone;
         t->gone = NULL;
@@ -646,6 +667,7 @@ static void *retention_main(void *arg) {
             break;
         }
         delete_unused_now(b, gone, n_gone);
+        if (sweep) sweep_orphans(b, t, true);
         seal_if_due(b, &last_seal_ms);
         retention_pass(b);
     }

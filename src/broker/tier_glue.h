@@ -64,6 +64,11 @@ bool rmq_btier_stats(rmq_broker_t *b, rmq_btier_stats_t *out);
 rmq_err_t rmq_btier_topic_objects(rmq_broker_t *b, const char *name, const rmq_meta_uuid_t *id, char ***keys,
                                   size_t *n);
 void rmq_btier_delete_unused(rmq_broker_t *b, char **keys, size_t n, const rmq_meta_result_t *res);
+/* A topic was deleted through another broker (quorum mode): its result
+ * named our objects of it to nobody. The retention thread then deletes the
+ * objects in our segment-id range that no manifest entry holds and whose
+ * segment has left our WAL. Any thread; does nothing without tiering. */
+void rmq_btier_request_sweep(rmq_broker_t *b);
 /* Frees keys[0..n) and keys (NULL is fine). */
 void rmq_btier_keys_free(char **keys, size_t n);
 

@@ -2616,6 +2616,13 @@ bool rmq_store_segment_copy_cached(rmq_store_t *st, uint64_t segment_id, uint64_
     return true;
 }
 
+bool rmq_store_segment_live(rmq_store_t *st, uint64_t segment_id) {
+    pthread_rwlock_rdlock(&st->seg_mu);
+    bool live = segtab_find(st, segment_id) != NULL;
+    pthread_rwlock_unlock(&st->seg_mu);
+    return live;
+}
+
 rmq_err_t rmq_store_segment_pread(rmq_store_t *st, uint64_t segment_id, uint64_t off, void *buf, size_t len) {
     /* Look the segment up under the locks, but read without them: a long
      * read must not hold seg_mu, or the writer (which takes q_mu, then

@@ -203,6 +203,10 @@ rmq_err_t rmq_store_segment_pread(rmq_store_t *st, uint64_t segment_id, uint64_t
  * cache no longer has it (read it with rmq_store_segment_pread). */
 bool rmq_store_segment_copy_cached(rmq_store_t *st, uint64_t segment_id, uint64_t stream_id, int64_t base_offset,
                                    uint64_t file_off, void *dst, size_t len);
+/* Is segment_id still in the WAL (active, or sealed and not reclaimed)? An
+ * object of a segment that is not may be deleted once no manifest entry
+ * holds it; one of a live segment may still be on its way to the manifest. */
+bool rmq_store_segment_live(rmq_store_t *st, uint64_t segment_id);
 /* The data of sealed segment segment_id is safe elsewhere: write a
  * checkpoint (atomically) recording it, then delete the file and free its
  * space. Blocks until done. Reads of its batches then return

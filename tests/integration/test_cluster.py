@@ -440,3 +440,12 @@ def test_both_brokers_tier_their_partitions(cluster):
     c.close()
     for q in range(2):
         assert got[q] == list(range(q, n, 2)), "partition %d: %d records back" % (q, len(got[q]))
+
+    # DeleteTopics through broker 1: broker 2's objects go too, while it runs
+    # (broker 1's delete cannot name them: they are in broker 2's own store)
+    def objects(b):
+        root = os.path.join(b.data_dir, "objects")
+        return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".obj")]
+    assert objects(b1) and objects(b2)
+    a1.delete_topics([name], operation_timeout=30)[name].result(30)
+    wait_for(lambda: not objects(b1) and not objects(b2), 30, "both brokers' objects of the deleted topic gone")
