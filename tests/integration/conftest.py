@@ -186,12 +186,25 @@ class Broker:
             text = self.log_text(run_only=True)
             if 'msg="ready"' in text:
                 return
-            if self.accepts():
+            # without the ready line (a log level above info), every listener
+            # must answer: the Kafka port opens before the admin API's
+            if self.accepts() and self._admin_accepts():
                 return
             time.sleep(0.05)
         tail = self.log_tail()
         self.kill9()
         raise RuntimeError("%s not ready after %.0fs; log tail:\n%s" % (self.name, timeout, tail))
+
+    def _admin_accepts(self):
+        listen = self.config.get("admin", {}).get("listen")
+        if not listen:
+            return True
+        host, port = listen.rsplit(":", 1)
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def accepts(self):
         try:
