@@ -53,14 +53,27 @@ struct rmq_btier {
 static void delete_keys(rmq_btier_t *t, char *const *keys, size_t n);
 static void delete_unused_now(rmq_broker_t *b, char **keys, size_t n);
 
-/* Delete what a metadata result says became deletable. */
-static void delete_result_keys(rmq_btier_t *t, rmq_meta_result_t *res) {
-    char *keys[RMQ_META_RESULT_MAX_KEYS];
-    for (size_t i = 0; i < res->n_deleted_keys; i++) keys[i] = res->deleted_keys[i];
-    delete_keys(t, keys, res->n_deleted_keys);
-    if (res->n_deleted_dropped)
-        RMQ_WARN(SUB, "msg=\"more objects became deletable than one result lists; the next start sweeps them\" "
-                      "objects=%zu", res->n_deleted_dropped);
+/* Append copies of the result's deleted keys to *keys (n_keys of them,
+ * owned; the array grows). false, keys untouched, if out of memory. */
+static bool keys_add_result(char ***keys, size_t *n_keys, const rmq_meta_result_t *res) {
+    if (!res || !res->n_deleted_keys) return true;
+    char **v = realloc(*keys, (*n_keys + res->n_deleted_keys) * sizeof *v);
+    if (!v) return false;
+    *keys = v;
+    for (size_t i = 0; i < res->n_deleted_keys; i++)
+        if ((v[*n_keys] = strdup(res->deleted_keys[i]))) (*n_keys)++;
+    return true;
+}
+
+/* After a command that may have killed objects (a trim, a commit dead on
+ * arrival): delete the candidates (owned array of owned keys, freed here)
+ * and the result's deleted keys that the manifest no longer holds. Not the
+ * result alone: it names at most RMQ_META_RESULT_MAX_KEYS keys, and a
+ * quorum-mode PROPOSE answer carries none. Calling thread. */
+static void delete_dead(rmq_broker_t *b, char **cands, size_t n, const rmq_meta_result_t *res) {
+    if (!keys_add_result(&cands, &n, res))
+        RMQ_WARN(SUB, "msg=\"out of memory listing dead objects; the next start sweeps the rest\"");
+    delete_unused_now(b, cands, n);
 }
 
 static void delete_keys(rmq_btier_t *t, char *const *keys, size_t n) {
@@ -103,8 +116,16 @@ static rmq_err_t commit_manifest(void *ud, const rmq_tier_manifest_t *m, char *e
     rmq_meta_result_init(&res);
     rmq_err_t e = rmq_broker_propose(b, &cmd, &res);
     free(rs);
-    if (e) snprintf(err, errlen, "%s", res.msg);
-    else delete_result_keys(b->tier, &res); /* dead on arrival (trimmed meanwhile) */
+    if (e) {
+        snprintf(err, errlen, "%s", res.msg);
+    } else { /* dead on arrival (trimmed meanwhile): the manifest dropped it at once */
+        char **k = malloc(sizeof *k);
+        if (k && !(k[0] = strdup(m->key))) {
+            free(k);
+            k = NULL;
+        }
+        delete_dead(b, k, k ? 1 : 0, &res);
+    }
     rmq_meta_result_free(&res);
     return e;
 }
@@ -416,10 +437,8 @@ static int ret_collect(void *ud, const rmq_meta_topic_t *t) {
 
 /* Trim the manifest of stream to log start ls and delete the objects that
  * died. v[0..n) (borrowed) are the stream's live ranges read before the
- * trim: when more objects die than the result lists (a DeleteRecords far
- * ahead of the uploaded ranges, a topic's first retention pass), the keys of
- * the ranges ending at or below ls are checked against the manifest and
- * deleted too, instead of waiting for the next start's orphan sweep. */
+ * trim: the keys of those ending at or below ls are the candidates (see
+ * delete_dead: the result may name only some of them, or none). */
 static void propose_trim(rmq_broker_t *b, uint64_t stream, int64_t ls, const rmq_meta_obj_loc_t *v, size_t n) {
     rmq_meta_cmd_t cmd;
     memset(&cmd, 0, sizeof cmd);
@@ -431,17 +450,12 @@ static void propose_trim(rmq_broker_t *b, uint64_t stream, int64_t ls, const rmq
     rmq_err_t e = rmq_broker_propose(b, &cmd, &res);
     if (e) {
         RMQ_WARN(SUB, "msg=\"manifest trim failed\" stream=%llu err=%s", (unsigned long long)stream, rmq_err_name(e));
-    } else if (!res.n_deleted_dropped) {
-        delete_result_keys(b->tier, &res);
     } else {
         size_t nk = 0;
-        char **keys = calloc(n + res.n_deleted_keys + 1, sizeof *keys);
+        char **keys = malloc((n ? n : 1) * sizeof *keys);
         for (size_t k = 0; keys && k < n; k++)
             if (v[k].range.end_offset <= ls && (keys[nk] = strdup(v[k].key))) nk++;
-        for (size_t k = 0; keys && k < res.n_deleted_keys; k++)
-            if ((keys[nk] = strdup(res.deleted_keys[k]))) nk++;
-        if (keys) delete_unused_now(b, keys, nk); /* takes keys */
-        else delete_result_keys(b->tier, &res);  /* the rest: the next start's sweep */
+        delete_dead(b, keys, nk, &res);
     }
     rmq_meta_result_free(&res);
 }
@@ -568,9 +582,9 @@ rmq_err_t rmq_btier_topic_objects(rmq_broker_t *b, const char *name, const rmq_m
             else nv++;
         }
         free(locs);
-        if (!err) nv = keys_unique(v, nv); /* one object holds a range of every partition */
     }
     free(streams);
+    if (!err) nv = keys_unique(v, nv); /* one object holds a range of every partition */
     if (err) {
         rmq_btier_keys_free(v, nv);
         return err;
@@ -582,39 +596,34 @@ rmq_err_t rmq_btier_topic_objects(rmq_broker_t *b, const char *name, const rmq_m
 
 void rmq_btier_delete_unused(rmq_broker_t *b, char **keys, size_t n, const rmq_meta_result_t *res) {
     rmq_btier_t *t = b->tier;
-    size_t extra = res ? res->n_deleted_keys : 0;
-    if (!t || (!n && !extra)) {
+    bool ok = keys_add_result(&keys, &n, res);
+    if (!t || !n) {
         rmq_btier_keys_free(keys, n);
         return;
     }
     pthread_mutex_lock(&t->mu);
-    if (t->n_gone + n + extra > t->cap_gone) {
+    if (ok && t->n_gone + n > t->cap_gone) {
         size_t nc = t->cap_gone ? t->cap_gone : 64;
-        while (nc < t->n_gone + n + extra) nc *= 2;
+        while (nc < t->n_gone + n) nc *= 2;
         char **ng = realloc(t->gone, nc * sizeof *ng);
-        if (!ng) {
-            pthread_mutex_unlock(&t->mu);
-            RMQ_WARN(SUB, "msg=\"out of memory queueing a deleted topic's objects; the next start sweeps them\" "
-                          "objects=%zu",
-                     n + extra);
-            rmq_btier_keys_free(keys, n);
-            return;
+        if (ng) {
+            t->gone = ng;
+            t->cap_gone = nc;
         }
-        t->gone = ng;
-        t->cap_gone = nc;
+        ok = ng != NULL;
+    }
+    if (!ok) {
+        pthread_mutex_unlock(&t->mu);
+        RMQ_WARN(SUB, "msg=\"out of memory queueing a deleted topic's objects; the next start sweeps them\" "
+                      "objects=%zu",
+                 n);
+        rmq_btier_keys_free(keys, n);
+        return;
     }
     for (size_t i = 0; i < n; i++) t->gone[t->n_gone++] = keys[i];
-    for (size_t i = 0; i < extra; i++) {
-        char *k = strdup(res->deleted_keys[i]);
-        if (k) t->gone[t->n_gone++] = k;
-    }
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
     free(keys);
-    if (res && res->n_deleted_dropped)
-        RMQ_DEBUG(SUB, "msg=\"deleted topic: result listed %zu of its deletable objects; the collected keys cover "
-                       "the rest\" dropped=%zu",
-                  res->n_deleted_keys, res->n_deleted_dropped);
 }
 
 void rmq_btier_request_sweep(rmq_broker_t *b) {

@@ -95,8 +95,10 @@ typedef struct rmq_meta_result {
      * range they hold is below its stream's log start. Gone from the
      * manifest; the proposer deletes them from the object store. Stored
      * inline so results can be moved by plain struct copy; keys beyond
-     * RMQ_META_RESULT_MAX_KEYS are only counted (n_deleted_dropped) and left
-     * to the broker's startup orphan sweep. */
+     * RMQ_META_RESULT_MAX_KEYS are only counted (n_deleted_dropped), and a
+     * quorum-mode PROPOSE answer carries none: the broker deletes the keys
+     * it collected before the command that the manifest no longer holds
+     * (tier_glue.c, delete_dead), these are only added to them. */
     char deleted_keys[RMQ_META_RESULT_MAX_KEYS][RMQ_META_OBJ_KEY_MAX + 1];
     size_t n_deleted_keys;
     size_t n_deleted_dropped;

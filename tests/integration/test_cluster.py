@@ -32,8 +32,9 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic
 
 from conftest import free_port
-from helpers import admin, consumer, producer, recv_frame, unique
+from helpers import admin, consumer, produce_all, producer, recv_frame, unique
 from test_controller import CTL_BIN, Controller, eps, topics, wait_leader
+from test_delete_records import delete_records
 
 pytestmark = pytest.mark.skipif(not os.access(CTL_BIN, os.X_OK), reason="rustmq-controller not built")
 
@@ -441,11 +442,23 @@ def test_both_brokers_tier_their_partitions(cluster):
     for q in range(2):
         assert got[q] == list(range(q, n, 2)), "partition %d: %d records back" % (q, len(got[q]))
 
-    # DeleteTopics through broker 1: broker 2's objects go too, while it runs
-    # (broker 1's delete cannot name them: they are in broker 2's own store)
     def objects(b):
         root = os.path.join(b.data_dir, "objects")
         return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".obj")]
     assert objects(b1) and objects(b2)
+    # DeleteRecords up to the high watermark of broker 2's partition: its
+    # retention pass trims the manifest through the controller, whose answer
+    # names no deletable keys, and still deletes every object it emptied
+    q2 = next(q for q, l in leaders.items() if l == 2)
+    res = delete_records(b2.bootstrap, {name: {q2: -1}})
+    assert res == {(name, q2): (n // 2, 0)}, res
+    wait_for(lambda: not objects(b2), 30, "broker 2's emptied objects deleted")
+    assert objects(b1)
+
+    # DeleteTopics through broker 1: broker 2's objects go too, while it runs
+    # (broker 1's delete cannot name them: they are in broker 2's own store)
+    log = produce_all(producer(boot), name, [{"value": b"after", "partition": q2}])
+    assert not log.failed
+    wait_for(lambda: objects(b2), 30, "broker 2's new record uploaded (time trigger)")
     a1.delete_topics([name], operation_timeout=30)[name].result(30)
     wait_for(lambda: not objects(b1) and not objects(b2), 30, "both brokers' objects of the deleted topic gone")
