@@ -60,6 +60,11 @@
 #define PEND_SEAL 0xF0              /* internal queue marker of rmq_store_seal_active */
 #define WAL_SLOW_NS (20ull * 1000000ull) /* a writer step or queue wait this long is logged */
 
+/* A moment, for slow_step: the clock and the store's synced-write time so far. */
+typedef struct wal_mark {
+    uint64_t ns, synced;
+} wal_mark_t;
+
 /* writer steps timed by slow_step, each with its own log rate limit */
 enum { SLOW_GROUP, SLOW_RECLAIM, SLOW_NEXT_SEGMENT, SLOW_FLUSH_EVICT, SLOW_QUEUE_WAIT, SLOW_NSTEPS };
 static const char *const slow_step_names[SLOW_NSTEPS] = {"group-commit", "reclaim", "next-segment", "flush-evict",
@@ -181,8 +186,7 @@ struct rmq_store {
     pthread_cond_t q_cond;    /* wakes the writer */
     pthread_cond_t done_cond; /* spare ready, reclaim done */
     pend_t *qhead, *qtail;
-    uint64_t q_since_ns;   /* when the queue last went from empty to non-empty */
-    uint64_t q_since_sync; /* synced_ns at that moment (queue-wait's synced share) */
+    wal_mark_t q_since;  /* when the queue last went from empty to non-empty (see wal_mark) */
     seg_t *cur;          /* segment receiving new entries */
     uint64_t assign_off; /* next free byte in cur */
     seg_t *spare;
@@ -291,24 +295,27 @@ static int do_fdatasync(rmq_store_t *st, int fd) {
     return r;
 }
 
-static uint64_t synced_now(rmq_store_t *st) { return atomic_load_explicit(&st->synced_ns, memory_order_relaxed); }
+static wal_mark_t wal_mark(rmq_store_t *st) {
+    return (wal_mark_t){now_ns(st), atomic_load_explicit(&st->synced_ns, memory_order_relaxed)};
+}
 
-/* Log a writer step that took WAL_SLOW_NS or more (writer thread): every
- * entry queued meanwhile waits for it, so a stall here is a produce stall.
- * sync0 is st->synced_ns at t0, so the line tells how much of the time
- * the device's synced writes took and how much went elsewhere (a rename,
- * a directory fsync, a lock, no CPU). At most one line a second per step,
- * so a frequent step cannot hide a rare one; the next line of a step
- * counts those of it left out. */
-static void slow_step(rmq_store_t *st, int step, uint64_t t0, uint64_t sync0) {
-    uint64_t now = now_ns(st);
+/* Log a writer step that took WAL_SLOW_NS or more since `since` (writer
+ * thread): every entry queued meanwhile waits for it, so a stall here is a
+ * produce stall. The line tells how much of the time the device's synced
+ * writes took and how much went elsewhere (a rename, a directory fsync, a
+ * lock, no CPU). At most one line a second per step, so a frequent step
+ * cannot hide a rare one; the next line of a step counts those of it left
+ * out. */
+static void slow_step(rmq_store_t *st, int step, wal_mark_t since) {
+    wal_mark_t now_m = wal_mark(st);
+    uint64_t now = now_m.ns, t0 = since.ns;
     if (now - t0 < WAL_SLOW_NS) return;
     if (st->slow_last_ns[step] && now - st->slow_last_ns[step] < 1000000000ull) {
         st->slow_suppressed[step]++;
         return;
     }
     RMQ_WARN(SUB, "msg=\"slow WAL writer step\" step=%s ms=%.1f synced_write_ms=%.1f suppressed=%" PRIu64,
-             slow_step_names[step], (double)(now - t0) / 1e6, (double)(synced_now(st) - sync0) / 1e6,
+             slow_step_names[step], (double)(now - t0) / 1e6, (double)(now_m.synced - since.synced) / 1e6,
              st->slow_suppressed[step]);
     st->slow_last_ns[step] = now;
     st->slow_suppressed[step] = 0;
@@ -615,10 +622,7 @@ static _Thread_local rmq_store_t *tls_plugged; /* see rmq_store_plug */
 static void queue_push_locked(rmq_store_t *st, pend_t *p) {
     p->next = NULL;
     bool was_empty = !st->qtail;
-    if (was_empty) {
-        st->q_since_ns = now_ns(st);
-        st->q_since_sync = synced_now(st);
-    }
+    if (was_empty) st->q_since = wal_mark(st);
     if (st->qtail) st->qtail->next = p;
     else st->qhead = p;
     st->qtail = p;
@@ -1629,7 +1633,7 @@ static void *writer_main(void *arg) {
             }
         }
         pend_t *list = st->qhead;
-        uint64_t q_since = st->q_since_ns, q_since_sync = st->q_since_sync;
+        wal_mark_t q_since = st->q_since;
         st->qhead = st->qtail = NULL;
         reclaim_req_t *rl = st->reclaims;
         st->reclaims = NULL;
@@ -1638,9 +1642,8 @@ static void *writer_main(void *arg) {
         /* queued entries waited that long for the writer (busy with the
          * steps below in its last round, or not given a CPU); the synced
          * share is the writes the writer finished meanwhile */
-        if (list) slow_step(st, SLOW_QUEUE_WAIT, q_since, q_since_sync);
-        uint64_t t0 = now_ns(st);
-        uint64_t sync0 = synced_now(st);
+        if (list) slow_step(st, SLOW_QUEUE_WAIT, q_since);
+        wal_mark_t m = wal_mark(st);
         while (list) { /* a seal marker ends its group (see seal_active_now) */
             pend_t *rest = NULL;
             for (pend_t *p = list; p; p = p->next)
@@ -1652,21 +1655,18 @@ static void *writer_main(void *arg) {
             process_group(st, list);
             list = rest;
         }
-        slow_step(st, SLOW_GROUP, t0, sync0);
+        slow_step(st, SLOW_GROUP, m);
         if (rl) {
-            t0 = now_ns(st);
-            sync0 = synced_now(st);
+            m = wal_mark(st);
             process_reclaims(st, rl);
-            slow_step(st, SLOW_RECLAIM, t0, sync0);
+            slow_step(st, SLOW_RECLAIM, m);
         }
         if (spare_due) {
-            t0 = now_ns(st);
-            sync0 = synced_now(st);
+            m = wal_mark(st);
             make_spare(st);
-            slow_step(st, SLOW_NEXT_SEGMENT, t0, sync0);
+            slow_step(st, SLOW_NEXT_SEGMENT, m);
         }
-        t0 = now_ns(st);
-        sync0 = synced_now(st);
+        m = wal_mark(st);
         if (!st->cfg.fsync_on_write && st->dirty && now_ns(st) >= st->next_flush_ns) {
             flush_now(st);
             st->next_flush_ns = now_ns(st) + interval;
@@ -1675,7 +1675,7 @@ static void *writer_main(void *arg) {
         }
         (void)flush_due;
         cache_evict(st);
-        slow_step(st, SLOW_FLUSH_EVICT, t0, sync0);
+        slow_step(st, SLOW_FLUSH_EVICT, m);
         if (stopping) break;
     }
     flush_now(st);
