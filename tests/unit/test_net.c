@@ -51,15 +51,21 @@ static void finish(void *ud) {
     free(p);
 }
 
-static void on_frame(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
-    (void)ud;
-    (void)c;
+/* A request to answer: frame (taken over) for slot, after ticks reposts. */
+static pending_t *pending_new(rmq_net_slot_t *slot, uint8_t *frame, size_t len, int ticks) {
     pending_t *p = malloc(sizeof *p);
+    assert_non_null(p);
     p->slot = slot;
     p->frame = frame;
     p->len = len;
-    p->ticks = frame[0] * 50;
-    finish(p);
+    p->ticks = ticks;
+    return p;
+}
+
+static void on_frame(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    (void)ud;
+    (void)c;
+    finish(pending_new(slot, frame, len, frame[0] * 50));
 }
 
 /* A server on an ephemeral port with the handler fn, io_threads loops and
@@ -510,11 +516,7 @@ static int g_nheld; /* loop thread only */
 static void on_frame_park(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
     (void)ud;
     (void)c;
-    pending_t *p = malloc(sizeof *p);
-    p->slot = slot;
-    p->frame = frame;
-    p->len = len;
-    p->ticks = 0;
+    pending_t *p = pending_new(slot, frame, len, 0);
     atomic_fetch_add(&g_held_seen, 1);
     if (atomic_load(&g_park_on) && g_nheld < HELD_MAX) g_held[g_nheld++] = p;
     else finish(p);
