@@ -173,30 +173,23 @@ static bool parse_int(const char *name, const char *s, int lo, int hi, int *out)
     return true;
 }
 
-static bool parse_sec(const char *name, const char *s, double *out) {
+/* A decimal number (fractions allowed) above lo, or equal to it when
+ * lo_ok, and at most hi; `what` names the range in the error. */
+static bool parse_real(const char *name, const char *s, double lo, bool lo_ok, double hi, const char *what,
+                       double *out) {
     char *end = NULL;
     errno = 0;
     double v = s ? strtod(s, &end) : 0;
-    if (!s || errno || *end || !(v > 0) || v > 86400) {
-        fprintf(stderr, "rustmq-bench: bad value for %s: '%s' (seconds > 0)\n", name, s ? s : "");
+    if (!s || !*s || errno || *end || !(lo_ok ? v >= lo : v > lo) || v > hi) {
+        fprintf(stderr, "rustmq-bench: bad value for %s: '%s' (%s)\n", name, s ? s : "", what);
         return false;
     }
     *out = v;
     return true;
 }
 
-/* A duration in milliseconds, 0..hi, fractions allowed (e.g. "0.5"). */
-static bool parse_ms(const char *name, const char *s, double hi, double *out) {
-    char *end = NULL;
-    errno = 0;
-    double v = s ? strtod(s, &end) : -1;
-    if (!s || !*s || errno || *end || !(v >= 0) || v > hi) {
-        fprintf(stderr, "rustmq-bench: bad value for %s: '%s' (milliseconds 0..%g, fractions allowed)\n", name,
-                s ? s : "", hi);
-        return false;
-    }
-    *out = v;
-    return true;
+static bool parse_sec(const char *name, const char *s, double *out) {
+    return parse_real(name, s, 0, false, 86400, "seconds > 0", out);
 }
 
 enum {
@@ -292,7 +285,11 @@ static int bench_parse_args(int argc, char **argv, bench_opts_t *o) {
             }
             o->acks = strcmp(optarg, "-1") ? optarg : "all";
             break;
-        case OPT_LINGER: if (!parse_ms("--linger-ms", optarg, 900000, &o->linger_ms)) return -1; break;
+        case OPT_LINGER:
+            if (!parse_real("--linger-ms", optarg, 0, true, 900000, "milliseconds 0..900000, fractions allowed",
+                            &o->linger_ms))
+                return -1;
+            break;
         case OPT_BATCH: if (!parse_int("--batch-size", optarg, 1, 2147483647, &o->batch_size)) return -1; break;
         case OPT_COMPRESSION:
             if (strcmp(optarg, "none") && strcmp(optarg, "gzip") && strcmp(optarg, "snappy") &&
