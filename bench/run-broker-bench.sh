@@ -334,8 +334,9 @@ EOF
 fi
 
 # What the broker itself reported during step 3 (only when this script
-# started it): a "slow WAL writer step" or "append waited for the next WAL
-# segment" line says where a latency spike came from.
+# started it): a "slow WAL writer step", "slow WAL segment preparation" or
+# "append waited for the next WAL segment" line says where a latency spike
+# came from.
 if [[ -n "$broker_pid" ]]; then
   echo
   echo "== broker warnings and errors during step 3"

@@ -7,6 +7,10 @@
  *   -> q_mu (queue + write position + segment accounting) -> seg_mu
  *   (segment table, rwlock). cache_mu is a leaf: it is never held while
  *   another lock is taken.
+ * Threads: the writer (writer_main: group commit, seals, reclaim
+ * bookkeeping, checkpoints) and the preparer (preparer_main: the next spare
+ * segment, so that its rename or preallocation and directory fsync never
+ * stand in front of queued appends).
  * Lifetimes: stream structs live until close (a deleted stream gets a new
  * generation); blobs (header + batch) are refcounted by the queue, the
  * index, the cache FIFO and read results; segments are freed by reclaim
@@ -185,6 +189,7 @@ struct rmq_store {
     pthread_mutex_t q_mu;
     pthread_cond_t q_cond;    /* wakes the writer */
     pthread_cond_t done_cond; /* spare ready, reclaim done */
+    pthread_cond_t prep_cond; /* wakes the preparer: spare taken, room freed, stop */
     pend_t *qhead, *qtail;
     wal_mark_t q_since;  /* when the queue last went from empty to non-empty (see wal_mark) */
     seg_t *cur;          /* segment receiving new entries */
@@ -202,6 +207,10 @@ struct rmq_store {
     bool ro;
     bool wake_deferred; /* entries queued by a plugged thread, writer not woken yet */
     char errmsg[256];
+
+    /* the preparer thread (preparer_main) makes each next spare */
+    pthread_t preparer;
+    bool preparer_started;
 
     /* writer-thread state */
     pthread_t writer;
@@ -314,8 +323,9 @@ static void slow_step(rmq_store_t *st, int step, wal_mark_t since) {
         st->slow_suppressed[step]++;
         return;
     }
-    RMQ_WARN(SUB, "msg=\"slow WAL writer step\" step=%s ms=%.1f synced_write_ms=%.1f suppressed=%" PRIu64,
-             slow_step_names[step], (double)(now - t0) / 1e6, (double)(now_m.synced - since.synced) / 1e6,
+    /* next-segment runs on the preparer, beside the writer (preparer_main) */
+    RMQ_WARN(SUB, "msg=\"%s\" step=%s ms=%.1f synced_write_ms=%.1f suppressed=%" PRIu64,
+             step == SLOW_NEXT_SEGMENT ? "slow WAL segment preparation" : "slow WAL writer step", slow_step_names[step], (double)(now - t0) / 1e6, (double)(now_m.synced - since.synced) / 1e6,
              st->slow_suppressed[step]);
     st->slow_last_ns[step] = now;
     st->slow_suppressed[step] = 0;
@@ -598,7 +608,7 @@ static void wait_spare(rmq_store_t *st) {
     uint64_t t0 = now_ns(st);
     pthread_mutex_lock(&st->q_mu);
     while (!st->spare && st->nsegs < st->max_files && st->spare_err == RMQ_NONE && !st->ro && !st->stop) {
-        pthread_cond_signal(&st->q_cond);
+        pthread_cond_signal(&st->prep_cond);
         pthread_cond_wait(&st->done_cond, &st->q_mu);
     }
     pthread_mutex_unlock(&st->q_mu);
@@ -667,20 +677,20 @@ static rmq_err_t enqueue(rmq_store_t *st, pend_t *p, uint64_t *seg_id, uint64_t 
                 st->cur = st->spare;
                 st->spare = NULL;
                 st->assign_off = 0;
-                pthread_cond_signal(&st->q_cond); /* make the next spare */
+                pthread_cond_signal(&st->prep_cond); /* make the next spare */
                 break;
             }
             if (st->nsegs >= st->max_files) err = RMQ_ERR_WAL_FULL;
             else if (st->spare_err) {
                 err = st->spare_err;
-                pthread_cond_signal(&st->q_cond);
+                pthread_cond_signal(&st->prep_cond);
             } else if (st->ro) err = RMQ_ERR_READ_ONLY;
             else if (st->stop) err = RMQ_ERR_CLOSED;
             else {
                 /* the spare is being created: the caller drops its stream
                  * lock (the writer needs it to complete entries), waits in
                  * wait_spare and retries */
-                pthread_cond_signal(&st->q_cond);
+                pthread_cond_signal(&st->prep_cond);
                 err = RMQ_ERR_AGAIN;
             }
         }
@@ -1325,7 +1335,7 @@ static void process_group(rmq_store_t *st, pend_t *list) {
  * (its blocks stay allocated, its stale entries carry the old segment id
  * in their CRC-covered header, so recovery stops at the first of them as
  * it does at zeros) and reset its bookkeeping. On failure g is unlinked
- * and freed and the caller creates a fresh file. Writer thread. */
+ * and freed and the caller creates a fresh file. Preparer thread. */
 static rmq_err_t seg_recycle(rmq_store_t *st, seg_t *g, uint64_t id, seg_t **out) {
     char *path = seg_path(st->dir, id);
     int r = path ? st->io->rename(st->io->ud, g->path, path) : -ENOMEM;
@@ -1354,7 +1364,7 @@ static rmq_err_t seg_recycle(rmq_store_t *st, seg_t *g, uint64_t id, seg_t **out
     return RMQ_NONE;
 }
 
-/* Create the spare segment if there is room (writer thread): reuse the
+/* Create the spare segment if there is room (preparer thread): reuse the
  * pooled reclaimed segment if there is one, else a new file. */
 static void make_spare(rmq_store_t *st) {
     pthread_mutex_lock(&st->q_mu);
@@ -1403,9 +1413,13 @@ static rmq_err_t write_checkpoint(rmq_store_t *st, const uint64_t *excl, size_t 
     c.pos_seg = st->wseg ? st->wseg->id : 0;
     c.pos_off = st->wseg ? atomic_load(&st->wseg->used) : 0;
     /* segments: live ones are in the table (minus excl); every id below
-     * next_seg_id that is not live is reclaimed. */
+     * next_seg_id that is not live is reclaimed. q_mu keeps the two
+     * consistent: the preparer adds a spare and moves next_seg_id past it
+     * under q_mu (make_spare). */
+    pthread_mutex_lock(&st->q_mu);
     pthread_rwlock_rdlock(&st->seg_mu);
-    uint64_t low = st->next_seg_id;
+    const uint64_t next_id = st->next_seg_id;
+    uint64_t low = next_id;
     for (size_t i = 0; i < st->nsegs; i++) {
         bool ex = false;
         for (size_t j = 0; j < nexcl; j++) ex |= excl[j] == st->segs[i]->id;
@@ -1413,7 +1427,7 @@ static rmq_err_t write_checkpoint(rmq_store_t *st, const uint64_t *excl, size_t 
     }
     c.low_water = low;
     size_t cap = 0;
-    for (uint64_t id = low; id < st->next_seg_id; id++) {
+    for (uint64_t id = low; id < next_id; id++) {
         seg_t *g = segtab_find(st, id);
         bool ex = false;
         for (size_t j = 0; j < nexcl; j++) ex |= excl[j] == id;
@@ -1427,6 +1441,7 @@ static rmq_err_t write_checkpoint(rmq_store_t *st, const uint64_t *excl, size_t 
         c.reclaimed[c.n_reclaimed++] = id;
     }
     pthread_rwlock_unlock(&st->seg_mu);
+    pthread_mutex_unlock(&st->q_mu);
     pthread_rwlock_rdlock(&st->map_mu);
     c.streams = malloc((st->nstreams ? st->nstreams : 1) * sizeof(*c.streams));
     if (c.streams) {
@@ -1585,6 +1600,7 @@ static void process_reclaims(rmq_store_t *st, reclaim_req_t *list) {
         }
         pthread_cond_broadcast(&st->done_cond);
         pthread_cond_signal(&st->q_cond);
+        pthread_cond_signal(&st->prep_cond); /* room freed, maybe a file pooled */
         pthread_mutex_unlock(&st->q_mu);
     }
 }
@@ -1601,6 +1617,50 @@ static void flush_now(rmq_store_t *st) {
     st->dirty = false;
 }
 
+/* Wait on c (with q_mu held) until woken, or until the monotonic deadline
+ * (UINT64_MAX: no deadline; now: the clock read just before). */
+static void cond_wait_until(rmq_store_t *st, pthread_cond_t *c, uint64_t deadline, uint64_t now) {
+    if (deadline == UINT64_MAX) {
+        pthread_cond_wait(c, &st->q_mu);
+        return;
+    }
+    /* condvar uses CLOCK_REALTIME; convert the relative wait */
+    uint64_t rel = deadline > now ? deadline - now : 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + rel % 1000000000ull;
+    ts.tv_sec += (time_t)(rel / 1000000000ull + ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    pthread_cond_timedwait(c, &st->q_mu, &ts);
+}
+
+/* The preparer: makes the next spare segment whenever the current one was
+ * taken (and there is room), so that its rename or preallocation and
+ * directory fsync (5-7 ms on this machine's disk, at every segment switch)
+ * run beside the group commit instead of in front of the appends queued
+ * meanwhile. An append only waits for it when it fills the new segment
+ * before the next one is ready (wait_spare). */
+static void *preparer_main(void *arg) {
+    rmq_store_t *st = arg;
+    pthread_setname_np(pthread_self(), "rmq-wal-prep");
+    pthread_mutex_lock(&st->q_mu);
+    while (!st->stop) {
+        uint64_t now = now_ns(st);
+        bool room = !st->spare && st->nsegs < st->max_files && !st->ro;
+        if (room && (st->spare_err == RMQ_NONE || now >= st->spare_retry_ns)) {
+            pthread_mutex_unlock(&st->q_mu);
+            wal_mark_t m = wal_mark(st);
+            make_spare(st);
+            slow_step(st, SLOW_NEXT_SEGMENT, m);
+            pthread_mutex_lock(&st->q_mu);
+            continue;
+        }
+        cond_wait_until(st, &st->prep_cond, room ? st->spare_retry_ns : UINT64_MAX, now);
+    }
+    pthread_mutex_unlock(&st->q_mu);
+    return NULL;
+}
+
 static void *writer_main(void *arg) {
     rmq_store_t *st = arg;
     pthread_setname_np(pthread_self(), "rmq-wal");
@@ -1608,29 +1668,12 @@ static void *writer_main(void *arg) {
     st->next_flush_ns = now_ns(st) + interval;
     for (;;) {
         pthread_mutex_lock(&st->q_mu);
-        bool spare_due = false, flush_due = false;
         for (;;) {
             uint64_t now = now_ns(st);
-            spare_due = !st->spare && st->nsegs < st->max_files && !st->ro && !st->stop &&
-                        (st->spare_err == RMQ_NONE || now >= st->spare_retry_ns);
-            flush_due = !st->cfg.fsync_on_write && st->dirty && now >= st->next_flush_ns;
-            if (st->qhead || st->reclaims || spare_due || flush_due || st->stop) break;
-            uint64_t deadline = UINT64_MAX;
-            if (!st->cfg.fsync_on_write && st->dirty) deadline = st->next_flush_ns;
-            if (!st->spare && st->spare_err != RMQ_NONE && st->nsegs < st->max_files && st->spare_retry_ns < deadline)
-                deadline = st->spare_retry_ns;
-            if (deadline == UINT64_MAX) {
-                pthread_cond_wait(&st->q_cond, &st->q_mu);
-            } else {
-                /* condvar uses CLOCK_REALTIME; convert the relative wait */
-                uint64_t rel = deadline > now ? deadline - now : 0;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                uint64_t ns = (uint64_t)ts.tv_nsec + rel % 1000000000ull;
-                ts.tv_sec += (time_t)(rel / 1000000000ull + ns / 1000000000ull);
-                ts.tv_nsec = (long)(ns % 1000000000ull);
-                pthread_cond_timedwait(&st->q_cond, &st->q_mu, &ts);
-            }
+            bool flush_due = !st->cfg.fsync_on_write && st->dirty && now >= st->next_flush_ns;
+            if (st->qhead || st->reclaims || flush_due || st->stop) break;
+            cond_wait_until(st, &st->q_cond, !st->cfg.fsync_on_write && st->dirty ? st->next_flush_ns : UINT64_MAX,
+                            now);
         }
         pend_t *list = st->qhead;
         wal_mark_t q_since = st->q_since;
@@ -1661,11 +1704,6 @@ static void *writer_main(void *arg) {
             process_reclaims(st, rl);
             slow_step(st, SLOW_RECLAIM, m);
         }
-        if (spare_due) {
-            m = wal_mark(st);
-            make_spare(st);
-            slow_step(st, SLOW_NEXT_SEGMENT, m);
-        }
         m = wal_mark(st);
         if (!st->cfg.fsync_on_write && st->dirty && now_ns(st) >= st->next_flush_ns) {
             flush_now(st);
@@ -1673,7 +1711,6 @@ static void *writer_main(void *arg) {
         } else if (!st->dirty) {
             st->next_flush_ns = now_ns(st) + interval;
         }
-        (void)flush_due;
         cache_evict(st);
         slow_step(st, SLOW_FLUSH_EVICT, m);
         if (stopping) break;
@@ -2112,6 +2149,7 @@ static void store_free(rmq_store_t *st) {
     pthread_mutex_destroy(&st->q_mu);
     pthread_cond_destroy(&st->q_cond);
     pthread_cond_destroy(&st->done_cond);
+    pthread_cond_destroy(&st->prep_cond);
     pthread_mutex_destroy(&st->cache_mu);
     pthread_mutex_destroy(&st->cb_mu);
     free(st->dir);
@@ -2169,6 +2207,7 @@ rmq_err_t rmq_store_open(const rmq_store_config_t *cfg, const rmq_wal_io_t *io, 
     pthread_mutex_init(&st->q_mu, NULL);
     pthread_cond_init(&st->q_cond, NULL);
     pthread_cond_init(&st->done_cond, NULL);
+    pthread_cond_init(&st->prep_cond, NULL);
     pthread_mutex_init(&st->cache_mu, NULL);
     pthread_mutex_init(&st->cb_mu, NULL);
     if (cfg->direct_io && posix_memalign((void **)&st->pblk, DIO_ALIGN, DIO_ALIGN) != 0) st->pblk = NULL;
@@ -2209,6 +2248,12 @@ rmq_err_t rmq_store_open(const rmq_store_config_t *cfg, const rmq_wal_io_t *io, 
         return RMQ_ERR_NOMEM;
     }
     st->writer_started = true;
+    if (pthread_create(&st->preparer, NULL, preparer_main, st) != 0) {
+        snprintf(errbuf, errlen, "storage: cannot start the WAL segment preparer thread");
+        rmq_store_close(st); /* stops and joins the writer, frees st */
+        return RMQ_ERR_NOMEM;
+    }
+    st->preparer_started = true;
     *out = st;
     return RMQ_NONE;
 }
@@ -2219,7 +2264,9 @@ void rmq_store_close(rmq_store_t *st) {
     st->stop = true;
     pthread_cond_broadcast(&st->q_cond);
     pthread_cond_broadcast(&st->done_cond);
+    pthread_cond_broadcast(&st->prep_cond);
     pthread_mutex_unlock(&st->q_mu);
+    if (st->preparer_started) pthread_join(st->preparer, NULL);
     if (st->writer_started) pthread_join(st->writer, NULL);
     if (st->spare && st->spare->nents == 0) {
         /* keep it: a preallocated empty segment is harmless and recovery
@@ -2550,7 +2597,7 @@ rmq_err_t rmq_store_seal_active(rmq_store_t *st) {
             st->cur = st->spare;
             st->spare = NULL;
             st->assign_off = 0;
-            pthread_cond_signal(&st->q_cond); /* make the next spare */
+            pthread_cond_signal(&st->prep_cond); /* make the next spare */
             p->seg = st->cur;
             queue_push_locked(st, p);
             pthread_mutex_unlock(&st->q_mu);
@@ -2558,7 +2605,7 @@ rmq_err_t rmq_store_seal_active(rmq_store_t *st) {
         } else if (st->nsegs >= st->max_files) err = RMQ_ERR_WAL_FULL;
         else if (st->spare_err) {
             err = st->spare_err;
-            pthread_cond_signal(&st->q_cond);
+            pthread_cond_signal(&st->prep_cond);
         } else wait = true;
         pthread_mutex_unlock(&st->q_mu);
         if (!wait) {

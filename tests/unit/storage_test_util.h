@@ -97,6 +97,8 @@ typedef struct tu_fault_io {
     atomic_int fdatasync_ok;    /* >=0: that many more fdatasyncs succeed, then EIO */
     atomic_int fallocate_err;   /* nonzero: fallocate(mode 0) returns this (-ENOSPC) */
     atomic_int fallocate_delay_ms; /* >0: fallocate(mode 0) sleeps this long first (a slow disk) */
+    atomic_int fallocate_gate;     /* nonzero: fallocate(mode 0) blocks until it is 0 again */
+    atomic_int gate_waiters;       /* fallocates blocked at the gate now */
     atomic_int sync_delay_ms;      /* >0: every synced write or fdatasync sleeps this long first */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
     atomic_int fdatasyncs;      /* fdatasync calls, RWF_DSYNC writes and io_uring fsyncs */
@@ -197,6 +199,11 @@ static inline int tu_f_fallocate(void *ud, int fd, int mode, off_t off, off_t le
     if (e && mode == 0) return e;
     int delay = atomic_load(&f->fallocate_delay_ms);
     if (delay > 0 && mode == 0) tu_sleep_ms(delay);
+    if (mode == 0 && atomic_load(&f->fallocate_gate)) {
+        atomic_fetch_add(&f->gate_waiters, 1);
+        while (atomic_load(&f->fallocate_gate)) tu_sleep_ms(1);
+        atomic_fetch_sub(&f->gate_waiters, 1);
+    }
     return rmq_wal_io_default()->fallocate(NULL, fd, mode, off, len);
 }
 static inline ssize_t tu_f_pread(void *ud, int fd, void *b, size_t l, off_t o) {
@@ -273,6 +280,25 @@ static inline void tu_done_wait(tu_done_t *d) {
     pthread_mutex_lock(&d->mu);
     while (!d->done) pthread_cond_wait(&d->cond, &d->mu);
     pthread_mutex_unlock(&d->mu);
+}
+
+/* Wait at most ms for d's completion; true if it ran. For tests whose
+ * broken version would block forever: they fail instead of hanging. */
+static inline bool tu_done_wait_ms(tu_done_t *d, int ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    int r = 0;
+    while (!d->done && r == 0) r = pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+    bool done = d->done;
+    pthread_mutex_unlock(&d->mu);
+    return done;
 }
 
 static inline void tu_done_cb(void *ud, rmq_err_t err, int64_t off) {

@@ -6,6 +6,7 @@
  * RMQ_WAL_MODES=plain,direct,... selects). The kill -9 crash test lives in
  * test_storage_crash.c. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -722,15 +723,13 @@ static void log_capture_end(int fds[2], char *out, size_t cap) {
     close(fds[0]);
 }
 
-/* A writer step that holds the group commit 20 ms or more is logged with
- * its name and how much of it was synced writes: here preparing the next
- * segment (its fallocate sleeps 100 ms, no synced write). The append made
- * right after the segment switch waits in the queue meanwhile: that queue
- * wait is logged too, in the same second (each step has its own rate
- * limit). Appends that do not wait for
- * durability fill the new segment while the next one is still being made:
- * the appending thread waits for it and logs that. */
-static void test_slow_writer_step_logged(void **state) {
+/* Preparing the next segment runs on the preparer thread, beside the group
+ * commit; when it takes 20 ms or more it is logged with how much of it was
+ * synced writes (here its fallocate sleeps 100 ms, no synced write).
+ * Appends that do not wait for durability fill the new segment while the
+ * next one is still being made: the appending thread waits for it and
+ * logs that. */
+static void test_slow_segment_preparation_logged(void **state) {
     (void)state;
     char *dir = tu_mkdir();
     tu_fault_io_t f;
@@ -759,18 +758,76 @@ static void test_slow_writer_step_logged(void **state) {
     rmq_store_close(st);
     char out[8192];
     log_capture_end(fds, out, sizeof out);
-    const char *line = strstr(out, "msg=\"slow WAL writer step\" step=next-segment ms=");
+    const char *key = "msg=\"slow WAL segment preparation\" step=next-segment ms=";
+    const char *line = strstr(out, key);
     assert_non_null(line);
-    double ms = atof(line + strlen("msg=\"slow WAL writer step\" step=next-segment ms="));
-    assert_true(ms >= 100.0);
+    assert_true(atof(line + strlen(key)) >= 100.0);
     assert_non_null(strstr(line, " synced_write_ms="));
-    /* the next append waited behind it (it had up to 100 ms to be queued) */
-    assert_non_null(strstr(out, "msg=\"slow WAL writer step\" step=queue-wait ms="));
     assert_non_null(strstr(out, "msg=\"append waited for the next WAL segment\" ms="));
     /* every append was made durable and keeps its offset */
     int64_t end;
     st = open_ok(&c, NULL);
     verify_stream(st, 4, 0, len, 1, &end);
+    assert_int_equal(end, next);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* Append len bytes to sid at offset expect_off and wait for durability,
+ * failing (not hanging) if it is not durable within 30 s. */
+static void put_or_fail(rmq_store_t *st, uint64_t sid, size_t len, int64_t expect_off) {
+    uint8_t *b = malloc(len);
+    tu_fill(b, len, sid, expect_off);
+    tu_done_t d = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, -1};
+    assert_int_equal(rmq_store_append(st, sid, b, len, 1, 1000 + expect_off, tu_done_cb, &d), RMQ_NONE);
+    free(b);
+    if (!tu_done_wait_ms(&d, 30000)) fail_msg("append at offset %" PRId64 " never became durable", expect_off);
+    assert_int_equal(d.err, RMQ_NONE);
+    assert_int_equal(d.off, expect_off);
+}
+
+/* Poll (up to 30 s) until the store's segment table holds n segments. */
+static void wait_segments_live(rmq_store_t *st, uint64_t n) {
+    rmq_store_stats_t s;
+    for (int i = 0; i < 3000; i++) {
+        rmq_store_stats(st, &s);
+        if (s.segments_live == n) return;
+        tu_sleep_ms(10);
+    }
+    fail_msg("segments_live is %" PRIu64 ", not %" PRIu64, s.segments_live, n);
+}
+
+/* Synced appends go on while the next segment is being made: with the
+ * preparer held inside the fallocate of the third segment, appends into
+ * the second one are written, synced and acknowledged. (When the writer
+ * thread made the spare itself, they waited until it was done.) */
+static void test_appends_go_on_while_next_segment_is_made(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    rmq_store_t *st = open_ok(&c, &f.io);
+    wait_segments_live(st, 2); /* the tail and its spare */
+    atomic_store(&f.fallocate_gate, 1);
+    const size_t len = 1000; /* about 60 entries a segment */
+    int64_t next = 0;
+    for (; next < 70; next++) put_or_fail(st, 6, len, next); /* into the spare: the third is due */
+    for (int i = 0; i < 3000 && atomic_load(&f.gate_waiters) == 0; i++) tu_sleep_ms(10);
+    assert_int_equal(atomic_load(&f.gate_waiters), 1); /* the preparer is in the fallocate */
+    for (int i = 0; i < 20; i++, next++) put_or_fail(st, 6, len, next);
+    rmq_store_stats_t s;
+    rmq_store_stats(st, &s);
+    assert_int_equal(s.segments_live, 2);              /* and still is: the third is not made yet */
+    assert_int_equal(atomic_load(&f.gate_waiters), 1);
+    atomic_store(&f.fallocate_gate, 0);
+    wait_segments_live(st, 3);
+    put_or_fail(st, 6, len, next++);
+    rmq_store_close(st);
+    int64_t end;
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 6, 0, len, 1, &end), next);
     assert_int_equal(end, next);
     rmq_store_close(st);
     tu_rmdir(dir);
@@ -1492,7 +1549,8 @@ int main(void) {
         cmocka_unit_test(test_plugged_appends_one_group),
         cmocka_unit_test(test_pwrite_error),
         cmocka_unit_test(test_enospc_backpressure),
-        cmocka_unit_test(test_slow_writer_step_logged),
+        cmocka_unit_test(test_slow_segment_preparation_logged),
+        cmocka_unit_test(test_appends_go_on_while_next_segment_is_made),
         cmocka_unit_test(test_queue_wait_synced_share_logged),
         cmocka_unit_test(test_segment_copy_cached),
         cmocka_unit_test(test_direct_large_group_every_piece_synced),
