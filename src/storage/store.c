@@ -201,7 +201,7 @@ struct rmq_store {
     size_t npool, pool_max;
     rmq_err_t spare_err;
     uint64_t spare_retry_ns;
-    uint64_t next_seg_id;
+    uint64_t next_seg_id; /* changed under q_mu and seg_mu (write) */
     reclaim_req_t *reclaims;
     bool stop;
     bool ro;
@@ -599,6 +599,7 @@ static void set_ro_locked(rmq_store_t *st, const char *fmt, const char *what, in
     if (!st->ro) {
         st->ro = true;
         snprintf(st->errmsg, sizeof(st->errmsg), fmt, what, strerror(-neg));
+        pthread_cond_broadcast(&st->done_cond); /* appends in wait_spare: no spare is coming */
     }
 }
 
@@ -607,6 +608,10 @@ static void set_ro_locked(rmq_store_t *st, const char *fmt, const char *what, in
 static void wait_spare(rmq_store_t *st) {
     uint64_t t0 = now_ns(st);
     pthread_mutex_lock(&st->q_mu);
+    if (st->wake_deferred) { /* a plugged caller's entries go meanwhile */
+        st->wake_deferred = false;
+        pthread_cond_signal(&st->q_cond);
+    }
     while (!st->spare && st->nsegs < st->max_files && st->spare_err == RMQ_NONE && !st->ro && !st->stop) {
         pthread_cond_signal(&st->prep_cond);
         pthread_cond_wait(&st->done_cond, &st->q_mu);
@@ -1365,8 +1370,9 @@ static rmq_err_t seg_recycle(rmq_store_t *st, seg_t *g, uint64_t id, seg_t **out
 }
 
 /* Create the spare segment if there is room (preparer thread): reuse the
- * pooled reclaimed segment if there is one, else a new file. */
-static void make_spare(rmq_store_t *st) {
+ * pooled reclaimed segment if there is one, else a new file. Returns
+ * whether it tried (false: no spare is wanted any more). */
+static bool make_spare(rmq_store_t *st) {
     pthread_mutex_lock(&st->q_mu);
     bool need = !st->spare && st->nsegs < st->max_files && !st->stop && !st->ro;
     uint64_t id = st->next_seg_id;
@@ -1375,8 +1381,9 @@ static void make_spare(rmq_store_t *st) {
         pooled = st->pool[0];
         memmove(st->pool, st->pool + 1, --st->npool * sizeof(*st->pool));
     }
+    if (!need) pthread_cond_broadcast(&st->done_cond); /* read-only or stopping meanwhile */
     pthread_mutex_unlock(&st->q_mu);
-    if (!need) return;
+    if (!need) return false;
     char msg[256];
     seg_t *g = NULL;
     rmq_err_t err = pooled ? seg_recycle(st, pooled, id, &g) : RMQ_ERR_IO;
@@ -1385,13 +1392,14 @@ static void make_spare(rmq_store_t *st) {
     if (err == RMQ_NONE) {
         pthread_rwlock_wrlock(&st->seg_mu);
         err = segtab_add(st, g);
+        /* with the segment table: write_checkpoint reads both under seg_mu */
+        if (err == RMQ_NONE) st->next_seg_id = id + 1;
         pthread_rwlock_unlock(&st->seg_mu);
         if (err != RMQ_NONE) {
             st->io->unlink(st->io->ud, g->path);
             seg_free(st, g);
         } else {
             st->spare = g;
-            st->next_seg_id = id + 1;
             st->spare_err = RMQ_NONE;
         }
     }
@@ -1404,6 +1412,7 @@ static void make_spare(rmq_store_t *st) {
     }
     pthread_cond_broadcast(&st->done_cond);
     pthread_mutex_unlock(&st->q_mu);
+    return true;
 }
 
 /* Write the checkpoint file atomically. live_excl: segment ids about to be
@@ -1413,10 +1422,9 @@ static rmq_err_t write_checkpoint(rmq_store_t *st, const uint64_t *excl, size_t 
     c.pos_seg = st->wseg ? st->wseg->id : 0;
     c.pos_off = st->wseg ? atomic_load(&st->wseg->used) : 0;
     /* segments: live ones are in the table (minus excl); every id below
-     * next_seg_id that is not live is reclaimed. q_mu keeps the two
+     * next_seg_id that is not live is reclaimed. seg_mu keeps the two
      * consistent: the preparer adds a spare and moves next_seg_id past it
-     * under q_mu (make_spare). */
-    pthread_mutex_lock(&st->q_mu);
+     * under the write lock (make_spare). */
     pthread_rwlock_rdlock(&st->seg_mu);
     const uint64_t next_id = st->next_seg_id;
     uint64_t low = next_id;
@@ -1441,7 +1449,6 @@ static rmq_err_t write_checkpoint(rmq_store_t *st, const uint64_t *excl, size_t 
         c.reclaimed[c.n_reclaimed++] = id;
     }
     pthread_rwlock_unlock(&st->seg_mu);
-    pthread_mutex_unlock(&st->q_mu);
     pthread_rwlock_rdlock(&st->map_mu);
     c.streams = malloc((st->nstreams ? st->nstreams : 1) * sizeof(*c.streams));
     if (c.streams) {
@@ -1650,8 +1657,7 @@ static void *preparer_main(void *arg) {
         if (room && (st->spare_err == RMQ_NONE || now >= st->spare_retry_ns)) {
             pthread_mutex_unlock(&st->q_mu);
             wal_mark_t m = wal_mark(st);
-            make_spare(st);
-            slow_step(st, SLOW_NEXT_SEGMENT, m);
+            if (make_spare(st)) slow_step(st, SLOW_NEXT_SEGMENT, m);
             pthread_mutex_lock(&st->q_mu);
             continue;
         }

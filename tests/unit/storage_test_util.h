@@ -140,12 +140,12 @@ static inline int tu_f_sync_fault(tu_fault_io_t *f) {
     atomic_fetch_add(&f->fdatasyncs, 1);
     int delay = atomic_load(&f->sync_delay_ms);
     if (delay > 0) tu_sleep_ms(delay);
+    /* take one from the budget atomically: the WAL writer and its segment
+     * preparer sync concurrently */
     int left = atomic_load(&f->fdatasync_ok);
-    if (left >= 0) {
-        if (left == 0) return -EIO;
-        atomic_fetch_sub(&f->fdatasync_ok, 1);
+    while (left > 0 && !atomic_compare_exchange_weak(&f->fdatasync_ok, &left, left - 1)) {
     }
-    return 0;
+    return left == 0 ? -EIO : 0;
 }
 static inline int tu_f_fdatasync(void *ud, int fd) {
     int r = tu_f_sync_fault(ud);
