@@ -98,7 +98,8 @@ typedef struct tu_fault_io {
     atomic_int fallocate_err;   /* nonzero: fallocate(mode 0) returns this (-ENOSPC) */
     atomic_int fallocate_delay_ms; /* >0: fallocate(mode 0) sleeps this long first (a slow disk) */
     atomic_int fallocate_gate;     /* nonzero: fallocate(mode 0) blocks until it is 0 again */
-    atomic_int gate_waiters;       /* fallocates blocked at the gate now */
+    atomic_int rename_gate;        /* nonzero: a rename to a segment file blocks until it is 0 again */
+    atomic_int gate_waiters;       /* fallocates and renames blocked at their gates now */
     atomic_int sync_delay_ms;      /* >0: every synced write or fdatasync sleeps this long first */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
     atomic_int fdatasyncs;      /* fdatasync calls, RWF_DSYNC writes and io_uring fsyncs */
@@ -219,7 +220,12 @@ static inline int tu_f_unlink(void *ud, const char *p) {
     return rmq_wal_io_default()->unlink(NULL, p);
 }
 static inline int tu_f_rename(void *ud, const char *a, const char *b) {
-    (void)ud;
+    tu_fault_io_t *f = ud;
+    if (strstr(b, ".seg") && atomic_load(&f->rename_gate)) { /* not the checkpoint's rename */
+        atomic_fetch_add(&f->gate_waiters, 1);
+        while (atomic_load(&f->rename_gate)) tu_sleep_ms(1);
+        atomic_fetch_sub(&f->gate_waiters, 1);
+    }
     return rmq_wal_io_default()->rename(NULL, a, b);
 }
 static inline int64_t tu_f_fsize(void *ud, int fd) {

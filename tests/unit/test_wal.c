@@ -841,6 +841,59 @@ static void test_appends_go_on_while_next_segment_is_made(void **state) {
     tu_rmdir(dir);
 }
 
+/* The pooled path: while the preparer is held inside the rename of a
+ * reclaimed file to the next segment id, synced appends into the current
+ * segment complete and a reclaim writes its checkpoint. After the rename,
+ * entries go into the renamed file, and a reopen brings back exactly what
+ * was appended since the reclaimed segments: the checkpoint written during
+ * the rename did not call the new segment reclaimed. */
+static void test_checkpoint_while_pooled_segment_renamed(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 64 * 1024;
+    sealed_log_t sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    rmq_store_t *st = open_ok(&c, &f.io);
+    rmq_store_set_sealed_cb(st, on_sealed, &sl);
+    const size_t len = 1000;
+    const int64_t per_seg = (int64_t)(c.segment_size_bytes / (RMQ_WAL_HDR + len));
+    int64_t next = 0;
+    for (; next < per_seg + 5; next++) put_or_fail(st, &f, 8, len, next); /* into segment 2 */
+    pthread_mutex_lock(&sl.mu);
+    assert_int_equal(sl.n, 1);
+    uint64_t first = sl.ids[0];
+    pthread_mutex_unlock(&sl.mu);
+    assert_int_equal(rmq_store_reclaim(st, first), RMQ_NONE); /* its file is pooled */
+    atomic_store(&f.rename_gate, 1);
+    for (; next < 2 * per_seg + 5; next++) put_or_fail(st, &f, 8, len, next); /* into segment 3 */
+    for (int i = 0; i < 3000 && atomic_load(&f.gate_waiters) == 0; i++) tu_sleep_ms(10);
+    assert_int_equal(atomic_load(&f.gate_waiters), 1); /* the preparer renames the pooled file */
+    pthread_mutex_lock(&sl.mu);
+    assert_int_equal(sl.n, 2);
+    uint64_t second = sl.ids[1];
+    pthread_mutex_unlock(&sl.mu);
+    assert_int_equal(rmq_store_reclaim(st, second), RMQ_NONE); /* checkpoint meanwhile */
+    for (int i = 0; i < 10; i++, next++) put_or_fail(st, &f, 8, len, next);
+    assert_int_equal(atomic_load(&f.gate_waiters), 1); /* still held */
+    atomic_store(&f.rename_gate, 0);
+    int64_t end_target = next + per_seg; /* crosses into the renamed file */
+    for (; next < end_target; next++) put_or_fail(st, &f, 8, len, next);
+    pthread_mutex_lock(&sl.mu);
+    assert_int_equal(sl.n, 3);
+    pthread_mutex_unlock(&sl.mu);
+    rmq_store_close(st);
+    st = open_ok(&c, NULL);
+    int64_t ws = -1, end = -1;
+    rmq_store_stream_wal_start(st, 8, &ws);
+    assert_int_equal(ws, 2 * per_seg); /* the first two segments are gone, nothing else */
+    assert_int_equal(verify_stream(st, 8, ws, len, 1, &end), next - ws);
+    assert_int_equal(end, next);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
 /* Appends from a thread, without waiting for durability, until one fails. */
 typedef struct ro_appender {
     rmq_store_t *st;
@@ -1621,6 +1674,7 @@ int main(void) {
         cmocka_unit_test(test_slow_segment_preparation_logged),
         cmocka_unit_test(test_appends_go_on_while_next_segment_is_made),
         cmocka_unit_test(test_read_only_wakes_append_waiting_for_segment),
+        cmocka_unit_test(test_checkpoint_while_pooled_segment_renamed),
         cmocka_unit_test(test_queue_wait_synced_share_logged),
         cmocka_unit_test(test_segment_copy_cached),
         cmocka_unit_test(test_direct_large_group_every_piece_synced),
