@@ -20,6 +20,7 @@
 #include "admin/admin.h"
 #include "admin/api.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 struct rmq_admin_server {
@@ -209,11 +210,7 @@ static ssize_t rmq_sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
             if (now >= st->next_ns) break;
             uint64_t wait = st->next_ns - now;
             if (wait > 200000000ull) wait = 200000000ull; /* re-check stop flag */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + wait;
-            ts.tv_sec += (time_t)(ns / 1000000000ull);
-            ts.tv_nsec = (long)(ns % 1000000000ull);
+            struct timespec ts = rmq_cond_deadline_ns(wait);
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
         }
         pthread_mutex_unlock(&s->mu);

@@ -47,14 +47,7 @@ static uint64_t now_ms(void) { return rmq_mono_ns() / 1000000; }
 
 /* Sleep up to ms unless stopping; true if stopping. */
 static bool nap(rmq_cluster_t *c, uint32_t ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = rmq_cond_deadline_ms(ms);
     pthread_mutex_lock(&c->mu);
     if (!c->stop) pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     bool s = c->stop;

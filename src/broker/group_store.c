@@ -381,13 +381,7 @@ static void *rmq_groups_ticker(void *arg) {
     int64_t next_expire = rmq_wall_ms() + G->retention_check_interval_ms;
     pthread_mutex_lock(&G->mu);
     while (!G->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += RMQ_GROUPS_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = rmq_cond_deadline_ms(RMQ_GROUPS_TICK_MS);
         pthread_cond_timedwait(&G->cv, &G->mu, &ts);
         if (G->stop) break;
         pthread_mutex_unlock(&G->mu);

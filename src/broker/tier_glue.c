@@ -658,9 +658,7 @@ static void *retention_main(void *arg) {
     rmq_btier_t *t = b->tier;
     uint64_t last_seal_ms = rmq_mono_ns() / 1000000;
     for (;;) {
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += RETENTION_CHECK_MS / 1000;
+        struct timespec dl = rmq_cond_deadline_ms(RETENTION_CHECK_MS);
         pthread_mutex_lock(&t->mu);
         while (!t->stop && !t->n_gone && !t->sweep_pending && pthread_cond_timedwait(&t->cv, &t->mu, &dl) == 0) {
         }

@@ -312,13 +312,7 @@ static void *fencer_main(void *ud) {
     rmq_meta_state_t *st = rmq_raft_store_state(s->raft);
     pthread_mutex_lock(&s->stop_mu);
     while (!s->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += FENCE_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = rmq_cond_deadline_ms(FENCE_TICK_MS);
         pthread_cond_timedwait(&s->stop_cv, &s->stop_mu, &ts);
         if (s->stop) break;
         pthread_mutex_unlock(&s->stop_mu);

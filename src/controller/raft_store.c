@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/crc32c.h"
 #include "common/log.h"
@@ -1193,10 +1194,7 @@ rmq_err_t rmq_raft_store_open_embedded(const char *data_dir, int32_t node_id, co
     while (!ok) {
         ok = s->info.leader_ready && rmq_meta_state_cluster_id(s->state, NULL);
         if (ok || (uint64_t)time(NULL) >= deadline) break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 5 * 1000000;
-        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        struct timespec ts = rmq_cond_deadline_ms(5);
         pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     }
     pthread_mutex_unlock(&s->mu);
@@ -1227,11 +1225,7 @@ bool rmq_raft_store_is_leader(rmq_raft_store_t *s) {
 }
 
 bool rmq_raft_store_wait_leader(rmq_raft_store_t *s, uint32_t timeout_ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    struct timespec ts = rmq_cond_deadline_ms(timeout_ms);
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     while (s->info.leader_id <= 0 && rc == 0) rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);

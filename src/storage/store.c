@@ -44,6 +44,7 @@
 #endif
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "storage/wal_format.h"
 
@@ -1632,12 +1633,7 @@ static void cond_wait_until(rmq_store_t *st, pthread_cond_t *c, uint64_t deadlin
         return;
     }
     /* condvar uses CLOCK_REALTIME; convert the relative wait */
-    uint64_t rel = deadline > now ? deadline - now : 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + rel % 1000000000ull;
-    ts.tv_sec += (time_t)(rel / 1000000000ull + ns / 1000000000ull);
-    ts.tv_nsec = (long)(ns % 1000000000ull);
+    struct timespec ts = rmq_cond_deadline_ns(deadline > now ? deadline - now : 0);
     pthread_cond_timedwait(c, &st->q_mu, &ts);
 }
 

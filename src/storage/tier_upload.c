@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/tbucket.h"
 #include "storage/wal_format.h"
@@ -128,11 +129,7 @@ uint32_t rmq_tier_backoff_ms(uint32_t base_ms, uint32_t max_ms, uint32_t attempt
 
 /* Sleep up to ns, waking early on stop. false if stopping. */
 static bool wait_or_stop_ns(rmq_tier_uploader_t *u, uint64_t ns) {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    uint64_t sum = (uint64_t)dl.tv_nsec + ns % 1000000000ull;
-    dl.tv_sec += (time_t)(ns / 1000000000ull + sum / 1000000000ull);
-    dl.tv_nsec = (long)(sum % 1000000000ull);
+    struct timespec dl = rmq_cond_deadline_ns(ns);
     pthread_mutex_lock(&u->mu);
     while (!u->stop)
         if (pthread_cond_timedwait(&u->stop_cv, &u->mu, &dl) == ETIMEDOUT) break;
@@ -478,14 +475,7 @@ rmq_err_t rmq_tier_uploader_start(const rmq_tier_upload_config_t *cfg, rmq_obj_s
 }
 
 bool rmq_tier_uploader_wait_idle(rmq_tier_uploader_t *u, uint32_t timeout_ms) {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = rmq_cond_deadline_ms(timeout_ms);
     pthread_mutex_lock(&u->mu);
     while ((u->queued || u->running) && !u->stop)
         if (pthread_cond_timedwait(&u->idle_cv, &u->mu, &dl) == ETIMEDOUT) break;

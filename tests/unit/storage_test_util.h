@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "storage/store.h"
 
 static inline int tu_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -291,14 +292,7 @@ static inline void tu_done_wait(tu_done_t *d) {
 /* Wait at most ms for d's completion; true if it ran. For tests whose
  * broken version would block forever: they fail instead of hanging. */
 static inline bool tu_done_wait_ms(tu_done_t *d, int ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = rmq_cond_deadline_ms((uint64_t)ms);
     pthread_mutex_lock(&d->mu);
     int r = 0;
     while (!d->done && r == 0) r = pthread_cond_timedwait(&d->cond, &d->mu, &ts);
