@@ -11,7 +11,8 @@
 #      alone would put every message 5 ms late, so it is not a latency setting)
 #   4. the same produce load against librdkafka's in-process mock: the
 #      client's own p99 at that rate and linger, the floor the broker's sits on
-# and prints a summary plus a markdown row for the README table, then the
+# and prints a summary plus a markdown row for the README table (with, below
+# it, steps 3 and 4's p99 by second and without the first second), then the
 # broker's own latency histograms over step 3 (from --metrics: Produce and
 # Fetch request time, WAL append and synced-write time), so a client figure
 # can be split into the broker's part and the rest, the warnings the broker
@@ -295,6 +296,18 @@ for k, v in rows:
 print()
 print("markdown row for bench/README.md:")
 print("| " + " | ".join([label] + [v for _, v in rows]) + " |")
+# where the tail is: by second of enqueue, and without the first second
+# (client start-up: connections, the consumer's first fetches; the mock
+# pays it too). The table keeps the whole run's p99.
+def steady(r):
+    return lat(r.get("latency_after_first_second_ms"), "p99")
+def by_sec(r):
+    return " ".join("-" if not h else "{:.2f}".format(h["p99"]) for h in r.get("latency_by_second_ms") or [])
+print()
+print("  p99 produce ms after the first second: broker {}, mock {}".format(
+    f(steady(ep), "{:.2f}"), f(steady(fl["produce"]), "{:.2f}")))
+print("  p99 produce ms by second, broker: " + by_sec(ep))
+print("  p99 produce ms by second, mock:   " + by_sec(fl["produce"]))
 EOF
 # The broker's own view of step 3 (histogram deltas between the two
 # snapshots; a quantile is the upper bound of the bucket it falls in): what

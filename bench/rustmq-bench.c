@@ -913,6 +913,8 @@ typedef struct {
     uint64_t bytes;       /* delivered payload bytes */
     double seconds;       /* start to last delivery report */
     hist_t *lat;          /* owned */
+    hist_t *by_sec;       /* owned, nsec histograms: latency by second of enqueue (duration runs) */
+    unsigned nsec;
     errcount_t errs;      /* enqueue + delivery errors */
     errcount_t client_errs;
     bool ok;              /* all threads started */
@@ -930,6 +932,7 @@ typedef struct {
     uint64_t attempted, delivered, failed, bytes;
     uint64_t end_ns;
     hist_t *lat;
+    hist_t *by_sec; /* owned, sh->nsec histograms, or NULL */
     errcount_t errs;
     client_errs_t cerr;
     bool ok;
@@ -941,6 +944,7 @@ struct prod_shared {
     atomic_uint_fast64_t start_set;
     double duration;
     uint64_t rate_per_thread_x1000; /* msgs per 1000 s, keeps fractions */
+    unsigned nsec;                  /* seconds of the latency timeline, 0 = none */
 };
 
 /* Key number i as "k<i>" into buf (at least 21 bytes; not terminated);
@@ -970,6 +974,11 @@ static void prod_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
     pt->delivered++;
     pt->bytes += m->len;
     hist_record(pt->lat, now >= t0 ? now - t0 : 0);
+    if (pt->by_sec && t0 >= pt->sh->start_ns) {
+        uint64_t sec = (t0 - pt->sh->start_ns) / 1000000000ull;
+        if (sec >= pt->sh->nsec) sec = pt->sh->nsec - 1;
+        hist_record(&pt->by_sec[sec], now >= t0 ? now - t0 : 0);
+    }
 }
 
 /* error_cb shares the conf opaque with the DR callback: both get the
@@ -1091,6 +1100,9 @@ static rmq_err_t produce_run(const bench_opts_t *o, const char *bootstrap, prod_
     pthread_barrier_init(&sh->ready, NULL, (unsigned)o->producers);
     sh->duration = o->duration;
     sh->rate_per_thread_x1000 = o->rate ? (o->rate * 1000 + (uint64_t)o->producers - 1) / (uint64_t)o->producers : 0;
+    /* the timeline: one histogram per started second of a duration run */
+    sh->nsec = o->count ? 0 : (unsigned)ceil(o->duration);
+    if (sh->nsec > 3600) sh->nsec = 3600;
     rmq_err_t ret = RMQ_NONE;
     int started = 0;
     for (int i = 0; i < o->producers; i++) {
@@ -1106,6 +1118,22 @@ static rmq_err_t produce_run(const bench_opts_t *o, const char *bootstrap, prod_
             break;
         }
         hist_init(pt->lat);
+        if (sh->nsec) {
+            pt->by_sec = malloc(sh->nsec * sizeof(hist_t));
+            if (!pt->by_sec) {
+                ret = RMQ_ERR_NOMEM;
+                break;
+            }
+            for (unsigned k = 0; k < sh->nsec; k++) hist_init(&pt->by_sec[k]);
+        }
+    }
+    if (ret == RMQ_NONE && sh->nsec) {
+        r->by_sec = malloc(sh->nsec * sizeof(hist_t));
+        if (!r->by_sec) ret = RMQ_ERR_NOMEM;
+        else {
+            r->nsec = sh->nsec;
+            for (unsigned k = 0; k < sh->nsec; k++) hist_init(&r->by_sec[k]);
+        }
     }
     if (ret == RMQ_NONE) {
         for (int i = 0; i < o->producers; i++) {
@@ -1128,6 +1156,8 @@ static rmq_err_t produce_run(const bench_opts_t *o, const char *bootstrap, prod_
         r->failed += pt->failed;
         r->bytes += pt->bytes;
         hist_merge(r->lat, pt->lat);
+        for (unsigned k = 0; r->by_sec && pt->by_sec && k < r->nsec; k++) hist_merge(&r->by_sec[k], &pt->by_sec[k]);
+        free(pt->by_sec);
         errcount_merge(&r->errs, &pt->errs);
         errcount_merge(&r->client_errs, &pt->cerr.errs);
         if (pt->end_ns > end) end = pt->end_ns;
@@ -1144,6 +1174,9 @@ static rmq_err_t produce_run(const bench_opts_t *o, const char *bootstrap, prod_
 static void prod_result_free(prod_result_t *r) {
     free(r->lat);
     r->lat = NULL;
+    free(r->by_sec);
+    r->by_sec = NULL;
+    r->nsec = 0;
 }
 
 static double rate_of(uint64_t n, double sec) { return sec > 0 ? (double)n / sec : 0; }
@@ -1157,6 +1190,25 @@ static void prod_print(const char *label, const prod_result_t *r) {
         printf("%s latency ms (enqueue -> delivery report): p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", label,
                ns_ms(hist_quantile(r->lat, 0.5)), ns_ms(hist_quantile(r->lat, 0.99)),
                ns_ms(hist_quantile(r->lat, 0.999)), ns_ms(r->lat->max));
+    if (r->nsec > 1 && r->lat->n) {
+        /* where in the run the tail is: a start-up ramp and a steady miss
+         * look alike in the p99 of the whole run */
+        printf("%s p99 ms by second of enqueue:", label);
+        for (unsigned k = 0; k < r->nsec; k++)
+            if (r->by_sec[k].n) printf(" %.2f", ns_ms(hist_quantile(&r->by_sec[k], 0.99)));
+            else printf(" -");
+        printf("\n");
+        hist_t *rest = malloc(sizeof(hist_t));
+        if (rest) {
+            hist_init(rest);
+            for (unsigned k = 1; k < r->nsec; k++) hist_merge(rest, &r->by_sec[k]);
+            if (rest->n)
+                printf("%s latency ms after the first second: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", label,
+                       ns_ms(hist_quantile(rest, 0.5)), ns_ms(hist_quantile(rest, 0.99)),
+                       ns_ms(hist_quantile(rest, 0.999)), ns_ms(rest->max));
+            free(rest);
+        }
+    }
     errcount_print(label, &r->errs);
     if (errcount_total(&r->client_errs)) errcount_print("client", &r->client_errs);
 }
@@ -1170,6 +1222,22 @@ static void jb_prod(rmq_buf_t *b, const prod_result_t *r) {
     jb_num(b, rate_of(r->bytes, r->seconds) / 1e6);
     jb_printf(b, ",\"latency_ms\":");
     jb_hist(b, r->lat);
+    if (r->nsec) {
+        jb_printf(b, ",\"latency_by_second_ms\":[");
+        for (unsigned k = 0; k < r->nsec; k++) {
+            if (k) jb_printf(b, ",");
+            jb_hist(b, &r->by_sec[k]);
+        }
+        jb_printf(b, "]");
+        hist_t *rest = malloc(sizeof(hist_t));
+        if (rest) {
+            hist_init(rest);
+            for (unsigned k = 1; k < r->nsec; k++) hist_merge(rest, &r->by_sec[k]);
+            jb_printf(b, ",\"latency_after_first_second_ms\":");
+            jb_hist(b, rest);
+            free(rest);
+        }
+    }
     jb_printf(b, ",\"errors\":");
     jb_errors(b, &r->errs);
     jb_printf(b, ",\"client_errors\":");
