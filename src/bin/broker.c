@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
     o.write_cache_bytes = (uint64_t)cfg.cache.write_cache_size_bytes;
     o.direct_io = cfg.wal.direct_io;
     o.io_uring = cfg.wal.io_uring;
+    o.prefill_segments = cfg.wal.prefill_segments;
     o.auto_create_topics = cfg.topics.auto_create;
     o.default_partitions = (int32_t)cfg.topics.default_partitions;
     o.default_replication_factor = (int16_t)cfg.topics.default_replication_factor;

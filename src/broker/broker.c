@@ -188,6 +188,7 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     sc.write_cache_size_bytes = o->write_cache_bytes;
     sc.direct_io = o->direct_io;
     sc.io_uring = o->io_uring;
+    sc.prefill_segments = o->prefill_segments;
     sc.fsync_hist = b->m_fsync_latency;
     uint64_t t0 = rmq_mono_ns();
     err = rmq_store_open(&sc, NULL, &b->store, errbuf, errlen);

@@ -35,7 +35,7 @@ typedef struct rmq_broker_opts {
     uint64_t upload_interval_ms; /* seal the active segment this often (0 = size trigger only) */
     uint32_t flush_interval_ms;
     uint64_t write_cache_bytes;
-    bool direct_io, io_uring;
+    bool direct_io, io_uring, prefill_segments;
     /* topics */
     bool auto_create_topics;
     int32_t default_partitions;

@@ -64,6 +64,7 @@ static const rmq_cfg_field_t broker_schema[] = {
     BF(wal, flush_interval_ms, RMQ_CFG_INT64, 1, 600000, "1000", NULL, 0, NULL, "background flush period when fsync_on_write = false"),
     BF(wal, direct_io, RMQ_CFG_BOOL, 0, 0, "false", NULL, 0, NULL, "open segments with O_DIRECT"),
     BF(wal, io_uring, RMQ_CFG_BOOL, 0, 0, "false", NULL, 0, NULL, "use io_uring for WAL I/O where available"),
+    BF(wal, prefill_segments, RMQ_CFG_BOOL, 0, 0, "true", NULL, 0, NULL, "write new segments through with zeros before use (first writes to preallocated blocks are slow)"),
 
     BF(cache, write_cache_size_bytes, RMQ_CFG_SIZE, MiB, TiB, "268435456", NULL, 0, NULL, "hot (tailing reads) cache budget"),
     BF(cache, read_cache_size_bytes, RMQ_CFG_SIZE, 0, TiB, "536870912", NULL, 0, "RUSTMQ_CACHE_SIZE", "cold (historical reads) cache budget"),

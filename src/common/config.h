@@ -60,6 +60,7 @@ typedef struct rmq_broker_config {
         int64_t flush_interval_ms;
         bool direct_io;
         bool io_uring;
+        bool prefill_segments;
     } wal;
     struct {
         uint64_t write_cache_size_bytes;

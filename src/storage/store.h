@@ -41,6 +41,9 @@ typedef struct rmq_store_config {
                                     support O_DIRECT, else open fails: ERR_UNSUPPORTED) */
     bool io_uring;               /* submit writes + fdatasync through io_uring (open fails
                                     with ERR_UNSUPPORTED if the ring cannot be set up) */
+    bool prefill_segments;       /* write each newly created segment through once with
+                                    zeros (O_DIRECT, on the preparer thread) before it
+                                    takes appends; skipped where O_DIRECT is refused */
     const rmq_clock_t *clock;    /* NULL = rmq_clock_system() */
     rmq_wal_uring_hook_fn uring_hook; /* tests only (fault injection on the io_uring path):
                                          NULL = none; see storage/wal_io.h */

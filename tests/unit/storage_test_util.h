@@ -100,7 +100,10 @@ typedef struct tu_fault_io {
     atomic_int fallocate_delay_ms; /* >0: fallocate(mode 0) sleeps this long first (a slow disk) */
     atomic_int fallocate_gate;     /* nonzero: fallocate(mode 0) blocks until it is 0 again */
     atomic_int rename_gate;        /* nonzero: a rename to a segment file blocks until it is 0 again */
-    atomic_int gate_waiters;       /* fallocates and renames blocked at their gates now */
+    atomic_int gate_waiters;       /* fallocates, renames and zero writes blocked at their gates now */
+    atomic_int last_direct_fd;     /* the fd last opened with O_DIRECT (-1: none, or closed) */
+    atomic_llong zero_bytes;       /* bytes of all-zero single-buffer writes to last_direct_fd (a prefill) */
+    atomic_int zero_gate;          /* nonzero: such a write blocks until it is 0 again */
     atomic_int sync_delay_ms;      /* >0: every synced write or fdatasync sleeps this long first */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
     atomic_int fdatasyncs;      /* fdatasync calls, RWF_DSYNC writes and io_uring fsyncs */
@@ -117,7 +120,18 @@ typedef struct tu_fault_io {
 static inline int tu_f_open(void *ud, const char *p, int fl, int mode) {
     tu_fault_io_t *f = ud;
     if (fl & O_DIRECT) atomic_fetch_add(&f->direct_opens, 1);
-    return rmq_wal_io_default()->open(NULL, p, fl, mode);
+    int fd = rmq_wal_io_default()->open(NULL, p, fl, mode);
+    if (fd >= 0 && (fl & O_DIRECT)) atomic_store(&f->last_direct_fd, fd);
+    return fd;
+}
+/* A write of one all-zero buffer to the last O_DIRECT fd: a segment prefill
+ * (the store's entries are never all zeros). */
+static inline bool tu_f_is_zero_write(tu_fault_io_t *f, int fd, const struct iovec *iov, int n) {
+    if (n != 1 || fd != atomic_load(&f->last_direct_fd)) return false;
+    const uint8_t *p = iov[0].iov_base;
+    for (size_t i = 0; i < iov[0].iov_len; i++)
+        if (p[i]) return false;
+    return true;
 }
 typedef ssize_t (*tu_writev_fn)(void *ud, int fd, const struct iovec *iov, int n, off_t off);
 /* A write through wr (a real syscall) with the write faults applied:
@@ -135,7 +149,18 @@ static inline ssize_t tu_f_write_faulted(tu_fault_io_t *f, tu_writev_fn wr, int 
     return wr(NULL, fd, iov, n, off);
 }
 static inline ssize_t tu_f_pwritev(void *ud, int fd, const struct iovec *iov, int n, off_t off) {
-    return tu_f_write_faulted(ud, rmq_wal_io_default()->pwritev, fd, iov, n, off);
+    tu_fault_io_t *f = ud;
+    if (tu_f_is_zero_write(f, fd, iov, n)) {
+        if (atomic_load(&f->zero_gate)) {
+            atomic_fetch_add(&f->gate_waiters, 1);
+            while (atomic_load(&f->zero_gate)) tu_sleep_ms(1);
+            atomic_fetch_sub(&f->gate_waiters, 1);
+        }
+        ssize_t r = tu_f_write_faulted(f, rmq_wal_io_default()->pwritev, fd, iov, n, off);
+        if (r > 0) atomic_fetch_add(&f->zero_bytes, (long long)r);
+        return r;
+    }
+    return tu_f_write_faulted(f, rmq_wal_io_default()->pwritev, fd, iov, n, off);
 }
 /* The fdatasync budget shared by the syscall and the io_uring fsync. */
 static inline int tu_f_sync_fault(tu_fault_io_t *f) {
@@ -213,7 +238,9 @@ static inline ssize_t tu_f_pread(void *ud, int fd, void *b, size_t l, off_t o) {
     return rmq_wal_io_default()->pread(NULL, fd, b, l, o);
 }
 static inline int tu_f_close(void *ud, int fd) {
-    (void)ud;
+    tu_fault_io_t *f = ud;
+    int d = fd;
+    atomic_compare_exchange_strong(&f->last_direct_fd, &d, -1);
     return rmq_wal_io_default()->close(NULL, fd);
 }
 static inline int tu_f_unlink(void *ud, const char *p) {
@@ -254,6 +281,7 @@ static inline void tu_fault_init(tu_fault_io_t *f) {
                            .list = tu_f_list,
                            .ud = f};
     atomic_store(&f->fdatasync_ok, -1);
+    atomic_store(&f->last_direct_fd, -1);
 }
 
 /* Route the io_uring path's results of a store opened with c through f. */

@@ -319,6 +319,7 @@ static void fsync_eio_read_only(bool dsync) {
     tu_fault_init(&f);
     if (!dsync) f.io.pwritev_dsync = NULL;
     rmq_store_config_t c = small_cfg(dir);
+    c.prefill_segments = false; /* its O_DIRECT opens would count below as the data path's */
     tu_fault_attach(&c, &f);
     rmq_store_t *st = open_ok(&c, &f.io);
     for (int i = 0; i < 10; i++) put(st, 1, 200, 1, i);
@@ -951,6 +952,106 @@ static void test_read_only_wakes_append_waiting_for_segment(void **state) {
     assert_true(woken); /* returned while the preparer was still held */
     assert_int_equal(atomic_load(&a.last_err), RMQ_ERR_READ_ONLY);
     atomic_store(&f.fdatasync_ok, -1);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
+/* A segment the preparer creates (no reclaimed file to reuse) is written
+ * through with zeros before it is published as the spare, and the entries
+ * later written over those zeros all come back after a reopen. */
+static void test_fresh_segment_prefilled(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    assert_true(c.prefill_segments); /* the default */
+    rmq_store_t *st = open_ok(&c, &f.io);
+    wait_segments_live(st, 2); /* the spare is published only after its prefill */
+    assert_int_equal(atomic_load(&f.zero_bytes), (long long)c.segment_size_bytes);
+    const size_t len = 1000;
+    const int64_t n = (int64_t)(2.5 * (double)c.segment_size_bytes / (double)(RMQ_WAL_HDR + len));
+    for (int64_t i = 0; i < n; i++) put(st, 4, len, 1, i); /* into the spare and the next fresh one */
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    rmq_store_close(st);
+    int64_t end;
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 4, 0, len, 1, &end), n);
+    assert_int_equal(end, n);
+    rmq_store_close(st);
+
+    /* switched off: no zeros are written */
+    char *dir2 = tu_mkdir();
+    tu_fault_init(&f);
+    c = small_cfg(dir2);
+    c.prefill_segments = false;
+    st = open_ok(&c, &f.io);
+    wait_segments_live(st, 2);
+    for (int64_t i = 0; i < n; i++) put(st, 4, len, 1, i);
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    rmq_store_close(st);
+    assert_int_equal(atomic_load(&f.zero_bytes), 0);
+    tu_rmdir(dir2);
+    tu_rmdir(dir);
+}
+
+typedef struct {
+    rmq_store_t *st;
+    size_t len;
+    int n;               /* appends to make */
+    atomic_int returned; /* appends that returned */
+    atomic_int errors;
+} n_appender_t;
+
+static void *n_appender_main(void *arg) {
+    n_appender_t *a = arg;
+    uint8_t *b = malloc(a->len);
+    for (int i = 0; i < a->n; i++) {
+        tu_fill(b, a->len, 8, i);
+        if (rmq_store_append(a->st, 8, b, a->len, 1, 1000 + i, NULL, NULL) != RMQ_NONE) atomic_fetch_add(&a->errors, 1);
+        atomic_fetch_add(&a->returned, 1);
+    }
+    free(b);
+    return NULL;
+}
+
+/* An append that fills the current segment while the preparer is still
+ * prefilling the next one waits for one chunk of zeros, not for the whole
+ * prefill: the preparer stops after the chunk it is in and publishes the
+ * segment, whose unfilled rest then takes entries like any preallocated
+ * space. Every entry comes back after a reopen. */
+static void test_waiting_append_stops_prefill(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    c.segment_size_bytes = 2u << 20; /* two prefill chunks of 1 MiB */
+    c.capacity_bytes = 4u << 20;     /* two segments: no third one (and no prefill of it) to race the count */
+    atomic_store(&f.zero_gate, 1);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    for (int i = 0; i < 3000 && atomic_load(&f.gate_waiters) == 0; i++) tu_sleep_ms(10);
+    assert_int_equal(atomic_load(&f.gate_waiters), 1); /* the preparer is in the first chunk of the spare */
+    n_appender_t a = {.st = st, .len = 1000};
+    const int per_seg = (int)(c.segment_size_bytes / (RMQ_WAL_HDR + a.len));
+    a.n = per_seg + per_seg / 2;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, n_appender_main, &a), 0);
+    /* the tail is full: the next append waits for the spare */
+    for (int i = 0; i < 3000 && atomic_load(&a.returned) < per_seg; i++) tu_sleep_ms(10);
+    tu_sleep_ms(50);
+    assert_int_equal(atomic_load(&a.returned), per_seg);
+    assert_int_equal(atomic_load(&f.gate_waiters), 1);
+    atomic_store(&f.zero_gate, 0);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&a.errors), 0);
+    /* the first chunk was written, the second never started */
+    assert_int_equal(atomic_load(&f.zero_bytes), 1 << 20);
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    rmq_store_close(st);
+    int64_t end;
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 8, 0, a.len, 1, &end), a.n);
     rmq_store_close(st);
     tu_rmdir(dir);
 }
@@ -1675,6 +1776,8 @@ int main(void) {
         cmocka_unit_test(test_appends_go_on_while_next_segment_is_made),
         cmocka_unit_test(test_read_only_wakes_append_waiting_for_segment),
         cmocka_unit_test(test_checkpoint_while_pooled_segment_renamed),
+        cmocka_unit_test(test_fresh_segment_prefilled),
+        cmocka_unit_test(test_waiting_append_stops_prefill),
         cmocka_unit_test(test_queue_wait_synced_share_logged),
         cmocka_unit_test(test_segment_copy_cached),
         cmocka_unit_test(test_direct_large_group_every_piece_synced),
