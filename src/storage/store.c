@@ -1413,6 +1413,9 @@ static uint64_t seg_prefill(rmq_store_t *st, seg_t *g, uint64_t *ns) {
         if (fd == -EINVAL) { /* no O_DIRECT on this filesystem (tmpfs: nothing to gain either) */
             st->prefill_off = true;
             RMQ_INFO(SUB, "msg=\"WAL segments not prefilled: the filesystem refuses O_DIRECT\" dir=%s", st->dir);
+        } else {
+            RMQ_WARN(SUB, "msg=\"cannot prefill WAL segment\" segment=%" PRIu64 " op=open err=\"%s\"", g->id,
+                     strerror(-fd));
         }
         return 0;
     }

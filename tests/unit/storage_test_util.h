@@ -104,6 +104,7 @@ typedef struct tu_fault_io {
     atomic_int last_direct_fd;     /* the fd last opened with O_DIRECT (-1: none, or closed) */
     atomic_llong zero_bytes;       /* bytes of all-zero single-buffer writes to last_direct_fd (a prefill) */
     atomic_int zero_gate;          /* nonzero: such a write blocks until it is 0 again */
+    atomic_int direct_open_err;    /* nonzero: an open with O_DIRECT returns this (-EINVAL: tmpfs) */
     atomic_int sync_delay_ms;      /* >0: every synced write or fdatasync sleeps this long first */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
     atomic_int fdatasyncs;      /* fdatasync calls, RWF_DSYNC writes and io_uring fsyncs */
@@ -120,6 +121,8 @@ typedef struct tu_fault_io {
 static inline int tu_f_open(void *ud, const char *p, int fl, int mode) {
     tu_fault_io_t *f = ud;
     if (fl & O_DIRECT) atomic_fetch_add(&f->direct_opens, 1);
+    int e = atomic_load(&f->direct_open_err);
+    if (e && (fl & O_DIRECT)) return e;
     int fd = rmq_wal_io_default()->open(NULL, p, fl, mode);
     if (fd >= 0 && (fl & O_DIRECT)) atomic_store(&f->last_direct_fd, fd);
     return fd;

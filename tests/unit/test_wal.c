@@ -995,6 +995,43 @@ static void test_fresh_segment_prefilled(void **state) {
     tu_rmdir(dir);
 }
 
+/* Where the filesystem refuses O_DIRECT (tmpfs), segments are used as
+ * fallocate made them: one info line says so, no zeros are written, and
+ * appends across new segments work as before. */
+static void test_prefill_skipped_without_o_direct(void **state) {
+    (void)state;
+    if (g_mode.direct) skip(); /* there the WAL itself cannot open */
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    atomic_store(&f.direct_open_err, -EINVAL);
+    rmq_store_config_t c = small_cfg(dir);
+    int fds[2];
+    log_capture_begin(fds);
+    rmq_log_set_level(RMQ_LOG_INFO);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    wait_segments_live(st, 2);
+    const size_t len = 1000;
+    const int64_t n = (int64_t)(3.5 * (double)c.segment_size_bytes / (double)(RMQ_WAL_HDR + len));
+    for (int64_t i = 0; i < n; i++) put(st, 4, len, 1, i);
+    assert_int_equal(rmq_store_sync(st), RMQ_NONE);
+    rmq_store_close(st);
+    char out[8192];
+    log_capture_end(fds, out, sizeof out);
+    const char *key = "msg=\"WAL segments not prefilled: the filesystem refuses O_DIRECT\"";
+    const char *line = strstr(out, key);
+    assert_non_null(line);
+    assert_null(strstr(line + 1, key)); /* once, not per segment */
+    assert_null(strstr(out, "cannot prefill"));
+    assert_int_equal(atomic_load(&f.direct_opens), 1); /* not retried for later segments */
+    assert_int_equal(atomic_load(&f.zero_bytes), 0);
+    int64_t end;
+    st = open_ok(&c, NULL);
+    assert_int_equal(verify_stream(st, 4, 0, len, 1, &end), n);
+    rmq_store_close(st);
+    tu_rmdir(dir);
+}
+
 typedef struct {
     rmq_store_t *st;
     size_t len;
@@ -1778,6 +1815,7 @@ int main(void) {
         cmocka_unit_test(test_checkpoint_while_pooled_segment_renamed),
         cmocka_unit_test(test_fresh_segment_prefilled),
         cmocka_unit_test(test_waiting_append_stops_prefill),
+        cmocka_unit_test(test_prefill_skipped_without_o_direct),
         cmocka_unit_test(test_queue_wait_synced_share_logged),
         cmocka_unit_test(test_segment_copy_cached),
         cmocka_unit_test(test_direct_large_group_every_piece_synced),
