@@ -235,6 +235,7 @@ struct rmq_store {
      * added to by the writer only, read by enqueuers too */
     _Atomic uint64_t synced_ns;
     uint64_t slow_last_ns[SLOW_NSTEPS], slow_suppressed[SLOW_NSTEPS]; /* slow-step log rate limit */
+    uint64_t slow_supp_max_ns[SLOW_NSTEPS]; /* the longest of those not logged */
 #ifdef RMQ_HAVE_URING
     struct io_uring ring; /* io_uring: used by the writer thread only */
     bool ring_ok;
@@ -328,6 +329,7 @@ static void slow_step(rmq_store_t *st, int step, wal_mark_t since) {
     if (now - t0 < WAL_SLOW_NS) return;
     if (st->slow_last_ns[step] && now - st->slow_last_ns[step] < 1000000000ull) {
         st->slow_suppressed[step]++;
+        if (now - t0 > st->slow_supp_max_ns[step]) st->slow_supp_max_ns[step] = now - t0;
         return;
     }
     /* next-segment runs on the preparer, beside the writer (preparer_main) */
@@ -336,6 +338,36 @@ static void slow_step(rmq_store_t *st, int step, wal_mark_t since) {
              st->slow_suppressed[step]);
     st->slow_last_ns[step] = now;
     st->slow_suppressed[step] = 0;
+    st->slow_supp_max_ns[step] = 0;
+}
+
+/* Slow steps left out by the rate limit are otherwise only counted in the
+ * next line of their step, which may never come: a run of back-to-back
+ * slow synced writes at the end of a burst went unreported. So a second
+ * after the last line of a step, the ones left out since are summed up in
+ * one line. prep: the preparer's step, else the writer's; each thread
+ * handles its own (the counters are that thread's). */
+static bool slow_owned(int step, bool prep) { return (step == SLOW_NEXT_SEGMENT) == prep; }
+
+/* When the next such summary is due (UINT64_MAX: none pending). */
+static uint64_t slow_summary_at(const rmq_store_t *st, bool prep) {
+    uint64_t at = UINT64_MAX;
+    for (int i = 0; i < SLOW_NSTEPS; i++)
+        if (slow_owned(i, prep) && st->slow_suppressed[i] && st->slow_last_ns[i] + 1000000000ull < at)
+            at = st->slow_last_ns[i] + 1000000000ull;
+    return at;
+}
+
+static void slow_summaries(rmq_store_t *st, bool prep, uint64_t now) {
+    for (int i = 0; i < SLOW_NSTEPS; i++) {
+        if (!slow_owned(i, prep) || !st->slow_suppressed[i] || now < st->slow_last_ns[i] + 1000000000ull) continue;
+        RMQ_WARN(SUB, "msg=\"%s\" step=%s count=%" PRIu64 " max_ms=%.1f",
+                 prep ? "slow WAL segment preparations not logged" : "slow WAL writer steps not logged",
+                 slow_step_names[i], st->slow_suppressed[i], (double)st->slow_supp_max_ns[i] / 1e6);
+        st->slow_last_ns[i] = now; /* still at most one line a second per step */
+        st->slow_suppressed[i] = 0;
+        st->slow_supp_max_ns[i] = 0;
+    }
 }
 
 static void seg_free(rmq_store_t *st, seg_t *g) {
@@ -1727,6 +1759,13 @@ static void *preparer_main(void *arg) {
     pthread_mutex_lock(&st->q_mu);
     while (!st->stop) {
         uint64_t now = now_ns(st);
+        uint64_t summary_at = slow_summary_at(st, true);
+        if (now >= summary_at) {
+            pthread_mutex_unlock(&st->q_mu);
+            slow_summaries(st, true, now);
+            pthread_mutex_lock(&st->q_mu);
+            continue;
+        }
         bool room = !st->spare && st->nsegs < st->max_files && !st->ro;
         if (room && (st->spare_err == RMQ_NONE || now >= st->spare_retry_ns)) {
             pthread_mutex_unlock(&st->q_mu);
@@ -1738,7 +1777,8 @@ static void *preparer_main(void *arg) {
             pthread_mutex_lock(&st->q_mu);
             continue;
         }
-        cond_wait_until(st, &st->prep_cond, room ? st->spare_retry_ns : UINT64_MAX, now);
+        uint64_t until = room ? st->spare_retry_ns : UINT64_MAX;
+        cond_wait_until(st, &st->prep_cond, summary_at < until ? summary_at : until, now);
     }
     pthread_mutex_unlock(&st->q_mu);
     return NULL;
@@ -1754,9 +1794,10 @@ static void *writer_main(void *arg) {
         for (;;) {
             uint64_t now = now_ns(st);
             bool flush_due = !st->cfg.fsync_on_write && st->dirty && now >= st->next_flush_ns;
-            if (st->qhead || st->reclaims || flush_due || st->stop) break;
-            cond_wait_until(st, &st->q_cond, !st->cfg.fsync_on_write && st->dirty ? st->next_flush_ns : UINT64_MAX,
-                            now);
+            uint64_t summary_at = slow_summary_at(st, false);
+            if (st->qhead || st->reclaims || flush_due || st->stop || now >= summary_at) break;
+            uint64_t until = !st->cfg.fsync_on_write && st->dirty ? st->next_flush_ns : UINT64_MAX;
+            cond_wait_until(st, &st->q_cond, summary_at < until ? summary_at : until, now);
         }
         pend_t *list = st->qhead;
         wal_mark_t q_since = st->q_since;
@@ -1765,6 +1806,7 @@ static void *writer_main(void *arg) {
         st->reclaims = NULL;
         bool stopping = st->stop && !list && !rl;
         pthread_mutex_unlock(&st->q_mu);
+        slow_summaries(st, false, now_ns(st));
         /* queued entries waited that long for the writer (busy with the
          * steps below in its last round, or not given a CPU); the synced
          * share is the writes the writer finished meanwhile */

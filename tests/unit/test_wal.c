@@ -1093,6 +1093,40 @@ static void test_waiting_append_stops_prefill(void **state) {
     tu_rmdir(dir);
 }
 
+/* Slow steps the once-a-second limit leaves out are summed up a second
+ * after the step's last line, by the writer on its own, with no append to
+ * wake it: a run of slow synced writes at the end of a burst is reported
+ * (count and the longest) without waiting for the next slow step or close. */
+static void test_suppressed_slow_steps_summarized(void **state) {
+    (void)state;
+    char *dir = tu_mkdir();
+    tu_fault_io_t f;
+    tu_fault_init(&f);
+    rmq_store_config_t c = small_cfg(dir);
+    tu_fault_attach(&c, &f);
+    int fds[2];
+    log_capture_begin(fds);
+    rmq_store_t *st = open_ok(&c, &f.io);
+    wait_segments_live(st, 2);
+    tu_sleep_ms(1100); /* past any line of the open */
+    atomic_store(&f.sync_delay_ms, 40);
+    for (int i = 0; i < 5; i++) put(st, 3, 500, 1, i); /* five slow groups: one line, four left out */
+    atomic_store(&f.sync_delay_ms, 0);
+    tu_sleep_ms(1500); /* idle: only the writer's own timer can report them */
+    char out[8192];
+    log_capture_end(fds, out, sizeof out); /* before close: close would wake the writer anyway */
+    rmq_store_close(st);
+    const char *key = "msg=\"slow WAL writer steps not logged\" step=group-commit count=";
+    const char *line = strstr(out, key);
+    assert_non_null(line);
+    int count = atoi(line + strlen(key));
+    assert_true(count >= 3 && count <= 4);
+    const char *mx = strstr(line, " max_ms=");
+    assert_non_null(mx);
+    assert_true(atof(mx + 8) >= 35.0);
+    tu_rmdir(dir);
+}
+
 /* An entry queued while the writer is in a slow synced write (every sync
  * sleeps 60 ms) waits for it: the queue-wait line gives that synced write
  * as most of the wait, so it reads as the device and not as time the
@@ -1816,6 +1850,7 @@ int main(void) {
         cmocka_unit_test(test_fresh_segment_prefilled),
         cmocka_unit_test(test_waiting_append_stops_prefill),
         cmocka_unit_test(test_prefill_skipped_without_o_direct),
+        cmocka_unit_test(test_suppressed_slow_steps_summarized),
         cmocka_unit_test(test_queue_wait_synced_share_logged),
         cmocka_unit_test(test_segment_copy_cached),
         cmocka_unit_test(test_direct_large_group_every_piece_synced),
