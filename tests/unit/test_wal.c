@@ -787,7 +787,9 @@ static void put_or_fail(rmq_store_t *st, tu_fault_io_t *f, uint64_t sid, size_t 
     assert_int_equal(rmq_store_append(st, sid, b, len, 1, 1000 + expect_off, tu_done_cb, &d), RMQ_NONE);
     free(b);
     if (!tu_done_wait_ms(&d, 30000)) {
-        atomic_store(&f->fallocate_gate, 0);
+        atomic_store(&f->fallocate_gate, 0); /* every gate: a test fails, it does not hang */
+        atomic_store(&f->rename_gate, 0);
+        atomic_store(&f->zero_gate, 0);
         tu_done_wait(&d);
         fail_msg("append at offset %" PRId64 " was not durable within 30 s", expect_off);
     }
@@ -862,6 +864,10 @@ static void test_checkpoint_while_pooled_segment_renamed(void **state) {
     const int64_t per_seg = (int64_t)(c.segment_size_bytes / (RMQ_WAL_HDR + len));
     int64_t next = 0;
     for (; next < per_seg + 5; next++) put_or_fail(st, &f, 8, len, next); /* into segment 2 */
+    /* segment 3 is made before a pooled file exists (a preparer slow to
+     * start would otherwise take the pooled file for segment 3, and the
+     * gate below would hold the switch into it) */
+    wait_segments_live(st, 3);
     pthread_mutex_lock(&sl.mu);
     assert_int_equal(sl.n, 1);
     uint64_t first = sl.ids[0];
