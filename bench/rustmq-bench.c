@@ -434,6 +434,22 @@ static uint64_t hist_quantile(const hist_t *h, double q) {
     return h->max;
 }
 
+/* The latency timeline of a duration run: one histogram per second of
+ * enqueue, by_sec[0..nsec). A value enqueued before start is not placed; one
+ * enqueued after the last second goes into it. */
+static void timeline_record(hist_t *by_sec, unsigned nsec, uint64_t start_ns, uint64_t t0, uint64_t v) {
+    if (t0 < start_ns) return;
+    uint64_t sec = (t0 - start_ns) / 1000000000ull;
+    hist_record(&by_sec[sec < nsec ? sec : nsec - 1], v);
+}
+
+/* Into out (initialized here): every second of the timeline but the first,
+ * where client start-up (connections, the consumer's first fetches) lands. */
+static void timeline_after_first(hist_t *out, const hist_t *by_sec, unsigned nsec) {
+    hist_init(out);
+    for (unsigned k = 1; k < nsec; k++) hist_merge(out, &by_sec[k]);
+}
+
 static double ns_ms(uint64_t ns) { return (double)ns / 1e6; }
 
 /* ------------------------------------------------------------------------ */
@@ -914,6 +930,7 @@ typedef struct {
     double seconds;       /* start to last delivery report */
     hist_t *lat;          /* owned */
     hist_t *by_sec;       /* owned, nsec histograms: latency by second of enqueue (duration runs) */
+    hist_t *after_first;  /* owned when nsec: by_sec[1..nsec) merged (timeline_after_first) */
     unsigned nsec;
     errcount_t errs;      /* enqueue + delivery errors */
     errcount_t client_errs;
@@ -974,11 +991,7 @@ static void prod_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
     pt->delivered++;
     pt->bytes += m->len;
     hist_record(pt->lat, now >= t0 ? now - t0 : 0);
-    if (pt->by_sec && t0 >= pt->sh->start_ns) {
-        uint64_t sec = (t0 - pt->sh->start_ns) / 1000000000ull;
-        if (sec >= pt->sh->nsec) sec = pt->sh->nsec - 1;
-        hist_record(&pt->by_sec[sec], now >= t0 ? now - t0 : 0);
-    }
+    if (pt->by_sec) timeline_record(pt->by_sec, pt->sh->nsec, pt->sh->start_ns, t0, now >= t0 ? now - t0 : 0);
 }
 
 /* error_cb shares the conf opaque with the DR callback: both get the
@@ -1129,7 +1142,8 @@ static rmq_err_t produce_run(const bench_opts_t *o, const char *bootstrap, prod_
     }
     if (ret == RMQ_NONE && sh->nsec) {
         r->by_sec = malloc(sh->nsec * sizeof(hist_t));
-        if (!r->by_sec) ret = RMQ_ERR_NOMEM;
+        r->after_first = malloc(sizeof(hist_t));
+        if (!r->by_sec || !r->after_first) ret = RMQ_ERR_NOMEM;
         else {
             r->nsec = sh->nsec;
             for (unsigned k = 0; k < sh->nsec; k++) hist_init(&r->by_sec[k]);
@@ -1164,6 +1178,7 @@ static rmq_err_t produce_run(const bench_opts_t *o, const char *bootstrap, prod_
         free(pt->lat);
     }
     if (ret == RMQ_NONE) r->seconds = (double)(end - sh->start_ns) / 1e9;
+    if (ret == RMQ_NONE && r->nsec) timeline_after_first(r->after_first, r->by_sec, r->nsec);
     pthread_barrier_destroy(&sh->ready);
     free(sh);
     free(pts);
@@ -1176,20 +1191,25 @@ static void prod_result_free(prod_result_t *r) {
     r->lat = NULL;
     free(r->by_sec);
     r->by_sec = NULL;
+    free(r->after_first);
+    r->after_first = NULL;
     r->nsec = 0;
 }
 
 static double rate_of(uint64_t n, double sec) { return sec > 0 ? (double)n / sec : 0; }
+
+/* "<label> latency ms <what>: p50 .. p99 .. p99.9 .. max .." */
+static void prod_print_lat(const char *label, const char *what, const hist_t *h) {
+    printf("%s latency ms %s: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", label, what, ns_ms(hist_quantile(h, 0.5)),
+           ns_ms(hist_quantile(h, 0.99)), ns_ms(hist_quantile(h, 0.999)), ns_ms(h->max));
+}
 
 static void prod_print(const char *label, const prod_result_t *r) {
     printf("%s: %" PRIu64 " messages delivered in %.3f s = %.0f msg/s, %.1f MB/s", label, r->delivered, r->seconds,
            rate_of(r->delivered, r->seconds), rate_of(r->bytes, r->seconds) / 1e6);
     if (r->failed) printf(" (%" PRIu64 " failed)", r->failed);
     printf("\n");
-    if (r->lat->n)
-        printf("%s latency ms (enqueue -> delivery report): p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", label,
-               ns_ms(hist_quantile(r->lat, 0.5)), ns_ms(hist_quantile(r->lat, 0.99)),
-               ns_ms(hist_quantile(r->lat, 0.999)), ns_ms(r->lat->max));
+    if (r->lat->n) prod_print_lat(label, "(enqueue -> delivery report)", r->lat);
     if (r->nsec > 1 && r->lat->n) {
         /* where in the run the tail is: a start-up ramp and a steady miss
          * look alike in the p99 of the whole run */
@@ -1198,16 +1218,7 @@ static void prod_print(const char *label, const prod_result_t *r) {
             if (r->by_sec[k].n) printf(" %.2f", ns_ms(hist_quantile(&r->by_sec[k], 0.99)));
             else printf(" -");
         printf("\n");
-        hist_t *rest = malloc(sizeof(hist_t));
-        if (rest) {
-            hist_init(rest);
-            for (unsigned k = 1; k < r->nsec; k++) hist_merge(rest, &r->by_sec[k]);
-            if (rest->n)
-                printf("%s latency ms after the first second: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", label,
-                       ns_ms(hist_quantile(rest, 0.5)), ns_ms(hist_quantile(rest, 0.99)),
-                       ns_ms(hist_quantile(rest, 0.999)), ns_ms(rest->max));
-            free(rest);
-        }
+        if (r->after_first->n) prod_print_lat(label, "after the first second", r->after_first);
     }
     errcount_print(label, &r->errs);
     if (errcount_total(&r->client_errs)) errcount_print("client", &r->client_errs);
@@ -1228,15 +1239,8 @@ static void jb_prod(rmq_buf_t *b, const prod_result_t *r) {
             if (k) jb_printf(b, ",");
             jb_hist(b, &r->by_sec[k]);
         }
-        jb_printf(b, "]");
-        hist_t *rest = malloc(sizeof(hist_t));
-        if (rest) {
-            hist_init(rest);
-            for (unsigned k = 1; k < r->nsec; k++) hist_merge(rest, &r->by_sec[k]);
-            jb_printf(b, ",\"latency_after_first_second_ms\":");
-            jb_hist(b, rest);
-            free(rest);
-        }
+        jb_printf(b, "],\"latency_after_first_second_ms\":");
+        jb_hist(b, r->after_first);
     }
     jb_printf(b, ",\"errors\":");
     jb_errors(b, &r->errs);
@@ -1895,6 +1899,26 @@ static int selftest(void) {
     hist_record(e, 5);
     ST_CHECK(hist_quantile(e, 0.5) == 5 && hist_quantile(e, 1.0) == 5, "single small value not exact");
     free(e);
+
+    /* 2b. the latency timeline: by second of enqueue, the last second takes
+     * the overrun, nothing before the start; "after the first second"
+     * leaves out exactly second 0 */
+    hist_t *tl = malloc(3 * sizeof(hist_t)), *af = malloc(sizeof(hist_t));
+    for (unsigned k = 0; k < 3; k++) hist_init(&tl[k]);
+    const uint64_t t_start = 10000000000ull;
+    timeline_record(tl, 3, t_start, t_start - 1, 999);                   /* before the start: dropped */
+    timeline_record(tl, 3, t_start, t_start, 100);                       /* second 0 */
+    timeline_record(tl, 3, t_start, t_start + 999999999ull, 101);        /* still second 0 */
+    timeline_record(tl, 3, t_start, t_start + 1000000000ull, 200);       /* second 1 */
+    timeline_record(tl, 3, t_start, t_start + 2500000000ull, 300);       /* second 2 */
+    timeline_record(tl, 3, t_start, t_start + 7000000000ull, 400);       /* past the end: second 2 */
+    ST_CHECK(tl[0].n == 2 && tl[0].min == 100 && tl[0].max == 101, "timeline second 0: n=%" PRIu64, tl[0].n);
+    ST_CHECK(tl[1].n == 1 && tl[1].min == 200, "timeline second 1: n=%" PRIu64, tl[1].n);
+    ST_CHECK(tl[2].n == 2 && tl[2].min == 300 && tl[2].max == 400, "timeline last second: n=%" PRIu64, tl[2].n);
+    timeline_after_first(af, tl, 3);
+    ST_CHECK(af->n == 3 && af->min == 200 && af->max == 400, "after the first second: n=%" PRIu64, af->n);
+    free(tl);
+    free(af);
     free(v);
     free(h);
     free(h2);

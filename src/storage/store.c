@@ -334,7 +334,8 @@ static void slow_step(rmq_store_t *st, int step, wal_mark_t since) {
     }
     /* next-segment runs on the preparer, beside the writer (preparer_main) */
     RMQ_WARN(SUB, "msg=\"%s\" step=%s ms=%.1f synced_write_ms=%.1f suppressed=%" PRIu64,
-             step == SLOW_NEXT_SEGMENT ? "slow WAL segment preparation" : "slow WAL writer step", slow_step_names[step], (double)(now - t0) / 1e6, (double)(now_m.synced - since.synced) / 1e6,
+             step == SLOW_NEXT_SEGMENT ? "slow WAL segment preparation" : "slow WAL writer step",
+             slow_step_names[step], (double)(now - t0) / 1e6, (double)(now_m.synced - since.synced) / 1e6,
              st->slow_suppressed[step]);
     st->slow_last_ns[step] = now;
     st->slow_suppressed[step] = 0;
@@ -1410,9 +1411,6 @@ static rmq_err_t seg_recycle(rmq_store_t *st, seg_t *g, uint64_t id, seg_t **out
     return RMQ_NONE;
 }
 
-/* Create the spare segment if there is room (preparer thread): reuse the
- * pooled reclaimed segment if there is one, else a new file. Returns
- * whether it tried (false: no spare is wanted any more). */
 /* Write a fresh segment through once with zeros before it takes appends
  * (wal.prefill_segments). fallocate leaves its blocks unwritten: the first
  * synced write to each of them also converts the extent and, on a thin
@@ -1475,10 +1473,10 @@ static uint64_t seg_prefill(rmq_store_t *st, seg_t *g, uint64_t *ns) {
     return done;
 }
 
-/* Make the next spare: a pooled file renamed, else a new preallocated one
- * (prefilled when configured). Preparer thread. *fill_ns gets the prefill's
- * share of the time (not a slow step: appends never wait for it). Returns
- * whether a spare was wanted. */
+/* Make the next spare if there is room: a pooled file renamed, else a new
+ * preallocated one (prefilled when configured). Preparer thread. *fill_ns
+ * gets the prefill's share of the time (not a slow step: appends never wait
+ * for it). Returns whether it tried (false: no spare is wanted any more). */
 static bool make_spare(rmq_store_t *st, uint64_t *fill_ns) {
     *fill_ns = 0;
     pthread_mutex_lock(&st->q_mu);
