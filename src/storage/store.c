@@ -1421,8 +1421,9 @@ static rmq_err_t seg_recycle(rmq_store_t *st, seg_t *g, uint64_t id, seg_t **out
  * 100-500 ms in its first second. Zeros written here, in 1 MiB O_DIRECT
  * writes (no page cache) on the preparer thread, cost the writer nothing.
  *
- * Preparer thread, before g is published: nothing else writes to g, so
- * the zeros can never land on an entry. Stops early - the rest stays as
+ * Preparer thread, before g is published, or open, before the writer
+ * starts in its new first segment: nothing else writes to g, so the zeros
+ * can never land on an entry. Stops early - the rest stays as
  * fallocate left it, correct and only slower - when an append waits for
  * the spare (wait_spare), or the store stops or turns read-only. Returns
  * the bytes filled; *ns gets the time taken. */
@@ -2216,6 +2217,10 @@ static rmq_err_t recover(rmq_store_t *st, char *msg, size_t ml) {
             err = segtab_add(st, tail);
             if (err) seg_free(st, tail);
         }
+        /* the writer starts in this one at once: prefill it here, before
+         * the preparer and the writer exist (nothing to stop it early) */
+        uint64_t fill_ns;
+        if (err == RMQ_NONE && st->cfg.prefill_segments) seg_prefill(st, tail, &fill_ns);
         tail_stop = 0;
     }
     if (err == RMQ_NONE) {

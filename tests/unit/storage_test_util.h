@@ -104,6 +104,7 @@ typedef struct tu_fault_io {
     atomic_int last_direct_fd;     /* the fd last opened with O_DIRECT (-1: none, or closed) */
     atomic_llong zero_bytes;       /* bytes of all-zero single-buffer writes to last_direct_fd (a prefill) */
     atomic_int zero_gate;          /* nonzero: such a write blocks until it is 0 again */
+    atomic_llong zero_gate_after;  /* ... once this many zero bytes have gone through */
     atomic_int direct_open_err;    /* nonzero: an open with O_DIRECT returns this (-EINVAL: tmpfs) */
     atomic_int sync_delay_ms;      /* >0: every synced write or fdatasync sleeps this long first */
     atomic_int pwritev_err;     /* nonzero: pwritev returns this */
@@ -154,7 +155,7 @@ static inline ssize_t tu_f_write_faulted(tu_fault_io_t *f, tu_writev_fn wr, int 
 static inline ssize_t tu_f_pwritev(void *ud, int fd, const struct iovec *iov, int n, off_t off) {
     tu_fault_io_t *f = ud;
     if (tu_f_is_zero_write(f, fd, iov, n)) {
-        if (atomic_load(&f->zero_gate)) {
+        if (atomic_load(&f->zero_gate) && atomic_load(&f->zero_bytes) >= atomic_load(&f->zero_gate_after)) {
             atomic_fetch_add(&f->gate_waiters, 1);
             while (atomic_load(&f->zero_gate)) tu_sleep_ms(1);
             atomic_fetch_sub(&f->gate_waiters, 1);

@@ -966,8 +966,9 @@ static void test_read_only_wakes_append_waiting_for_segment(void **state) {
 }
 
 /* A segment the preparer creates (no reclaimed file to reuse) is written
- * through with zeros before it is published as the spare, and the entries
- * later written over those zeros all come back after a reopen. */
+ * through with zeros before it is published as the spare, a new WAL's
+ * first segment before open returns, and the entries later written over
+ * those zeros all come back after a reopen. */
 static void test_fresh_segment_prefilled(void **state) {
     (void)state;
     char *dir = tu_mkdir();
@@ -976,8 +977,10 @@ static void test_fresh_segment_prefilled(void **state) {
     rmq_store_config_t c = small_cfg(dir);
     assert_true(c.prefill_segments); /* the default */
     rmq_store_t *st = open_ok(&c, &f.io);
+    /* open prefilled the new WAL's first segment before returning */
+    assert_true(atomic_load(&f.zero_bytes) >= (long long)c.segment_size_bytes);
     wait_segments_live(st, 2); /* the spare is published only after its prefill */
-    assert_int_equal(atomic_load(&f.zero_bytes), (long long)c.segment_size_bytes);
+    assert_int_equal(atomic_load(&f.zero_bytes), 2 * (long long)c.segment_size_bytes);
     const size_t len = 1000;
     const int64_t n = (int64_t)(2.5 * (double)c.segment_size_bytes / (double)(RMQ_WAL_HDR + len));
     for (int64_t i = 0; i < n; i++) put(st, 4, len, 1, i); /* into the spare and the next fresh one */
@@ -1055,6 +1058,7 @@ static void test_waiting_append_stops_prefill(void **state) {
     c.segment_size_bytes = 2u << 20; /* two prefill chunks of 1 MiB */
     c.capacity_bytes = 4u << 20;     /* two segments: no third one (and no prefill of it) to race the count */
     atomic_store(&f.zero_gate, 1);
+    atomic_store(&f.zero_gate_after, (long long)c.segment_size_bytes); /* open's prefill of the first segment */
     rmq_store_t *st = open_ok(&c, &f.io);
     for (int i = 0; i < 3000 && atomic_load(&f.gate_waiters) == 0; i++) tu_sleep_ms(10);
     assert_int_equal(atomic_load(&f.gate_waiters), 1); /* the preparer is in the first chunk of the spare */
@@ -1072,8 +1076,9 @@ static void test_waiting_append_stops_prefill(void **state) {
     pthread_join(th, NULL);
     assert_int_equal(atomic_load(&a.last_err), RMQ_NONE);
     assert_int_equal(atomic_load(&a.returned), a.n); /* all of them, none failed */
-    /* the first chunk was written, the second never started */
-    assert_int_equal(atomic_load(&f.zero_bytes), 1 << 20);
+    /* the first segment (by open) and the spare's first chunk were written,
+     * the spare's second chunk never started */
+    assert_int_equal(atomic_load(&f.zero_bytes), (long long)c.segment_size_bytes + (1 << 20));
     assert_int_equal(rmq_store_sync(st), RMQ_NONE);
     rmq_store_close(st);
     int64_t end;
