@@ -104,6 +104,8 @@ int main(int argc, char **argv) {
     o.max_buffered_bytes = cfg.network.max_buffered_request_bytes;
     o.sndbuf = (int)cfg.network.socket_send_buffer_bytes;
     o.rcvbuf = (int)cfg.network.socket_receive_buffer_bytes;
+    o.latency_sched.slice_us = (uint32_t)cfg.broker.latency_thread_slice_us;
+    o.latency_sched.nice = (int)cfg.broker.latency_thread_nice;
     o.wal_dir = wal_dir;
     o.wal_capacity_bytes = (uint64_t)cfg.wal.capacity_bytes;
     o.wal_segment_bytes = (uint64_t)cfg.wal.segment_size_bytes;

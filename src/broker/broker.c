@@ -189,6 +189,7 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     sc.direct_io = o->direct_io;
     sc.io_uring = o->io_uring;
     sc.prefill_segments = o->prefill_segments;
+    sc.writer_sched = o->latency_sched;
     sc.fsync_hist = b->m_fsync_latency;
     uint64_t t0 = rmq_mono_ns();
     err = rmq_store_open(&sc, NULL, &b->store, errbuf, errlen);
@@ -215,6 +216,7 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     nc.max_buffered_bytes = o->max_buffered_bytes;
     nc.sndbuf = o->sndbuf;
     nc.rcvbuf = o->rcvbuf;
+    nc.io_sched = o->latency_sched;
     nc.on_frame = rmq_broker_on_frame;
     nc.ud = b;
     err = rmq_net_start(&nc, &b->net, errbuf, errlen);

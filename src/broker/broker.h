@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/sched.h"
 
 typedef struct rmq_broker rmq_broker_t;
 
@@ -27,6 +28,7 @@ typedef struct rmq_broker_opts {
     uint32_t idle_timeout_ms;
     uint64_t max_buffered_bytes; /* net memory budget, 0 = unlimited */
     int sndbuf, rcvbuf;
+    rmq_sched_hint_t latency_sched; /* I/O threads and WAL writer (common/sched.h); zero = none */
     /* storage */
     const char *wal_dir;
     uint64_t wal_capacity_bytes;

@@ -41,6 +41,8 @@ static const rmq_cfg_field_t broker_schema[] = {
     BF(broker, id, RMQ_CFG_INT32, 0, INT32_MAX, "1", NULL, 0, "RUSTMQ_BROKER_ID", "node id of this broker"),
     BF(broker, rack_id, RMQ_CFG_STRING, 0, 0, "", NULL, 0, "RUSTMQ_RACK_ID", "rack / availability zone for replica placement"),
     BF(broker, data_dir, RMQ_CFG_STRING, 0, 0, "./data", NULL, RMQ_CFG_CHECK_NONEMPTY, NULL, "base directory for local state"),
+    BF(broker, latency_thread_slice_us, RMQ_CFG_INT64, 0, 100000, "100", NULL, 0, NULL, "CPU time slice asked for by the network and WAL writer threads, so they preempt on wakeup (Linux 6.12+; 0 = the kernel's default; under 100 counts as 100)"),
+    BF(broker, latency_thread_nice, RMQ_CFG_INT64, -20, 0, "0", NULL, 0, NULL, "nice value of the network and WAL writer threads (0 = leave; negative needs CAP_SYS_NICE)"),
 
     BF(network, listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9092", NULL, RMQ_CFG_CHECK_HOSTPORT, NULL, "Kafka protocol TCP listener"),
     BF(network, advertised_listen, RMQ_CFG_STRING, 0, 0, "", NULL, RMQ_CFG_CHECK_HOSTPORT_OR_EMPTY, NULL, "address given to clients in metadata (\"\" = listen)"),

@@ -35,6 +35,8 @@ typedef struct rmq_broker_config {
         int32_t id;
         char *rack_id;
         char *data_dir;
+        int64_t latency_thread_slice_us; /* I/O + WAL writer threads: 0 = kernel default */
+        int64_t latency_thread_nice;     /* 0 = leave; negative needs CAP_SYS_NICE */
     } broker;
     struct {
         char *listen;

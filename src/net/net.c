@@ -734,6 +734,7 @@ static void rmq_net_thread(void *arg) {
     char name[16];
     snprintf(name, sizeof name, "rmq-io-%d", l->idx);
     pthread_setname_np(pthread_self(), name);
+    rmq_sched_apply(&l->net->cfg.io_sched, name);
     uv_run(&l->loop, UV_RUN_DEFAULT);
 }
 

@@ -32,6 +32,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/sched.h"
 
 typedef struct rmq_net rmq_net_t;
 typedef struct rmq_net_conn rmq_net_conn_t;
@@ -58,6 +59,7 @@ typedef struct rmq_net_config {
                                     connections together; above it no connection
                                     reads more until some finish (0 = unlimited) */
     int sndbuf, rcvbuf;          /* 0 = OS default */
+    rmq_sched_hint_t io_sched;   /* each I/O thread's CPU scheduling hint (zero = none) */
     rmq_net_frame_cb on_frame;
     rmq_net_conn_cb on_open, on_close;
     void *ud;

@@ -1786,6 +1786,7 @@ static void *preparer_main(void *arg) {
 static void *writer_main(void *arg) {
     rmq_store_t *st = arg;
     pthread_setname_np(pthread_self(), "rmq-wal");
+    rmq_sched_apply(&st->cfg.writer_sched, "rmq-wal");
     uint64_t interval = (uint64_t)(st->cfg.flush_interval_ms ? st->cfg.flush_interval_ms : 1) * 1000000ull;
     st->next_flush_ns = now_ns(st) + interval;
     for (;;) {

@@ -27,6 +27,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/sched.h"
 #include "storage/wal_io.h"
 
 typedef struct rmq_store_config {
@@ -44,6 +45,7 @@ typedef struct rmq_store_config {
     bool prefill_segments;       /* write each newly created segment through once with
                                     zeros (O_DIRECT, on the preparer thread) before it
                                     takes appends; skipped where O_DIRECT is refused */
+    rmq_sched_hint_t writer_sched; /* the WAL writer thread's CPU scheduling hint (zero = none) */
     const rmq_clock_t *clock;    /* NULL = rmq_clock_system() */
     rmq_wal_uring_hook_fn uring_hook; /* tests only (fault injection on the io_uring path):
                                          NULL = none; see storage/wal_io.h */
