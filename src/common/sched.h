@@ -15,7 +15,10 @@
  *  - a nice value (negative needs CAP_SYS_NICE, root or RLIMIT_NICE): a
  *    larger share of the CPU, and earlier deadlines.
  * A hint that cannot be applied is logged once per process and otherwise
- * ignored: it never stops a thread. Measured in bench/README.md
+ * ignored: it never stops a thread. Threads inherit both from the thread
+ * that creates them, so a hinted thread must not start background threads
+ * (the broker's I/O threads and WAL writer start none; test_sched_hints.py
+ * checks that every other thread keeps the kernel's defaults). Measured in bench/README.md
  * ("Scheduling hints for the produce path"). */
 #ifndef RMQ_COMMON_SCHED_H
 #define RMQ_COMMON_SCHED_H
