@@ -38,6 +38,11 @@
 #                         before step 3 the script waits (up to 180 s) until
 #                         rustmq_object_uploads_pending is 0, so the latency run
 #                         measures a steady broker, not the upload of step 1's burst
+#   --broker-seconds      also scrape --metrics once a second during step 3 (with curl)
+#                         and print the broker's Produce and synced-write p99 per
+#                         second beside the client's, to tell a slow second's cause;
+#                         off by default: a scrape a second is load the standard
+#                         rows were not measured with
 #   -X key=value          librdkafka property passed to every run (repeatable)
 set -euo pipefail
 
@@ -55,6 +60,7 @@ wait_sec=30
 out=""
 e2e_linger=1
 metrics_url="http://127.0.0.1:9642/metrics"
+broker_seconds=0
 xargs_=()
 broker_cmd=()
 
@@ -74,6 +80,7 @@ while [[ $# -gt 0 ]]; do
     --out) out="$2"; shift 2 ;;
     --e2e-linger) e2e_linger="$2"; shift 2 ;;
     --metrics) metrics_url="$2"; shift 2 ;;
+    --broker-seconds) broker_seconds=1; shift ;;
     -X) xargs_+=(-X "$2"); shift 2 ;;
     -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; broker_cmd=("$@"); break ;;
@@ -252,8 +259,19 @@ snap "$workdir/metrics-before-e2e.txt"
 threads "$workdir/threads-before-e2e.txt"
 log_mark=0
 if [[ -n "$broker_pid" ]]; then log_mark=$(wc -l <"$workdir/broker.log"); fi
+# --broker-seconds: a snapshot a second while step 3 runs (curl: no Python
+# start-up on the two cores each second)
+sec_pid=""
+if [[ $broker_seconds -eq 1 && $mock -eq 0 ]] && command -v curl >/dev/null; then
+  ( i=0; while :; do
+      curl -s -m 2 -o "$workdir/metrics-sec-$(printf %03d $i).txt" "$metrics_url" || true
+      i=$((i + 1)); sleep 1
+    done ) &
+  sec_pid=$!
+fi
 run e2e e2e "${target[@]}" "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
   --no-ceiling --disk-probe-mb 0
+if [[ -n "$sec_pid" ]]; then kill "$sec_pid" 2>/dev/null || true; wait "$sec_pid" 2>/dev/null || true; fi
 
 snap "$workdir/metrics-after-e2e.txt"
 threads "$workdir/threads-after-e2e.txt"
@@ -311,11 +329,18 @@ print("  p99 produce ms by second, mock:   " + by_sec(fl["produce"]))
 EOF
 # The broker's own view of step 3 (histogram deltas between the two
 # snapshots; a quantile is the upper bound of the bucket it falls in): what
-# part of the client's latency is the broker's, and of that, the WAL's.
+# part of the client's latency is the broker's, and of that, the WAL's. With
+# --broker-seconds, also the p99 of each second (deltas between consecutive
+# snapshots; the first is taken as the e2e run starts, so its seconds line up
+# with the client's within the client's start-up).
 if [[ -s "$workdir/metrics-before-e2e.txt" && -s "$workdir/metrics-after-e2e.txt" ]]; then
   echo
   echo "== broker side of step 3 (bucket upper bounds, ms)"
-  "$py" - "$workdir/metrics-before-e2e.txt" "$workdir/metrics-after-e2e.txt" <<'EOF'
+  secs=()
+  if [[ $broker_seconds -eq 1 ]] && compgen -G "$workdir/metrics-sec-*.txt" >/dev/null; then
+    secs=("$workdir"/metrics-sec-*.txt)
+  fi
+  "$py" - "$workdir/metrics-before-e2e.txt" "$workdir/metrics-after-e2e.txt" "${secs[@]}" <<'EOF'
 import re, sys
 def load(path):
     h = {}
@@ -324,25 +349,37 @@ def load(path):
         if m:
             h.setdefault((m.group(1), m.group(2)), []).append((float(m.group(3)), float(m.group(4))))
     return h
+def delta(a, b, key):
+    """[(le, count)] of key between snapshots a and b, and the total; None if absent"""
+    after = b.get(key)
+    if not after:
+        return None, 0
+    before = dict(a.get(key, []))
+    d = [(le, c - before.get(le, 0.0)) for le, c in after]
+    return d, d[-1][1]
+def q_ms(d, total, p):
+    le = next(le for le, c in d if c >= p * total)
+    return "inf" if le == float("inf") else "%g" % (le * 1000)
 a, b = load(sys.argv[1]), load(sys.argv[2])
 show = [("rustmq_request_latency_seconds", 'api="Produce",', "Produce request"),
         ("rustmq_request_latency_seconds", 'api="Fetch",', "Fetch request"),
         ("rustmq_wal_append_latency_seconds", "", "WAL append (queue + synced write)"),
         ("rustmq_wal_fsync_latency_seconds", "", "WAL synced write")]
 for name, labels, title in show:
-    after = b.get((name, labels))
-    if not after:
+    d, total = delta(a, b, (name, labels))
+    if d is None or total <= 0:
         continue
-    before = dict(a.get((name, labels), []))
-    d = [(le, c - before.get(le, 0.0)) for le, c in after]
-    total = d[-1][1]
-    if total <= 0:
-        continue
-    q = []
-    for p in (0.5, 0.99, 0.999):
-        le = next(le for le, c in d if c >= p * total)
-        q.append("p%g <= %s" % (p * 100, "inf" if le == float("inf") else "%g" % (le * 1000)))
+    q = ["p%g <= %s" % (p * 100, q_ms(d, total, p)) for p in (0.5, 0.99, 0.999)]
     print("  %-36s n=%-7d %s" % (title, total, "  ".join(q)))
+snaps = [s for s in map(load, sys.argv[3:]) if s]  # a scrape that failed or came back empty is skipped
+if len(snaps) > 1:
+    print("  p99 by second:")
+    for name, labels, title in (show[0], show[3]):
+        cells = []
+        for x, y in zip(snaps, snaps[1:]):
+            d, total = delta(x, y, (name, labels))
+            cells.append(q_ms(d, total, 0.99) if d and total > 0 else "-")
+        print("  %-36s %s" % (title, " ".join(cells)))
 EOF
 fi
 
