@@ -268,6 +268,8 @@ if [[ $broker_seconds -eq 1 && $mock -eq 0 ]] && command -v curl >/dev/null; the
       i=$((i + 1)); sleep 1
     done ) &
   sec_pid=$!
+elif [[ $broker_seconds -eq 1 && $mock -eq 0 ]]; then
+  echo "== (no curl: --broker-seconds has nothing to scrape with)"
 fi
 run e2e e2e "${target[@]}" "${common[@]}" --acks 1 --rate "$half" --linger-ms "$e2e_linger" --duration "$duration" \
   --no-ceiling --disk-probe-mb 0

@@ -430,8 +430,15 @@ static int seg_open_direct(rmq_store_t *st, seg_t *g) {
     return 0;
 }
 
-/* Create and preallocate segment file `id`; durable (file + directory). */
-static rmq_err_t seg_create(rmq_store_t *st, uint64_t id, seg_t **out, char *msg, size_t msglen) {
+static uint64_t seg_prefill(rmq_store_t *st, seg_t *g, uint64_t *ns);
+
+/* Create and preallocate segment file `id`; durable (file + directory).
+ * With cfg.prefill_segments, also write it through with zeros (seg_prefill;
+ * *fill_ns gets that share of the time). Callers: the preparer before it
+ * publishes the spare, and open before the writer starts. */
+static rmq_err_t seg_create(rmq_store_t *st, uint64_t id, seg_t **out, uint64_t *fill_ns, char *msg,
+                            size_t msglen) {
+    *fill_ns = 0;
     seg_t *g = calloc(1, sizeof(*g));
     if (!g) return RMQ_ERR_NOMEM;
     g->id = id;
@@ -470,6 +477,7 @@ static rmq_err_t seg_create(rmq_store_t *st, uint64_t id, seg_t **out, char *msg
         seg_free(st, g);
         return dio_fail ? RMQ_ERR_UNSUPPORTED : errno_to_err(r);
     }
+    if (st->cfg.prefill_segments) seg_prefill(st, g, fill_ns);
     *out = g;
     return RMQ_NONE;
 }
@@ -1475,7 +1483,7 @@ static uint64_t seg_prefill(rmq_store_t *st, seg_t *g, uint64_t *ns) {
 }
 
 /* Make the next spare if there is room: a pooled file renamed, else a new
- * preallocated one (prefilled when configured). Preparer thread. *fill_ns
+ * preallocated one (seg_create prefills it when configured). Preparer thread. *fill_ns
  * gets the prefill's share of the time (not a slow step: appends never wait
  * for it). Returns whether it tried (false: no spare is wanted any more). */
 static bool make_spare(rmq_store_t *st, uint64_t *fill_ns) {
@@ -1494,10 +1502,7 @@ static bool make_spare(rmq_store_t *st, uint64_t *fill_ns) {
     char msg[256];
     seg_t *g = NULL;
     rmq_err_t err = pooled ? seg_recycle(st, pooled, id, &g) : RMQ_ERR_IO;
-    if (err != RMQ_NONE) {
-        err = seg_create(st, id, &g, msg, sizeof(msg));
-        if (err == RMQ_NONE && st->cfg.prefill_segments) seg_prefill(st, g, fill_ns);
-    }
+    if (err != RMQ_NONE) err = seg_create(st, id, &g, fill_ns, msg, sizeof(msg));
     pthread_mutex_lock(&st->q_mu);
     if (err == RMQ_NONE) {
         pthread_rwlock_wrlock(&st->seg_mu);
@@ -2212,16 +2217,15 @@ static rmq_err_t recover(rmq_store_t *st, char *msg, size_t ml) {
             st->io->unlink(st->io->ud, g->path);
             seg_free(st, g);
         }
-        err = seg_create(st, st->next_seg_id, &tail, msg, ml);
+        /* the writer starts in this one at once: seg_create prefills it
+         * before the preparer and the writer exist (nothing stops it early) */
+        uint64_t fill_ns;
+        err = seg_create(st, st->next_seg_id, &tail, &fill_ns, msg, ml);
         if (err == RMQ_NONE) {
             st->next_seg_id++;
             err = segtab_add(st, tail);
             if (err) seg_free(st, tail);
         }
-        /* the writer starts in this one at once: prefill it here, before
-         * the preparer and the writer exist (nothing to stop it early) */
-        uint64_t fill_ns;
-        if (err == RMQ_NONE && st->cfg.prefill_segments) seg_prefill(st, tail, &fill_ns);
         tail_stop = 0;
     }
     if (err == RMQ_NONE) {

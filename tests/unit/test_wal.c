@@ -976,9 +976,19 @@ static void test_fresh_segment_prefilled(void **state) {
     tu_fault_init(&f);
     rmq_store_config_t c = small_cfg(dir);
     assert_true(c.prefill_segments); /* the default */
+    /* the gate holds every zero write after the first segment's */
+    atomic_store(&f.zero_gate, 1);
+    atomic_store(&f.zero_gate_after, (long long)c.segment_size_bytes);
     rmq_store_t *st = open_ok(&c, &f.io);
-    /* open prefilled the new WAL's first segment before returning */
-    assert_true(atomic_load(&f.zero_bytes) >= (long long)c.segment_size_bytes);
+    /* open prefilled the new WAL's first segment before returning: the
+     * preparer, started after it, is held at the spare's first chunk */
+    for (int i = 0; i < 3000 && atomic_load(&f.gate_waiters) == 0; i++) tu_sleep_ms(10);
+    assert_int_equal(atomic_load(&f.gate_waiters), 1);
+    assert_int_equal(atomic_load(&f.zero_bytes), (long long)c.segment_size_bytes);
+    rmq_store_stats_t ss;
+    rmq_store_stats(st, &ss);
+    assert_int_equal(ss.segments_live, 1); /* the spare is not published yet */
+    atomic_store(&f.zero_gate, 0);
     wait_segments_live(st, 2); /* the spare is published only after its prefill */
     assert_int_equal(atomic_load(&f.zero_bytes), 2 * (long long)c.segment_size_bytes);
     const size_t len = 1000;
