@@ -46,6 +46,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/copy.h"
 #include "common/log.h"
 #include "storage/wal_format.h"
 
@@ -2792,7 +2793,9 @@ bool rmq_store_segment_copy_cached(rmq_store_t *st, uint64_t segment_id, uint64_
     }
     pthread_mutex_unlock(&s->mu);
     if (!b) return false;
-    memcpy(dst, b->data, len); /* outside the stream lock: the reference keeps b */
+    /* outside the stream lock (the reference keeps b), and around the
+     * caches: dst is an object buffer the disk or the network reads by DMA */
+    rmq_copy_stream(dst, b->data, len);
     blob_unref(b);
     return true;
 }

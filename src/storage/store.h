@@ -204,8 +204,10 @@ rmq_err_t rmq_store_segment_pread(rmq_store_t *st, uint64_t segment_id, uint64_t
  * stream_id with batch base_offset, len = 64-byte header + payload - out
  * of the write cache into dst (caller-owned, len bytes), if the cache
  * still holds it. These are the bytes the WAL wrote, never read back from
- * a disk, so the caller need not check their CRC again. false when the
- * cache no longer has it (read it with rmq_store_segment_pread). */
+ * a disk, so the caller need not check their CRC again. dst is written
+ * with streaming stores (rmq_copy_stream): it is meant for a buffer the
+ * CPU will not read soon. false when the cache no longer has it (read it
+ * with rmq_store_segment_pread). */
 bool rmq_store_segment_copy_cached(rmq_store_t *st, uint64_t segment_id, uint64_t stream_id, int64_t base_offset,
                                    uint64_t file_off, void *dst, size_t len);
 /* Is segment_id still in the WAL (active, or sealed and not reclaimed)? An
