@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -78,12 +79,41 @@ static void test_incremental_and_paths_agree(void **s) {
     assert_int_equal(whole, part);
 }
 
+/* Lengths that end in each of the hardware path's stages: the three-stream
+ * rounds of 3 x 4096 and 3 x 1024 bytes (rmq_crc32c_hw3), the single 8-byte
+ * stream and the byte tail, from every start alignment, against the
+ * table-driven path; with a non-zero starting CRC too. */
+static void test_three_stream_rounds(void **s) {
+    (void)s;
+    size_t cap = 3 * 4096 * 3 + 3 * 1024 * 2 + 64;
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    uint32_t x = 777;
+    for (size_t i = 0; i < cap; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    size_t lens[] = {3071, 3072, 3073, 3079, 3080, 6143, 6144, 6151, 3 * 4096 - 1, 3 * 4096, 3 * 4096 + 1,
+                     3 * 4096 + 3072, 3 * 4096 + 3072 + 13, 2 * 3 * 4096 + 2 * 3072 + 15, cap - 8};
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+            assert_int_equal(rmq_crc32c(0, buf + off, lens[i]), rmq_crc32c_sw(0, buf + off, lens[i]));
+            assert_int_equal(rmq_crc32c(0xdeadbeef, buf + off, lens[i]), rmq_crc32c_sw(0xdeadbeef, buf + off, lens[i]));
+        }
+    }
+    /* 0..13000 bytes one by one from an odd address */
+    for (size_t len = 0; len <= 13000; len++)
+        assert_int_equal(rmq_crc32c(7, buf + 3, len), rmq_crc32c_sw(7, buf + 3, len));
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_value),
         cmocka_unit_test(test_rfc3720),
         cmocka_unit_test(test_incremental_and_paths_agree),
         cmocka_unit_test(test_combine),
+        cmocka_unit_test(test_three_stream_rounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
