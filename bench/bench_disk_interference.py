@@ -6,8 +6,9 @@ Owns the figures quoted in bench/README.md ("Uploads on the same disk, and a
 WAL that cannot reclaim"). A probe thread plays the WAL: every 1 ms one
 300 KiB pwritev2(RWF_DSYNC) into a preallocated, already written 256 MiB file
 (like a pooled segment), timing each write. A background thread plays the
-uploader of the local object store at --rate bytes/s, in 256 KiB O_DIRECT
-writes. Each mode is one way of laying out the objects:
+uploader of the local object store at --rate bytes/s, in --chunk-kib O_DIRECT
+writes (default 256, objstore_local's DIO_CHUNK; 1024 was the broker's before
+"Smaller O_DIRECT writes for objects" in bench/README.md). Each mode is one way of laying out the objects:
 
   none     no background writes: the disk's own floor for the probe
   broker   what objstore_local does: a new file per 128 MiB object (O_EXCL
@@ -24,7 +25,8 @@ the physical limit beside the others. Runs in --dir (default /tmp; use the
 broker's data disk) and deletes its files at the end.
 
 Usage: /usr/bin/python3 bench/bench_disk_interference.py [--dir DIR]
-           [--seconds 6] [--rate 330e6] [--modes none,broker,newfile,reuse,trunc,coord]
+           [--seconds 6] [--rate 330e6] [--chunk-kib 256]
+           [--modes none,broker,newfile,reuse,trunc,coord]
 """
 import argparse
 import mmap
@@ -34,7 +36,7 @@ import tempfile
 import threading
 import time
 
-CHUNK = 256 << 10
+CHUNK = 256 << 10  # --chunk-kib
 PROBE = 300 << 10
 SEG = 256 << 20
 
@@ -119,8 +121,13 @@ def main():
     ap.add_argument("--dir", default="/tmp")
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rate", type=float, default=330e6, help="background bytes/s")
+    ap.add_argument("--chunk-kib", type=int, default=256, help="background write size, KiB (multiple of 4)")
     ap.add_argument("--modes", default="none,broker,newfile,reuse,trunc,coord")
     a = ap.parse_args()
+    if a.chunk_kib <= 0 or a.chunk_kib % 4:
+        ap.error("--chunk-kib must be a positive multiple of 4")
+    global CHUNK
+    CHUNK = a.chunk_kib << 10
     print("probe: %d KiB RWF_DSYNC every 1 ms; background: %.0f MB/s of %d KiB O_DIRECT writes; dir %s"
           % (PROBE >> 10, a.rate / 1e6, CHUNK >> 10, a.dir))
     floor = None

@@ -127,9 +127,16 @@ static int write_buffered(int fd, const uint8_t *p, size_t left, const char **wh
  * the last partial block goes through a zero-padded bounce block and the
  * file is then truncated to len. Returns 1 when written, 0 when O_DIRECT
  * cannot be used here (unaligned buffer, a filesystem without it such as
- * tmpfs: nothing was written, fall back), or -errno with *what set. */
+ * tmpfs: nothing was written, fall back), or -errno with *what set.
+ * Chunks of 256 KiB, not larger: a WAL synced write that reaches the device
+ * queue behind an object's 1 MiB write waits for all of it (p90 of a 300 KiB
+ * RWF_DSYNC probe 0.80 ms beside 1 MiB writes against 0.49 beside 256 KiB,
+ * bench/bench_disk_interference.py --chunk-kib), and p99 produce at 310k
+ * msg/s was lower in 4 of 5 pairs. More, smaller writes cost the uploader
+ * about a third more CPU (bench/README.md "Smaller O_DIRECT writes for
+ * objects"). */
 #define DIO_ALIGN 4096u
-#define DIO_CHUNK (1u << 20)
+#define DIO_CHUNK (256u << 10)
 static int write_direct(rmq_obj_store_t *s, int fd, const uint8_t *data, size_t len, const char **what) {
     if (len < DIO_ALIGN || ((uintptr_t)data % DIO_ALIGN) != 0) return 0;
     int fl = fcntl(fd, F_GETFL);

@@ -187,7 +187,7 @@ static void record_pace(void *ud, size_t n) {
 
 /* The pacer (rmq_obj_set_pacer) is asked before every O_DIRECT chunk of a
  * put but the first (which may still be refused), with the chunk's size
- * (<= 1 MiB), and never once cleared. Buffered writes (no O_DIRECT here)
+ * (<= 256 KiB, objstore_local's DIO_CHUNK), and never once cleared. Buffered writes (no O_DIRECT here)
  * are not paced. */
 static void test_pacer_called_per_chunk(void **state) {
     fx_t *f = *state;
@@ -201,9 +201,9 @@ static void test_pacer_called_per_chunk(void **state) {
     rmq_obj_status_t st;
     assert_int_equal(rmq_obj_put(f->s, "p/obj", data, n, &st), 0);
     if (dio) {
-        assert_int_equal(log.calls, 3);                           /* chunks 2..4 of 1, 1, 1, 5 blocks */
-        assert_int_equal(log.bytes, (2u << 20) + 4096 * 5);       /* all whole blocks but the first chunk */
-        assert_int_equal(log.largest, 1u << 20);
+        assert_int_equal(log.calls, 12);                          /* chunks 2..13: 11 of 256 KiB, one of 5 blocks */
+        assert_int_equal(log.bytes, (3u << 20) - (256u << 10) + 4096 * 5); /* all whole blocks but the first chunk */
+        assert_int_equal(log.largest, 256u << 10);
     } else {
         assert_int_equal(log.calls, 0);
     }
