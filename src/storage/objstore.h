@@ -112,10 +112,14 @@ typedef struct rmq_obj_ops {
 } rmq_obj_ops_t;
 
 /* Called by a backend that writes the local disk (local) before each chunk
- * of at most 1 MiB that a put writes, with the chunk's size; it may sleep
- * (it runs on the putting thread) to spread a large object's writes out so
- * they do not crowd the WAL's synced writes on the same disk. */
-typedef void (*rmq_obj_pace_fn)(void *ud, size_t bytes);
+ * a put writes but the first, with the chunk's size; it may sleep (it runs
+ * on the putting thread) to spread a large object's writes out so they do
+ * not crowd the WAL's synced writes on the same disk. Returns true when it
+ * is pacing (the writes share the disk with a live WAL: the backend keeps
+ * its next chunk small, 256 KiB, so a synced write queues behind less),
+ * false when it let the chunk through unpaced (catching up, stopping: the
+ * next chunk is 1 MiB, fewer writes for the same bytes). */
+typedef bool (*rmq_obj_pace_fn)(void *ud, size_t bytes);
 
 struct rmq_obj_store {
     const rmq_obj_ops_t *ops;

@@ -128,28 +128,32 @@ static int write_buffered(int fd, const uint8_t *p, size_t left, const char **wh
  * file is then truncated to len. Returns 1 when written, 0 when O_DIRECT
  * cannot be used here (unaligned buffer, a filesystem without it such as
  * tmpfs: nothing was written, fall back), or -errno with *what set.
- * Chunks of 256 KiB, not larger: a WAL synced write that reaches the device
- * queue behind an object's 1 MiB write waits for all of it (p90 of a 300 KiB
- * RWF_DSYNC probe 0.80 ms beside 1 MiB writes against 0.49 beside 256 KiB,
- * bench/bench_disk_interference.py --chunk-kib), and p99 produce at 310k
- * msg/s was lower in 4 of 5 pairs. More, smaller writes cost the uploader
- * about a third more CPU (bench/README.md "Smaller O_DIRECT writes for
- * objects"). */
+ * Chunks are 256 KiB while the pacer says it paces (a WAL shares the disk)
+ * and 1 MiB otherwise (no pacer, or catching up): a WAL synced write that
+ * reaches the device queue behind a 1 MiB write waits for all of it (p90 of
+ * a 300 KiB RWF_DSYNC probe 0.80 ms beside 1 MiB writes against 0.49 beside
+ * 256 KiB, bench/bench_disk_interference.py --chunk-kib), but 256 KiB writes
+ * throughout cost 12 % of the max produce rate, the uploader falling behind
+ * on four times the writes (bench/README.md "Smaller O_DIRECT writes for
+ * objects"). The first chunk, before the pacer has been asked, is small. */
 #define DIO_ALIGN 4096u
-#define DIO_CHUNK (256u << 10)
+#define DIO_CHUNK_PACED (256u << 10)
+#define DIO_CHUNK (1u << 20)
 static int write_direct(rmq_obj_store_t *s, int fd, const uint8_t *data, size_t len, const char **what) {
     if (len < DIO_ALIGN || ((uintptr_t)data % DIO_ALIGN) != 0) return 0;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) != 0) return 0;
     size_t whole = len - len % DIO_ALIGN, off = 0, paced = 0; /* paced: bytes charged to the pacer up to here */
     int rc = 1;
+    size_t chunk = s->pace ? DIO_CHUNK_PACED : DIO_CHUNK;
     while (off < whole) {
-        size_t n = whole - off < DIO_CHUNK ? whole - off : DIO_CHUNK;
+        size_t n = whole - off < chunk ? whole - off : chunk;
         /* not before the first write (it may refuse O_DIRECT); a retry
          * after EINTR or a short write is charged only for new bytes */
         if (s->pace && off > 0 && off + n > paced) {
-            s->pace(s->pace_ud, off + n - (paced > off ? paced : off));
+            bool pacing = s->pace(s->pace_ud, off + n - (paced > off ? paced : off));
             paced = off + n;
+            chunk = pacing ? DIO_CHUNK_PACED : DIO_CHUNK; /* from the next chunk on */
         }
         ssize_t w = pwrite(fd, data + off, n, (off_t)off);
         if (w < 0 && errno == EINTR) continue;

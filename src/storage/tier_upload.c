@@ -171,7 +171,7 @@ static bool throttle(rmq_tier_uploader_t *u, uint64_t n) {
  * waits behind it (measured: p99 of a 280 KiB RWF_DSYNC write 2.2-2.3 ms
  * beside bursty 276 MB/s of 1 MiB O_DIRECT writes, 1.0-1.1 ms beside the
  * same bytes spread evenly). So the writes are spread out: a shared token
- * bucket (common/tbucket.h, 2 MiB deep, so a 1 MiB chunk always fits)
+ * bucket (common/tbucket.h, 2 MiB deep, so any chunk always fits)
  * refills at PACE_FACTOR times the WAL's recent append rate (an EWMA
  * sampled at most every 100 ms), at least PACE_FLOOR. That
  * keeps up with any steady load; when segments pile up (more than
@@ -201,8 +201,9 @@ static void pace_sample(rmq_tier_uploader_t *u, uint64_t now) {
 }
 
 /* rmq_obj_pace_fn: wait (sleeping, off every lock) until n bytes fit the
- * pace; returns at once while catching up or stopping. */
-static void pace_local(void *ud, size_t n) {
+ * pace, and say so (true); returns false at once while catching up or
+ * stopping (the backend then writes larger chunks). */
+static bool pace_local(void *ud, size_t n) {
     rmq_tier_uploader_t *u = ud;
     for (;;) {
         pthread_mutex_lock(&u->mu);
@@ -210,19 +211,19 @@ static void pace_local(void *ud, size_t n) {
         pace_sample(u, now); /* also while catching up: the EWMA keeps tracking the WAL */
         if (u->stop || u->queued + u->running > PACE_BACKLOG) {
             pthread_mutex_unlock(&u->mu);
-            return;
+            return false;
         }
         rmq_tbucket_refill(&u->pace, now); /* tokens earned so far at the old rate */
         u->pace.rate = u->ingest_bps * PACE_FACTOR > PACE_FLOOR ? u->ingest_bps * PACE_FACTOR : PACE_FLOOR;
         double want = (double)n < PACE_BURST ? (double)n : PACE_BURST; /* a larger n could never fit */
         if (rmq_tbucket_take(&u->pace, now, want)) {
             pthread_mutex_unlock(&u->mu);
-            return;
+            return true;
         }
         uint64_t wait_ns = (uint64_t)(rmq_tbucket_wait_s(&u->pace, want) * 1e9) + 1;
         u->paced_ns += wait_ns;
         pthread_mutex_unlock(&u->mu);
-        if (!wait_or_stop_ns(u, wait_ns)) return; /* stopping: the rest goes out unpaced, stop waits for it */
+        if (!wait_or_stop_ns(u, wait_ns)) return false; /* stopping: the rest goes out unpaced, stop waits for it */
     }
 }
 

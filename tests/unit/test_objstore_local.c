@@ -176,36 +176,54 @@ static void test_aligned_put_sizes(void **state) {
 typedef struct pace_log {
     int calls;
     size_t bytes, largest;
+    bool pacing; /* what the pacer answers */
 } pace_log_t;
 
-static void record_pace(void *ud, size_t n) {
+static bool record_pace(void *ud, size_t n) {
     pace_log_t *l = ud;
     l->calls++;
     l->bytes += n;
     if (n > l->largest) l->largest = n;
+    return l->pacing;
 }
 
 /* The pacer (rmq_obj_set_pacer) is asked before every O_DIRECT chunk of a
- * put but the first (which may still be refused), with the chunk's size
- * (<= 256 KiB, objstore_local's DIO_CHUNK), and never once cleared. Buffered writes (no O_DIRECT here)
+ * put but the first (which may still be refused), with the chunk's size,
+ * and never once cleared. While it answers that it paces, chunks are
+ * 256 KiB (a WAL's synced write queues behind less); when it answers that
+ * it does not (catching up), the chunks after that answer are 1 MiB; the
+ * first chunk is 256 KiB either way. Buffered writes (no O_DIRECT here)
  * are not paced. */
 static void test_pacer_called_per_chunk(void **state) {
     fx_t *f = *state;
     bool dio = tu_dir_takes_odirect(f->dir);
     size_t n = (3u << 20) + 4096 * 5 + 77; /* 3 whole MiB, 5 blocks, a partial block */
+    size_t whole = n - 77;
     uint8_t *data = NULL;
     assert_int_equal(posix_memalign((void **)&data, 4096, n), 0);
     for (size_t k = 0; k < n; k++) data[k] = (uint8_t)(k * 7 + (k >> 12));
-    pace_log_t log = {0, 0, 0};
+    pace_log_t log = {0, 0, 0, true};
     rmq_obj_set_pacer(f->s, record_pace, &log);
     rmq_obj_status_t st;
     assert_int_equal(rmq_obj_put(f->s, "p/obj", data, n, &st), 0);
     if (dio) {
-        assert_int_equal(log.calls, 12);                          /* chunks 2..13: 11 of 256 KiB, one of 5 blocks */
-        assert_int_equal(log.bytes, (3u << 20) - (256u << 10) + 4096 * 5); /* all whole blocks but the first chunk */
+        assert_int_equal(log.calls, 12);                      /* chunks 2..13: 11 of 256 KiB, one of 5 blocks */
+        assert_int_equal(log.bytes, whole - (256u << 10));    /* all whole blocks but the first chunk */
         assert_int_equal(log.largest, 256u << 10);
     } else {
         assert_int_equal(log.calls, 0);
+    }
+    /* a pacer that lets everything through: 256 KiB, 256 KiB (the first
+     * answer), then 1 MiB, 1 MiB and the remaining 532 KiB */
+    pace_log_t fast = {0, 0, 0, false};
+    rmq_obj_set_pacer(f->s, record_pace, &fast);
+    assert_int_equal(rmq_obj_put(f->s, "p/obj2", data, n, &st), 0);
+    if (dio) {
+        assert_int_equal(fast.calls, 4);
+        assert_int_equal(fast.bytes, whole - (256u << 10));
+        assert_int_equal(fast.largest, 1u << 20);
+    } else {
+        assert_int_equal(fast.calls, 0);
     }
     rmq_buf_t b;
     rmq_buf_init(&b);
