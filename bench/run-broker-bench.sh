@@ -34,6 +34,10 @@
 #   --wait SEC            how long to wait for the broker port (default 30)
 #   --out FILE            also append the RESULT lines to FILE
 #   --e2e-linger MS       producer linger.ms of steps 3 and 4 (default 1)
+#   --e2e-rate MSGS       rate of steps 3 and 4 in msgs/s instead of half of step 1's
+#                         max rate: compares builds at the same load, where a build
+#                         with a higher max rate would otherwise get a heavier step 3
+#                         (the markdown row's "half rate" column then shows this rate)
 #   --metrics URL         broker's Prometheus endpoint (default http://127.0.0.1:9642/metrics):
 #                         before step 3 the script waits (up to 180 s) until
 #                         rustmq_object_uploads_pending is 0, so the latency run
@@ -59,6 +63,7 @@ label=""
 wait_sec=30
 out=""
 e2e_linger=1
+e2e_rate=0
 metrics_url="http://127.0.0.1:9642/metrics"
 broker_seconds=0
 xargs_=()
@@ -79,6 +84,7 @@ while [[ $# -gt 0 ]]; do
     --wait) wait_sec="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --e2e-linger) e2e_linger="$2"; shift 2 ;;
+    --e2e-rate) e2e_rate="$2"; [[ "$e2e_rate" =~ ^[1-9][0-9]*$ ]] || die "--e2e-rate wants a positive integer (msgs/s)"; shift 2 ;;
     --metrics) metrics_url="$2"; shift 2 ;;
     --broker-seconds) broker_seconds=1; shift ;;
     -X) xargs_+=(-X "$2"); shift 2 ;;
@@ -255,6 +261,7 @@ threads() {
 }
 clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 half=$(( max_rate / 2 )); [[ $half -ge 1 ]] || half=1
+if [[ $e2e_rate -gt 0 ]]; then half=$e2e_rate; fi
 snap "$workdir/metrics-before-e2e.txt"
 threads "$workdir/threads-before-e2e.txt"
 log_mark=0
