@@ -87,18 +87,6 @@ static void rmq_copy_stream_sse2(uint8_t *d, const uint8_t *s, size_t len) {
 }
 #endif
 
-void rmq_copy_stream(void *dst, const void *src, size_t len) {
-#if defined(__x86_64__)
-    if (len >= RMQ_COPY_STREAM_MIN) {
-        pthread_once(&rmq_copy_once, rmq_copy_init);
-        if (rmq_copy_avx512) rmq_copy_stream_avx512(dst, src, len);
-        else rmq_copy_stream_sse2(dst, src, len);
-        return;
-    }
-#endif
-    memcpy(dst, src, len);
-}
-
 int rmq_copy_stream_path(void) {
 #if defined(__x86_64__)
     pthread_once(&rmq_copy_once, rmq_copy_init);
@@ -108,16 +96,18 @@ int rmq_copy_stream_path(void) {
 #endif
 }
 
-#if defined(__x86_64__)
 void rmq_copy_stream_force(int path, void *dst, const void *src, size_t len) {
-    pthread_once(&rmq_copy_once, rmq_copy_init);
-    if (path == 2 && rmq_copy_avx512) rmq_copy_stream_avx512(dst, src, len);
+#if defined(__x86_64__)
+    if (path >= 2 && rmq_copy_stream_path() == 2) rmq_copy_stream_avx512(dst, src, len);
     else if (path >= 1) rmq_copy_stream_sse2(dst, src, len);
     else memcpy(dst, src, len);
-}
 #else
-void rmq_copy_stream_force(int path, void *dst, const void *src, size_t len) {
     (void)path;
     memcpy(dst, src, len);
-}
 #endif
+}
+
+void rmq_copy_stream(void *dst, const void *src, size_t len) {
+    if (len < RMQ_COPY_STREAM_MIN) memcpy(dst, src, len);
+    else rmq_copy_stream_force(rmq_copy_stream_path(), dst, src, len);
+}
