@@ -145,26 +145,9 @@ void rmq_req_finish_zc(rmq_req_t *req, void (*release)(void *ud), void *ud) {
     rmq_req_free(req);
 }
 
-/* ApiVersions request of a version we do not know: Kafka answers with a v0
- * response carrying UNSUPPORTED_VERSION and the list, so the client can
- * retry with a version we support. */
-static void rmq_req_api_versions_fallback(rmq_req_t *req) {
-    req->hdr.api_version = 0;
-    rmq_kmsg_api_versions_response_t *r = rmq_req_new_response(req);
-    if (!r) {
-        rmq_req_finish(req);
-        return;
-    }
-    rmq_h_api_versions(req);
-    r->error_code = RMQ_UNSUPPORTED_VERSION;
-}
-
-void rmq_h_api_versions(rmq_req_t *req) {
-    rmq_kmsg_api_versions_response_t *r = req->resp ? req->resp : rmq_req_new_response(req);
-    if (!r) {
-        rmq_req_finish(req);
-        return;
-    }
+/* Fills r (the ApiVersions response of req, in req's arena) with every
+ * supported api key and its version range; error_code is left to the caller. */
+static void api_versions_fill(rmq_req_t *req, rmq_kmsg_api_versions_response_t *r) {
     size_t n;
     const rmq_handler_t *h = rmq_broker_handlers(&n);
     const rmq_kafka_msg_desc_t *kd = rmq_kdesc_sub(&rmq_kmsg_api_versions_response_desc, "api_keys");
@@ -180,8 +163,28 @@ void rmq_h_api_versions(rmq_req_t *req) {
     }
     r->api_keys.n = k;
     r->api_keys.v = v;
-    r->error_code = 0;
     r->throttle_time_ms = 0;
+}
+
+/* ApiVersions request of a version we do not know: Kafka answers with a v0
+ * response carrying UNSUPPORTED_VERSION and the list, so the client can
+ * retry with a version we support. */
+static void rmq_req_api_versions_fallback(rmq_req_t *req) {
+    req->hdr.api_version = 0;
+    rmq_kmsg_api_versions_response_t *r = rmq_req_new_response(req);
+    if (r) {
+        api_versions_fill(req, r);
+        r->error_code = RMQ_UNSUPPORTED_VERSION;
+    }
+    rmq_req_finish(req); /* sends r and frees req (and r with its arena) */
+}
+
+void rmq_h_api_versions(rmq_req_t *req) {
+    rmq_kmsg_api_versions_response_t *r = req->resp ? req->resp : rmq_req_new_response(req);
+    if (r) {
+        api_versions_fill(req, r);
+        r->error_code = 0;
+    }
     rmq_req_finish(req);
 }
 

@@ -185,3 +185,24 @@ def test_valid_requests_after_malformed_on_other_conns(module_broker):
     finally:
         bad.close()
         good.close()
+
+
+def test_api_versions_newer_than_supported(module_broker):
+    """KIP-511: an ApiVersions version we do not speak is answered in the v0
+    layout with UNSUPPORTED_VERSION (35) and our version ranges, so the client
+    can retry with one we support; the connection stays usable."""
+    from helpers import parse_api_versions_response
+    b = module_broker
+    with socket.create_connection(("127.0.0.1", b.port), timeout=15) as s:
+        for v, corr in ((9, 501), (32767, 502)):
+            cid = b"itest"
+            hdr = struct.pack(">hhih", 18, v, corr, len(cid)) + cid
+            s.sendall(frame(hdr))
+            got_corr, err, keys, _ = parse_api_versions_response(0, recv_frame(s))
+            assert got_corr == corr
+            assert err == 35, "ApiVersions v%d answered error %d, not UNSUPPORTED_VERSION" % (v, err)
+            assert keys.get(18, (None, None))[0] == 0 and keys[18][1] >= 3, keys.get(18)
+            assert 0 in keys and 1 in keys, "the version list is missing Produce/Fetch"
+        s.sendall(api_versions_request(3, 503))
+        got_corr, err, keys, _ = parse_api_versions_response(3, recv_frame(s))
+        assert (got_corr, err) == (503, 0)
