@@ -234,6 +234,24 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
     pthread_mutex_unlock(&part->mu);
 }
 
+/* Kafka refuses the whole request (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+ * when a partition's first batch is transactional and there is no
+ * transactional_id (KafkaApis.handleProduceRequest). Header bytes only. */
+static bool rmq_produce_has_txn_batch(const rmq_kmsg_produce_request_t *rq) {
+    for (int32_t i = 0; i < rq->topic_data.n; i++) {
+        const rmq_kmsg_produce_request_topic_produce_data_t *t = &rq->topic_data.v[i];
+        for (int32_t j = 0; j < t->partition_data.n; j++) {
+            const uint8_t *p = t->partition_data.v[j].records.ptr;
+            int32_t len = t->partition_data.v[j].records.len;
+            if (len < RMQ_RB_HEADER_SIZE || p[16] != 2) continue;
+            int32_t blen = (int32_t)rmq_be32(p + 8);
+            if (blen < RMQ_RB_MIN_BATCH_LENGTH || blen > len - RMQ_RB_LOG_OVERHEAD) continue; /* no whole batch */
+            if (rmq_be16(p + RMQ_RB_ATTR_OFFSET) & RMQ_RB_ATTR_TRANSACTIONAL) return true;
+        }
+    }
+    return false;
+}
+
 void rmq_h_produce(rmq_req_t *req) {
     rmq_kmsg_produce_request_t *rq = req->body;
     rmq_kmsg_produce_response_t *r = rmq_req_new_response(req);
@@ -251,6 +269,13 @@ void rmq_h_produce(rmq_req_t *req) {
     rmq_kmsg_produce_response_topic_produce_response_t *tr = RMQ_REQ_ARRAY(req, td, nt, r->responses);
     /* all partitions of the request into one group commit (they are
      * answered together) */
+    /* transactions are not supported: a transactional_id, or a
+     * transactional batch without one, is refused for every partition */
+    const char *txn_refused = NULL;
+    if (rq->transactional_id.len >= 0) txn_refused = "transactions are not supported by this broker";
+    else if (rmq_produce_has_txn_batch(rq))
+        txn_refused = "transactional record batch without a transactional_id (transactions are not supported by "
+                      "this broker)";
     rmq_store_plug(req->b->store);
     for (int32_t i = 0; tr && i < nt; i++) {
         const rmq_kmsg_produce_request_topic_produce_data_t *t = &rq->topic_data.v[i];
@@ -265,10 +290,10 @@ void rmq_h_produce(rmq_req_t *req) {
                 pr[j].base_offset = -1;
                 continue;
             }
-            if (rq->transactional_id.len >= 0) {
+            if (txn_refused) {
                 pr[j].index = t->partition_data.v[j].index;
                 pr[j].error_code = RMQ_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-                pr[j].error_message = rmq_req_kstr(req, "transactions are not supported by this broker");
+                pr[j].error_message = rmq_req_kstr(req, txn_refused);
                 pr[j].base_offset = -1;
                 continue;
             }
