@@ -10,7 +10,8 @@
  * straight from the request frame; the store writes the base offset into
  * its copy. The response goes out when every append is durable (acks 1 and
  * -1 both wait for the WAL; on one node the ISR is the leader) or, for
- * acks=0, no response is sent at all. Completions arrive on the WAL writer thread and hop back to the
+ * acks=0, no response is sent at all, and a failure closes the connection.
+ * Completions arrive on the WAL writer thread and hop back to the
  * connection's I/O thread. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,42 @@ typedef struct rmq_produce_op {
     rmq_broker_t *b;
 } rmq_produce_op_t;
 
+/* acks=0 gets no response, so a failure would go unnoticed: as Kafka does,
+ * close the connection (the client reconnects and refreshes its metadata).
+ * net logs the close with the peer; the reason names the first failed
+ * partition. Pipelined requests still unanswered on that connection are
+ * dropped with it, as with any close. I/O thread. */
+static void rmq_produce_close_if_failed(rmq_req_t *req) {
+    const rmq_kmsg_produce_response_t *r = req->resp;
+    int failed = 0;
+    char why[256] = "";
+    for (int32_t i = 0; r && i < r->responses.n; i++) {
+        const rmq_kmsg_produce_response_topic_produce_response_t *t = &r->responses.v[i];
+        for (int32_t j = 0; j < t->partition_responses.n; j++) {
+            const rmq_pp_resp_t *pr = &t->partition_responses.v[j];
+            if (pr->error_code == 0) continue;
+            if (failed++ == 0)
+                snprintf(why, sizeof why, "acks=0 produce failed: correlation_id=%d topic=%.*s partition=%d err=%s",
+                         req->hdr.correlation_id, t->name.len > 0 ? (int)t->name.len : 0,
+                         t->name.ptr ? t->name.ptr : "", pr->index, rmq_err_name(pr->error_code));
+        }
+    }
+    if (!failed) return;
+    if (failed > 1) {
+        size_t n = strlen(why);
+        snprintf(why + n, sizeof why - n, " (and %d more partitions)", failed - 1);
+    }
+    rmq_net_conn_close(req->conn, why);
+}
+
 static void rmq_produce_done(void *ud) {
     rmq_produce_ctx_t *ctx = ud;
-    if (ctx->silent) rmq_req_finish_silent(ctx->req);
-    else rmq_req_finish(ctx->req);
+    if (ctx->silent) {
+        rmq_produce_close_if_failed(ctx->req);
+        rmq_req_finish_silent(ctx->req);
+    } else {
+        rmq_req_finish(ctx->req);
+    }
 }
 
 /* Drop one pending count; the last one sends the response, directly when
