@@ -1,15 +1,18 @@
 /* h_produce.c - the Produce handler.
  *
- * For each partition: validate every RecordBatch (framing, CRC, every record,
- * decompressing within a bound), enforce max.message.bytes, check the
- * idempotent producer's sequence, then - under the partition lock, so the
- * offsets the store assigns follow the order of the checks - append each
- * batch to the store. The batch bytes are appended straight from the
- * request frame; the store writes the base offset into its copy. The
- * response goes out when every append is durable (acks 1 and -1 both wait
- * for the WAL; on one node the ISR is the leader) or, for acks=0, no
- * response is sent at all. Completions arrive on the WAL writer thread and
- * hop back to the connection's I/O thread. */
+ * For each partition: validate its one RecordBatch (Produce v3+ carries
+ * exactly one; framing, CRC, every record, decompressing within a bound, and
+ * the batches Kafka refuses from clients: control, a producer id without a
+ * sequence, zstd below v7), enforce max.message.bytes and, on compacted
+ * topics, keys, check the idempotent producer's sequence, then - under the
+ * partition lock, so the offsets the store assigns follow the order of the
+ * checks - append the batch to the store. The batch bytes are appended
+ * straight from the request frame; the store writes the base offset into
+ * its copy. The response goes out when every append is durable (acks 1 and
+ * -1 both wait for the WAL; on one node the ISR is the leader) or, for
+ * acks=0, no response is sent at all, and a failure closes the connection.
+ * Completions arrive on the WAL writer thread and hop back to the
+ * connection's I/O thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +39,44 @@ typedef struct rmq_produce_op {
     rmq_pp_resp_t *pr;
     rmq_partition_t *part;
     rmq_broker_t *b;
-    bool first; /* the partition's first batch: its offset is the response's */
 } rmq_produce_op_t;
+
+/* acks=0 gets no response, so a failure would go unnoticed: as Kafka does,
+ * close the connection (the client reconnects and refreshes its metadata).
+ * net logs the close with the peer; the reason names the first failed
+ * partition. Pipelined requests still unanswered on that connection are
+ * dropped with it, as with any close. I/O thread. */
+static void rmq_produce_close_if_failed(rmq_req_t *req) {
+    const rmq_kmsg_produce_response_t *r = req->resp;
+    int failed = 0;
+    char why[256] = "";
+    for (int32_t i = 0; r && i < r->responses.n; i++) {
+        const rmq_kmsg_produce_response_topic_produce_response_t *t = &r->responses.v[i];
+        for (int32_t j = 0; j < t->partition_responses.n; j++) {
+            const rmq_pp_resp_t *pr = &t->partition_responses.v[j];
+            if (pr->error_code == 0) continue;
+            if (failed++ == 0)
+                snprintf(why, sizeof why, "acks=0 produce failed: correlation_id=%d topic=%.*s partition=%d err=%s",
+                         req->hdr.correlation_id, t->name.len > 0 ? (int)t->name.len : 0,
+                         t->name.ptr ? t->name.ptr : "", pr->index, rmq_err_name(pr->error_code));
+        }
+    }
+    if (!failed) return;
+    if (failed > 1) {
+        size_t n = strlen(why);
+        snprintf(why + n, sizeof why - n, " (and %d more partitions)", failed - 1);
+    }
+    rmq_net_conn_close(req->conn, why);
+}
 
 static void rmq_produce_done(void *ud) {
     rmq_produce_ctx_t *ctx = ud;
-    if (ctx->silent) rmq_req_finish_silent(ctx->req);
-    else rmq_req_finish(ctx->req);
+    if (ctx->silent) {
+        rmq_produce_close_if_failed(ctx->req);
+        rmq_req_finish_silent(ctx->req);
+    } else {
+        rmq_req_finish(ctx->req);
+    }
 }
 
 /* Drop one pending count; the last one sends the response, directly when
@@ -59,7 +93,7 @@ static void rmq_produce_on_durable(void *ud, rmq_err_t err, int64_t base_offset)
     if (err) {
         op->pr->error_code = rmq_err_to_wire(err);
         op->pr->base_offset = -1;
-    } else if (op->first && op->pr->error_code == 0) {
+    } else if (op->pr->error_code == 0) {
         op->pr->base_offset = base_offset;
     }
     rmq_partition_wake(op->b, op->part);
@@ -79,6 +113,25 @@ static void rmq_produce_log_append_error(const char *topic, int32_t partition, r
                                      : "see earlier storage errors");
 }
 
+/* Kafka's LogConfig.compact: cleanup.policy is a list ("compact,delete")
+ * that contains "compact". */
+static bool rmq_produce_topic_compacted(rmq_broker_t *b, const char *topic) {
+    char val[128];
+    if (rmq_meta_state_config(b->state, topic, "cleanup.policy", val, sizeof val, NULL)) return false;
+    for (const char *t = val; *t;) {
+        while (*t == ' ' || *t == ',') t++;
+        size_t n = strcspn(t, ",");
+        size_t m = n;
+        while (m && t[m - 1] == ' ') m--;
+        if (m == 7 && memcmp(t, "compact", 7) == 0) return true;
+        t += n;
+    }
+    return false;
+}
+
+/* One partition's records: exactly one batch (Produce v3+), checked whole
+ * before it is appended, so a partition's records are taken whole or
+ * refused whole and a retry cannot duplicate a part. */
 static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const char *topic,
                                   const rmq_kmsg_produce_request_partition_produce_data_t *pd, rmq_pp_resp_t *pr) {
     rmq_broker_t *b = req->b;
@@ -98,9 +151,9 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
             return;
         }
     }
-    if (pd->records.len <= 0) {
-        pr->error_code = RMQ_CORRUPT_MESSAGE;
-        pr->error_message = rmq_req_kstr(req, "empty records");
+    if (pd->records.len <= 0) { /* null or empty: no batch (ProduceRequest.validateRecords) */
+        pr->error_code = RMQ_INVALID_RECORD;
+        pr->error_message = rmq_req_kstr(req, "no record batch (Produce v3+ carries exactly one per partition)");
         return;
     }
     rmq_partition_t *part = rmq_broker_partition(b, stream);
@@ -109,8 +162,12 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
         return;
     }
     rmq_rb_summary_t sum;
-    rmq_rb_limits_t lim = {.max_decompressed_bytes = RMQ_PRODUCE_MAX_DECOMPRESSED, .flags = 0, .scratch = NULL};
+    uint32_t flags = RMQ_RB_F_ONE_BATCH | RMQ_RB_F_CLIENT | (req->hdr.api_version < 7 ? RMQ_RB_F_NO_ZSTD : 0);
+    rmq_rb_limits_t lim = {.max_decompressed_bytes = RMQ_PRODUCE_MAX_DECOMPRESSED, .flags = flags, .scratch = NULL};
     rmq_err_t err = rmq_rb_validate(pd->records.ptr, (size_t)pd->records.len, &lim, &sum);
+    rmq_rb_header_t h;
+    if (!err && sum.batches != 1) err = RMQ_INVALID_RECORD; /* RMQ_RB_F_ONE_BATCH guarantees it */
+    if (!err) err = rmq_rb_header_parse(pd->records.ptr, (size_t)pd->records.len, RMQ_RB_F_NO_CRC, &h);
     if (err) {
         pr->error_code = rmq_err_to_wire(err);
         char msg[256];
@@ -121,88 +178,111 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
                   rmq_net_conn_peer(req->conn), msg);
         return;
     }
+    /* Null keys were counted by the walk above; the topic's cleanup.policy
+     * is looked up only when there are some (no second pass, no lookup for
+     * keyed records). Refused after the size check, as Kafka orders them. */
+    bool keyless_refused = sum.null_keys > 0 && rmq_produce_topic_compacted(b, topic);
+    uint8_t *batch = (uint8_t *)pd->records.ptr; /* points into req->frame, which we own */
+    size_t size = rmq_rb_size(&h);
 
     pthread_mutex_lock(&part->mu);
     rmq_partition_refresh_config(b, part, topic);
     rmq_partition_metrics(b, part, topic);
-    rmq_rb_batches_t it;
-    rmq_rb_batch_t bt;
-    /* every batch is checked before any is appended: a partition's records
-     * are taken whole or refused whole, so a retry cannot duplicate a part */
-    rmq_rb_batches_init(&it, pd->records.ptr, (size_t)pd->records.len, RMQ_RB_F_NO_CRC);
-    while (rmq_rb_batches_next(&it, &bt)) {
-        if (bt.size > (size_t)part->max_message_bytes) {
-            pr->error_code = RMQ_MESSAGE_TOO_LARGE;
-            char msg[160];
-            snprintf(msg, sizeof msg, "batch of %zu bytes exceeds max.message.bytes %d", bt.size,
-                     part->max_message_bytes);
-            pr->error_message = rmq_req_kstr(req, msg);
+    if (size > (size_t)part->max_message_bytes) {
+        pr->error_code = RMQ_MESSAGE_TOO_LARGE;
+        char msg[160];
+        snprintf(msg, sizeof msg, "batch of %zu bytes exceeds max.message.bytes %d", size, part->max_message_bytes);
+        pr->error_message = rmq_req_kstr(req, msg);
+        pthread_mutex_unlock(&part->mu);
+        return;
+    }
+    if (keyless_refused) {
+        pr->error_code = RMQ_INVALID_RECORD;
+        char msg[160];
+        snprintf(msg, sizeof msg, "Compacted topic cannot accept message without key (record %d, %lld keyless)",
+                 sum.first_null_key, (long long)sum.null_keys);
+        pr->error_message = rmq_req_kstr(req, msg);
+        pthread_mutex_unlock(&part->mu);
+        return;
+    }
+    int64_t now = rmq_wall_ms();
+    int64_t log_start = 0, log_end = 0;
+    rmq_store_stream_info(b->store, stream, &log_start, NULL, &log_end);
+    rmq_producers_t *ps = NULL;
+    if (h.producer_id >= 0) { /* RMQ_RB_F_CLIENT: then base_sequence >= 0 */
+        ps = rmq_partition_producers(b, part);
+        int64_t dup = -1;
+        rmq_err_t serr = ps ? rmq_producers_check(ps, h.producer_id, h.producer_epoch, h.base_sequence,
+                                                  h.last_offset_delta + 1, &dup)
+                            : RMQ_ERR_NOMEM;
+        if (serr == RMQ_DUPLICATE_SEQUENCE_NUMBER) {
+            /* already appended: answer with the original offset */
+            pr->base_offset = dup;
+            pr->log_start_offset = log_start;
+            pthread_mutex_unlock(&part->mu);
+            return;
+        }
+        if (serr) {
+            pr->error_code = rmq_err_to_wire(serr);
             pthread_mutex_unlock(&part->mu);
             return;
         }
     }
-    rmq_rb_batches_init(&it, pd->records.ptr, (size_t)pd->records.len, RMQ_RB_F_NO_CRC);
-    bool first = true;
-    int64_t now = rmq_wall_ms();
-    while (rmq_rb_batches_next(&it, &bt)) {
-        rmq_producers_t *ps = NULL;
-        if (bt.h.producer_id >= 0 && bt.h.base_sequence >= 0) {
-            ps = rmq_partition_producers(b, part);
-            int64_t dup = -1;
-            rmq_err_t serr = ps ? rmq_producers_check(ps, bt.h.producer_id, bt.h.producer_epoch, bt.h.base_sequence,
-                                                      bt.h.last_offset_delta + 1, &dup)
-                                : RMQ_ERR_NOMEM;
-            if (serr == RMQ_DUPLICATE_SEQUENCE_NUMBER) {
-                /* already appended: answer with the original offset */
-                if (first) pr->base_offset = dup;
-                first = false;
-                continue;
-            }
-            if (serr) {
-                pr->error_code = rmq_err_to_wire(serr);
-                break;
-            }
-        }
-        uint8_t *batch = (uint8_t *)bt.data; /* points into req->frame, which we own */
-        int64_t max_ts = bt.h.max_timestamp;
-        if (part->log_append_time) {
-            rmq_rb_set_log_append_time(batch, bt.size, now);
-            max_ts = now;
-            pr->log_append_time_ms = now;
-        }
-        int64_t log_start = 0, log_end = 0;
-        rmq_store_stream_info(b->store, stream, &log_start, NULL, &log_end);
-        pr->log_start_offset = log_start;
-        rmq_produce_op_t *op = rmq_arena_alloc(&req->arena, sizeof *op);
-        if (!op) {
-            pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
-            break;
-        }
-        op->ctx = ctx;
-        op->start_ns = rmq_mono_ns();
-        op->pr = pr;
-        op->part = part;
-        op->b = b;
-        op->first = first;
-        atomic_fetch_add(&ctx->pending, 1);
-        /* the batch's own CRC (verified by rmq_rb_validate, or rewritten
-         * with the log-append time) seeds the WAL checksum: one pass less */
-        err = rmq_store_append_crc(b->store, stream, batch, bt.size, RMQ_RB_ATTR_OFFSET,
-                                   rmq_be32(batch + RMQ_RB_CRC_OFFSET), bt.h.last_offset_delta + 1, max_ts,
-                                   rmq_produce_on_durable, op);
-        if (err) {
-            atomic_fetch_sub(&ctx->pending, 1);
-            pr->error_code = rmq_err_to_wire(err);
-            rmq_produce_log_append_error(topic, pd->index, err);
-            break;
-        }
-        if (ps) rmq_producers_record(ps, bt.h.producer_id, bt.h.producer_epoch, bt.h.base_sequence,
-                                     bt.h.last_offset_delta + 1, log_end, now);
-        if (part->m_produce_bytes) rmq_counter_add(part->m_produce_bytes, bt.size);
-        if (part->m_produce_records) rmq_counter_add(part->m_produce_records, (uint64_t)bt.h.record_count);
-        first = false;
+    int64_t max_ts = h.max_timestamp;
+    if (part->log_append_time) {
+        rmq_rb_set_log_append_time(batch, size, now);
+        max_ts = now;
+        pr->log_append_time_ms = now;
     }
+    pr->log_start_offset = log_start;
+    rmq_produce_op_t *op = rmq_arena_alloc(&req->arena, sizeof *op);
+    if (!op) {
+        pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
+        pthread_mutex_unlock(&part->mu);
+        return;
+    }
+    op->ctx = ctx;
+    op->start_ns = rmq_mono_ns();
+    op->pr = pr;
+    op->part = part;
+    op->b = b;
+    atomic_fetch_add(&ctx->pending, 1);
+    /* the batch's own CRC (verified by rmq_rb_validate, or rewritten with
+     * the log-append time) seeds the WAL checksum: one pass less */
+    err = rmq_store_append_crc(b->store, stream, batch, size, RMQ_RB_ATTR_OFFSET, rmq_be32(batch + RMQ_RB_CRC_OFFSET),
+                               h.last_offset_delta + 1, max_ts, rmq_produce_on_durable, op);
+    if (err) {
+        atomic_fetch_sub(&ctx->pending, 1);
+        pr->error_code = rmq_err_to_wire(err);
+        pr->log_start_offset = -1;
+        pr->log_append_time_ms = -1;
+        rmq_produce_log_append_error(topic, pd->index, err);
+        pthread_mutex_unlock(&part->mu);
+        return;
+    }
+    if (ps) rmq_producers_record(ps, h.producer_id, h.producer_epoch, h.base_sequence, h.last_offset_delta + 1,
+                                 log_end, now);
+    if (part->m_produce_bytes) rmq_counter_add(part->m_produce_bytes, size);
+    if (part->m_produce_records) rmq_counter_add(part->m_produce_records, (uint64_t)h.record_count);
     pthread_mutex_unlock(&part->mu);
+}
+
+/* Kafka refuses the whole request (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+ * when a partition's first batch is transactional and there is no
+ * transactional_id (KafkaApis.handleProduceRequest). Header bytes only. */
+static bool rmq_produce_has_txn_batch(const rmq_kmsg_produce_request_t *rq) {
+    for (int32_t i = 0; i < rq->topic_data.n; i++) {
+        const rmq_kmsg_produce_request_topic_produce_data_t *t = &rq->topic_data.v[i];
+        for (int32_t j = 0; j < t->partition_data.n; j++) {
+            const uint8_t *p = t->partition_data.v[j].records.ptr;
+            int32_t len = t->partition_data.v[j].records.len;
+            if (len < RMQ_RB_HEADER_SIZE || p[16] != 2) continue;
+            int32_t blen = (int32_t)rmq_be32(p + 8);
+            if (blen < RMQ_RB_MIN_BATCH_LENGTH || blen > len - RMQ_RB_LOG_OVERHEAD) continue; /* no whole batch */
+            if (rmq_be16(p + RMQ_RB_ATTR_OFFSET) & RMQ_RB_ATTR_TRANSACTIONAL) return true;
+        }
+    }
+    return false;
 }
 
 void rmq_h_produce(rmq_req_t *req) {
@@ -222,6 +302,13 @@ void rmq_h_produce(rmq_req_t *req) {
     rmq_kmsg_produce_response_topic_produce_response_t *tr = RMQ_REQ_ARRAY(req, td, nt, r->responses);
     /* all partitions of the request into one group commit (they are
      * answered together) */
+    /* transactions are not supported: a transactional_id, or a
+     * transactional batch without one, is refused for every partition */
+    const char *txn_refused = NULL;
+    if (rq->transactional_id.len >= 0) txn_refused = "transactions are not supported by this broker";
+    else if (rmq_produce_has_txn_batch(rq))
+        txn_refused = "transactional record batch without a transactional_id (transactions are not supported by "
+                      "this broker)";
     rmq_store_plug(req->b->store);
     for (int32_t i = 0; tr && i < nt; i++) {
         const rmq_kmsg_produce_request_topic_produce_data_t *t = &rq->topic_data.v[i];
@@ -236,10 +323,10 @@ void rmq_h_produce(rmq_req_t *req) {
                 pr[j].base_offset = -1;
                 continue;
             }
-            if (rq->transactional_id.len >= 0) {
+            if (txn_refused) {
                 pr[j].index = t->partition_data.v[j].index;
                 pr[j].error_code = RMQ_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-                pr[j].error_message = rmq_req_kstr(req, "transactions are not supported by this broker");
+                pr[j].error_message = rmq_req_kstr(req, txn_refused);
                 pr[j].base_offset = -1;
                 continue;
             }

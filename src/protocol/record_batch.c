@@ -279,6 +279,7 @@ rmq_err_t rmq_rb_validate(const uint8_t *p, size_t len, const rmq_rb_limits_t *l
     out->max_timestamp = -1;
     out->batch_max_timestamp = -1;
     out->err_record = -1;
+    out->first_null_key = -1;
     size_t budget = lim ? lim->max_decompressed_bytes : RB_DEFAULT_MAX_DECOMPRESSED;
     uint32_t flags = lim ? lim->flags : 0;
     rmq_buf_t own;
@@ -286,12 +287,45 @@ rmq_err_t rmq_rb_validate(const uint8_t *p, size_t len, const rmq_rb_limits_t *l
     rmq_buf_t *scratch = lim && lim->scratch ? lim->scratch : &own;
     rmq_err_t err = 0;
 
+    /* Kafka's ProduceRequest.validateRecords, before anything else (and so
+     * before the CRC): zstd below Produce v7, then a second batch. Only a
+     * whole v2 first batch is looked at; anything else fails below. */
+    if ((flags & (RMQ_RB_F_ONE_BATCH | RMQ_RB_F_NO_ZSTD)) && len >= RMQ_RB_HEADER_SIZE && p[16] == 2) {
+        int32_t blen = (int32_t)rmq_be32(p + 8);
+        if (blen >= RMQ_RB_MIN_BATCH_LENGTH && (size_t)blen <= len - RMQ_RB_LOG_OVERHEAD) {
+            size_t first = RMQ_RB_LOG_OVERHEAD + (size_t)blen;
+            if ((flags & RMQ_RB_F_NO_ZSTD) &&
+                (rmq_be16(p + RMQ_RB_ATTR_OFFSET) & RMQ_RB_ATTR_CODEC_MASK) == RMQ_CODEC_ZSTD) {
+                err = fail(out, RMQ_UNSUPPORTED_COMPRESSION_TYPE, 0, -1,
+                           "zstd compression needs Produce v7 or later");
+                goto done;
+            }
+            if ((flags & RMQ_RB_F_ONE_BATCH) && first < len) {
+                err = fail(out, RMQ_INVALID_RECORD, first, -1,
+                           "bytes after the first record batch (Produce v3+ carries exactly one per partition)");
+                goto done;
+            }
+        }
+    }
+
     rmq_rb_batches_t bi;
     rmq_rb_batch_t b;
     rmq_rb_batches_init(&bi, p, len, flags);
     while (rmq_rb_batches_next(&bi, &b)) {
         const rmq_rb_header_t *h = &b.h;
         int codec = rmq_rb_codec(h);
+        /* LogValidator.validateBatch for batches from clients */
+        if (flags & RMQ_RB_F_CLIENT) {
+            if (rmq_rb_is_control(h)) {
+                err = fail(out, RMQ_INVALID_RECORD, b.offset, -1, "clients are not allowed to write control records");
+                goto done;
+            }
+            if (h->producer_id >= 0 && h->base_sequence < 0) {
+                err = fail(out, RMQ_INVALID_RECORD, b.offset, -1,
+                           "invalid sequence number: baseSequence < 0 with a producerId");
+                goto done;
+            }
+        }
         if (out->batches == 0) {
             out->first_timestamp = h->base_timestamp;
             out->producer_id = h->producer_id;
@@ -321,6 +355,7 @@ rmq_err_t rmq_rb_validate(const uint8_t *p, size_t len, const rmq_rb_limits_t *l
             if (out->records == 0 && out->batches == 0) out->first_offset_delta = r.offset_delta;
             int64_t ts = (int64_t)((uint64_t)h->base_timestamp + (uint64_t)r.timestamp_delta);
             if (ts > out->max_timestamp) out->max_timestamp = ts;
+            if (r.key.len < 0 && out->null_keys++ == 0) out->first_null_key = it.index - 1;
             out->records++;
         }
         if (it.err) {

@@ -35,8 +35,10 @@
  * RMQ_ERR_BAD_MAGIC (other magic), RMQ_ERR_BAD_CRC, RMQ_ERR_CORRUPT
  * (a record's varints/lengths do not fit; trailing bytes), RMQ_INVALID_RECORD
  * (well-formed but semantically invalid: counts/offset deltas inconsistent,
- * negative header key length, null-key rules), RMQ_UNSUPPORTED_COMPRESSION_TYPE
- * (codec 5..7), RMQ_ERR_COMPRESSION, RMQ_ERR_TOO_LARGE (decompression bound),
+ * negative header key length; with the produce flags below: more than one
+ * batch, a control batch, a producer id without a sequence),
+ * RMQ_UNSUPPORTED_COMPRESSION_TYPE (codec 5..7; zstd under
+ * RMQ_RB_F_NO_ZSTD), RMQ_ERR_COMPRESSION, RMQ_ERR_TOO_LARGE (decompression bound),
  * RMQ_ERR_NOMEM. rmq_err_to_wire maps the internal ones to CORRUPT_MESSAGE,
  * UNSUPPORTED_VERSION and MESSAGE_TOO_LARGE. */
 #ifndef RMQ_PROTOCOL_RECORD_BATCH_H
@@ -66,6 +68,12 @@
 #define RMQ_RB_F_NO_CRC 0x01        /* skip the CRC check (already verified) */
 #define RMQ_RB_F_ALLOW_PARTIAL 0x02 /* a short last batch ends iteration (fetch) */
 #define RMQ_RB_F_COMPACTED 0x04     /* allow gaps: count <= lastOffsetDelta + 1 */
+/* rmq_rb_validate only - the rules Kafka applies to a client's Produce
+ * (ProduceRequest.validateRecords, LogValidator.validateBatch). Header
+ * fields only: no extra pass over the records. */
+#define RMQ_RB_F_ONE_BATCH 0x08 /* exactly one batch: bytes after it -> RMQ_INVALID_RECORD (Produce v3+) */
+#define RMQ_RB_F_NO_ZSTD 0x10   /* a zstd batch -> RMQ_UNSUPPORTED_COMPRESSION_TYPE (Produce < v7) */
+#define RMQ_RB_F_CLIENT 0x20    /* a control batch, or producerId >= 0 with baseSequence < 0 -> RMQ_INVALID_RECORD */
 
 typedef struct rmq_rb_header {
     int64_t base_offset;
@@ -219,6 +227,8 @@ typedef struct rmq_rb_summary {
     bool partial;               /* a partial tail was skipped (RMQ_RB_F_ALLOW_PARTIAL) */
     size_t valid_bytes;         /* bytes of whole, valid batches */
     size_t decompressed_bytes;
+    int64_t null_keys;          /* records with a null key (compacted topics refuse them) */
+    int32_t first_null_key;     /* index within its batch of the first such record, or -1 */
     /* On error: */
     size_t err_offset;   /* blob offset of the failing batch */
     int32_t err_record;  /* index of the failing record, or -1 */
@@ -229,7 +239,12 @@ typedef struct rmq_rb_summary {
  * (decompressing within lim->max_decompressed_bytes in total; varints,
  * lengths, key/value/header lengths, offset deltas exactly 0..n-1 unless
  * RMQ_RB_F_COMPACTED). An empty blob is RMQ_INVALID_RECORD. Fills *out
- * (also on error: err_*). lim may be NULL (64 MiB bound, no flags). */
+ * (also on error: err_*). lim may be NULL (64 MiB bound, no flags).
+ * RMQ_RB_F_ONE_BATCH and RMQ_RB_F_NO_ZSTD are checked from the first
+ * batch's header before its CRC (Kafka's order: ProduceRequest checks them
+ * first), RMQ_RB_F_CLIENT after the header, before any record is read.
+ * Null keys are counted (out->null_keys), not refused: whether the topic
+ * is compacted is the caller's business, and the count is free here. */
 rmq_err_t rmq_rb_validate(const uint8_t *p, size_t len, const rmq_rb_limits_t *lim, rmq_rb_summary_t *out);
 
 /* ---- builder ---- */

@@ -4,7 +4,8 @@
  * CRC corruption at every covered byte; every truncation of valid batches;
  * hand-made records with out-of-range lengths and varints; magic 0/1
  * answered RMQ_ERR_UNSUPPORTED; compression bombs inside batches; partial
- * trailing batches; the in-place helpers. */
+ * trailing batches; the in-place helpers; the produce-path flags (one
+ * batch, no zstd, client rules) and the null-key count. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -725,6 +726,157 @@ static void test_log_append_time_and_scratch_reuse(void **state) {
     rmq_buf_free(&scratch);
 }
 
+/* Build one batch of the sample records with explicit producer fields and
+ * flags into out (appended). */
+static void build_with(rmq_buf_t *out, int codec, int64_t pid, int32_t seq, bool control, bool txn) {
+    rmq_rb_builder_t b;
+    rmq_rb_builder_init(&b);
+    add_sample(&b, sample, NSAMPLE);
+    rmq_rb_build_opts_t o;
+    rmq_rb_build_opts_default(&o);
+    o.codec = codec;
+    o.producer_id = pid;
+    o.producer_epoch = pid >= 0 ? 0 : -1;
+    o.base_sequence = seq;
+    o.control = control;
+    o.transactional = txn;
+    assert_int_equal(rmq_rb_builder_finish(&b, &o, out), 0);
+    rmq_rb_builder_free(&b);
+}
+
+/* RMQ_RB_F_ONE_BATCH: Produce v3+ carries exactly one batch; anything after
+ * it is refused before the CRC or any record is looked at. */
+static void test_produce_one_batch(void **state) {
+    (void)state;
+    rmq_buf_t out;
+    rmq_buf_init(&out);
+    rmq_rb_summary_t s;
+    build_sample(&out, RMQ_CODEC_NONE, 0);
+    size_t first = out.len;
+    assert_int_equal(validate(out.data, out.len, MIB, RMQ_RB_F_ONE_BATCH, &s), 0);
+    assert_int_equal(s.batches, 1);
+    build_sample(&out, RMQ_CODEC_NONE, 0);
+    assert_int_equal(validate(out.data, out.len, MIB, 0, &s), 0); /* the iterator itself takes many */
+    assert_int_equal(s.batches, 2);
+    assert_int_equal(validate(out.data, out.len, MIB, RMQ_RB_F_ONE_BATCH, &s), RMQ_INVALID_RECORD);
+    assert_int_equal(s.err_offset, first);
+    assert_int_equal(s.records, 0); /* refused before any record was read */
+    /* checked before the CRC, as Kafka does */
+    out.data[first - 1] ^= 0x01;
+    assert_int_equal(validate(out.data, out.len, MIB, 0, &s), RMQ_ERR_BAD_CRC);
+    assert_int_equal(validate(out.data, out.len, MIB, RMQ_RB_F_ONE_BATCH, &s), RMQ_INVALID_RECORD);
+    /* a few stray bytes after the batch */
+    rmq_buf_reset(&out);
+    build_sample(&out, RMQ_CODEC_NONE, 0);
+    rmq_buf_put(&out, "xyz", 3);
+    assert_int_equal(validate(out.data, out.len, MIB, 0, &s), RMQ_ERR_TRUNCATED);
+    assert_int_equal(validate(out.data, out.len, MIB, RMQ_RB_F_ONE_BATCH, &s), RMQ_INVALID_RECORD);
+    /* a truncated single batch is still truncated; empty is still INVALID_RECORD */
+    assert_int_equal(validate(out.data, first - 1, MIB, RMQ_RB_F_ONE_BATCH, &s), RMQ_ERR_TRUNCATED);
+    assert_int_equal(validate(out.data, 0, MIB, RMQ_RB_F_ONE_BATCH, &s), RMQ_INVALID_RECORD);
+    rmq_buf_free(&out);
+}
+
+/* RMQ_RB_F_NO_ZSTD (Produce < v7): zstd refused from the header, before the
+ * CRC and without decompressing; other codecs pass. */
+static void test_produce_no_zstd(void **state) {
+    (void)state;
+    rmq_rb_summary_t s;
+    for (size_t i = 0; i < NCODECS; i++) {
+        rmq_buf_t out;
+        rmq_buf_init(&out);
+        build_sample(&out, all_codecs[i], 0);
+        bool zstd = all_codecs[i] == RMQ_CODEC_ZSTD;
+        assert_int_equal(validate(out.data, out.len, MIB, 0, &s), 0);
+        assert_int_equal(validate(out.data, out.len, MIB, RMQ_RB_F_NO_ZSTD | RMQ_RB_F_ONE_BATCH, &s),
+                         zstd ? RMQ_UNSUPPORTED_COMPRESSION_TYPE : 0);
+        if (zstd) {
+            assert_int_equal(s.decompressed_bytes, 0);
+            out.data[out.len - 1] ^= 0x01; /* bad CRC: still the codec answer */
+            assert_int_equal(validate(out.data, out.len, MIB, RMQ_RB_F_NO_ZSTD, &s), RMQ_UNSUPPORTED_COMPRESSION_TYPE);
+        }
+        rmq_buf_free(&out);
+    }
+}
+
+/* RMQ_RB_F_CLIENT: control batches and a producer id without a sequence are
+ * refused; non-idempotent (-1/-1), idempotent and transactional batches pass
+ * (transactions are the handler's business). */
+static void test_produce_client_rules(void **state) {
+    (void)state;
+    static const struct {
+        int64_t pid;
+        int32_t seq;
+        bool control, txn;
+        rmq_err_t want;
+    } cases[] = {
+        {-1, -1, false, false, 0},
+        {77, 0, false, false, 0},
+        {77, 10, false, true, 0},
+        {77, -1, false, false, RMQ_INVALID_RECORD},
+        {0, -1, false, false, RMQ_INVALID_RECORD},
+        {-1, -1, true, false, RMQ_INVALID_RECORD},
+        {77, 0, true, true, RMQ_INVALID_RECORD},
+        {-5, -1, false, false, 0}, /* Kafka: hasProducerId() is producerId > -1 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t c = 0; c < NCODECS; c += NCODECS - 1) { /* none and zstd */
+            rmq_buf_t out;
+            rmq_buf_init(&out);
+            build_with(&out, all_codecs[c], cases[i].pid, cases[i].seq, cases[i].control, cases[i].txn);
+            rmq_rb_summary_t s;
+            assert_int_equal(validate(out.data, out.len, MIB, 0, &s), 0);
+            assert_int_equal(validate(out.data, out.len, MIB, RMQ_RB_F_CLIENT, &s), cases[i].want);
+            if (cases[i].want) {
+                assert_int_equal(s.err_offset, 0);
+                assert_non_null(s.err_what);
+                assert_int_equal(s.decompressed_bytes, 0); /* refused from the header */
+            }
+            rmq_buf_free(&out);
+        }
+    }
+}
+
+/* Null keys are counted during the walk validation does anyway (compacted
+ * topics refuse them), for compressed batches too. */
+static void test_null_keys_counted(void **state) {
+    (void)state;
+    for (size_t i = 0; i < NCODECS; i++) {
+        rmq_buf_t out;
+        rmq_buf_init(&out);
+        build_sample(&out, all_codecs[i], 0); /* record 1 has no key */
+        rmq_rb_summary_t s;
+        assert_int_equal(validate(out.data, out.len, MIB, 0, &s), 0);
+        assert_int_equal(s.null_keys, 1);
+        assert_int_equal(s.first_null_key, 1);
+        rmq_buf_free(&out);
+    }
+    rmq_rb_builder_t b;
+    rmq_rb_builder_init(&b);
+    assert_int_equal(rmq_rb_builder_add(&b, 1, "k", 1, "v", 1, NULL, 0), 0);
+    assert_int_equal(rmq_rb_builder_add(&b, 2, "", 0, "v", 1, NULL, 0), 0); /* empty key is a key */
+    assert_int_equal(rmq_rb_builder_add(&b, 3, NULL, -1, "v", 1, NULL, 0), 0);
+    assert_int_equal(rmq_rb_builder_add(&b, 4, NULL, -1, NULL, -1, NULL, 0), 0);
+    rmq_rb_build_opts_t o;
+    rmq_rb_build_opts_default(&o);
+    rmq_buf_t out;
+    rmq_buf_init(&out);
+    assert_int_equal(rmq_rb_builder_finish(&b, &o, &out), 0);
+    rmq_rb_summary_t s;
+    assert_int_equal(validate(out.data, out.len, MIB, 0, &s), 0);
+    assert_int_equal(s.null_keys, 2);
+    assert_int_equal(s.first_null_key, 2);
+    rmq_rb_builder_reset(&b);
+    assert_int_equal(rmq_rb_builder_add(&b, 1, "k", 1, NULL, -1, NULL, 0), 0);
+    rmq_buf_reset(&out);
+    assert_int_equal(rmq_rb_builder_finish(&b, &o, &out), 0);
+    assert_int_equal(validate(out.data, out.len, MIB, 0, &s), 0);
+    assert_int_equal(s.null_keys, 0);
+    assert_int_equal(s.first_null_key, -1);
+    rmq_buf_free(&out);
+    rmq_rb_builder_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builder_round_trip_each_codec),
@@ -739,6 +891,10 @@ int main(void) {
         cmocka_unit_test(test_old_magic_unsupported),
         cmocka_unit_test(test_bomb_batches),
         cmocka_unit_test(test_log_append_time_and_scratch_reuse),
+        cmocka_unit_test(test_produce_one_batch),
+        cmocka_unit_test(test_produce_no_zstd),
+        cmocka_unit_test(test_produce_client_rules),
+        cmocka_unit_test(test_null_keys_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
