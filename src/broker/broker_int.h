@@ -41,6 +41,7 @@ typedef struct rmq_partition {
     uint64_t cfg_version;
     int32_t max_message_bytes;
     bool log_append_time;
+    bool compacted;        /* cleanup.policy contains "compact": keyless records refused */
     bool producers_loaded; /* producer state rebuilt from the log */
     /* per-topic metric series, resolved on first use (under mu) */
     rmq_counter_t *m_produce_bytes, *m_produce_records, *m_fetch_bytes;

@@ -113,22 +113,6 @@ static void rmq_produce_log_append_error(const char *topic, int32_t partition, r
                                      : "see earlier storage errors");
 }
 
-/* Kafka's LogConfig.compact: cleanup.policy is a list ("compact,delete")
- * that contains "compact". */
-static bool rmq_produce_topic_compacted(rmq_broker_t *b, const char *topic) {
-    char val[128];
-    if (rmq_meta_state_config(b->state, topic, "cleanup.policy", val, sizeof val, NULL)) return false;
-    for (const char *t = val; *t;) {
-        while (*t == ' ' || *t == ',') t++;
-        size_t n = strcspn(t, ",");
-        size_t m = n;
-        while (m && t[m - 1] == ' ') m--;
-        if (m == 7 && memcmp(t, "compact", 7) == 0) return true;
-        t += n;
-    }
-    return false;
-}
-
 /* One partition's records: exactly one batch (Produce v3+), checked whole
  * before it is appended, so a partition's records are taken whole or
  * refused whole and a retry cannot duplicate a part. */
@@ -178,10 +162,6 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
                   rmq_net_conn_peer(req->conn), msg);
         return;
     }
-    /* Null keys were counted by the walk above; the topic's cleanup.policy
-     * is looked up only when there are some (no second pass, no lookup for
-     * keyed records). Refused after the size check, as Kafka orders them. */
-    bool keyless_refused = sum.null_keys > 0 && rmq_produce_topic_compacted(b, topic);
     uint8_t *batch = (uint8_t *)pd->records.ptr; /* points into req->frame, which we own */
     size_t size = rmq_rb_size(&h);
 
@@ -196,7 +176,9 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
         pthread_mutex_unlock(&part->mu);
         return;
     }
-    if (keyless_refused) {
+    /* Null keys were counted by the walk above (no second pass); a compacted
+     * topic refuses them, after the size check, as Kafka orders them. */
+    if (sum.null_keys > 0 && part->compacted) {
         pr->error_code = RMQ_INVALID_RECORD;
         char msg[160];
         snprintf(msg, sizeof msg, "Compacted topic cannot accept message without key (record %d, %lld keyless)",

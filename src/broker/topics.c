@@ -197,6 +197,20 @@ void rmq_broker_partitions_free(rmq_broker_t *b) {
     b->parts_cap = b->parts_n = 0;
 }
 
+/* Kafka's LogConfig.compact: cleanup.policy is a list ("compact,delete")
+ * that contains "compact". */
+static bool cleanup_policy_compacts(const char *val) {
+    for (const char *t = val; *t;) {
+        while (*t == ' ' || *t == ',') t++;
+        size_t n = strcspn(t, ",");
+        size_t m = n;
+        while (m && t[m - 1] == ' ') m--;
+        if (m == 7 && memcmp(t, "compact", 7) == 0) return true;
+        t += n;
+    }
+    return false;
+}
+
 void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const char *topic) {
     uint64_t v = rmq_meta_state_version(b->state);
     if (v == p->cfg_version) return;
@@ -208,6 +222,9 @@ void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const cha
     p->log_append_time = false;
     if (rmq_meta_state_config(b->state, topic, "message.timestamp.type", val, sizeof val, &over) == 0)
         p->log_append_time = strcmp(val, "LogAppendTime") == 0;
+    char policy[128];
+    p->compacted = rmq_meta_state_config(b->state, topic, "cleanup.policy", policy, sizeof policy, NULL) == 0 &&
+                   cleanup_policy_compacts(policy);
     p->cfg_version = v;
 }
 

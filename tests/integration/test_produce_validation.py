@@ -231,6 +231,28 @@ def test_delete_topic_takes_null_keys(module_broker):
     assert (r["error_code"], r["base_offset"]) == (NONE, 0), r
 
 
+def test_policy_change_applies_to_next_produce(module_broker):
+    """The broker caches a partition's topic config; an altered cleanup.policy
+    must reach the next produce both ways."""
+    from confluent_kafka.admin import ConfigResource
+    from helpers import admin
+    b = module_broker
+    topic = create_topic(b.bootstrap, unique("pv-policy"), 1)
+    a = admin(b.bootstrap)
+
+    def set_policy(v):
+        res = ConfigResource(ConfigResource.Type.TOPIC, topic, set_config={"cleanup.policy": v})
+        for f in a.alter_configs([res]).values():
+            f.result(timeout=30)
+
+    assert produce(b.bootstrap, topic, batch([b"a"]))["error_code"] == NONE
+    set_policy("compact")
+    assert produce(b.bootstrap, topic, batch([b"b"]))["error_code"] == INVALID_RECORD
+    set_policy("delete")
+    r = produce(b.bootstrap, topic, batch([b"c"]))
+    assert (r["error_code"], r["base_offset"]) == (NONE, 1), r
+
+
 def test_compacted_topic_keyless_from_librdkafka(module_broker):
     b = module_broker
     topic = create_topic(b.bootstrap, unique("pv-compact-rk"), 1, config={"cleanup.policy": "compact"})
