@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -71,6 +72,7 @@ typedef struct {
     int producers;
     uint64_t rate;       /* total msgs/s over all producers, 0 = unlimited */
     uint64_t keys;       /* 0 = no key (sticky partitioner); N = keys "k0".."k<N-1>" in turn */
+    bool client_stats;   /* produce: librdkafka's own latency split, a window a second */
     int consumers;
     const char *group;   /* NULL = direct assignment */
     bool from_end;
@@ -137,6 +139,9 @@ static void usage(FILE *f) {
         "                            hash partitioner spreads them over the partitions; 0 = no key\n"
         "                            (librdkafka's sticky partitioner fills one partition at a time)\n"
         "                            (default 0, at most 1000000)\n"
+        "  --client-stats            produce/e2e: print librdkafka's own statistics for producer 0,\n"
+        "                            a window a second: internal queue time (linger and batching),\n"
+        "                            output-buffer wait and request round trip, p50/p99 ms\n"
         "  --consumers N             consumer threads (default 1)\n"
         "  --group ID                consume through a consumer group (default: direct assignment)\n"
         "  --from beginning|end      where consumers start (default: beginning for consume, end for e2e)\n"
@@ -196,7 +201,7 @@ enum {
     OPT_BOOTSTRAP = 1000, OPT_TOPIC, OPT_PARTITIONS, OPT_REPLICATION, OPT_MSG_SIZE, OPT_COUNT,
     OPT_DURATION, OPT_ACKS, OPT_LINGER, OPT_BATCH, OPT_COMPRESSION, OPT_PRODUCERS, OPT_RATE,
     OPT_CONSUMERS, OPT_GROUP, OPT_FROM, OPT_IDLE, OPT_NO_CEILING, OPT_CEILING_SEC, OPT_DISK_DIR,
-    OPT_DISK_MB, OPT_MOCK, OPT_PRELOAD, OPT_KEYS,
+    OPT_DISK_MB, OPT_MOCK, OPT_PRELOAD, OPT_KEYS, OPT_CLIENT_STATS,
 };
 
 /* Parses argv (argv[0] is the program, argv[1] the mode). Returns 0 on
@@ -228,6 +233,7 @@ static int bench_parse_args(int argc, char **argv, bench_opts_t *o) {
         {"mock", no_argument, 0, OPT_MOCK},
         {"preload", required_argument, 0, OPT_PRELOAD},
         {"keys", required_argument, 0, OPT_KEYS},
+        {"client-stats", no_argument, 0, OPT_CLIENT_STATS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -319,6 +325,7 @@ static int bench_parse_args(int argc, char **argv, bench_opts_t *o) {
         case OPT_DISK_MB: if (!parse_int("--disk-probe-mb", optarg, 0, 1 << 20, &o->disk_mb)) return -1; break;
         case OPT_MOCK: o->mock = true; break;
         case OPT_KEYS: if (!parse_u64("--keys", optarg, 0, 1000000, &o->keys)) return -1; break;
+        case OPT_CLIENT_STATS: o->client_stats = true; break;
         case OPT_PRELOAD: if (!parse_u64("--preload", optarg, 0, UINT64_MAX / 2, &o->preload)) return -1; break;
         case 'X': {
             char *eq = strchr(optarg, '=');
@@ -934,10 +941,22 @@ typedef struct {
     unsigned nsec;
     errcount_t errs;      /* enqueue + delivery errors */
     errcount_t client_errs;
+    struct client_stat *cst; /* owned: producer 0's --client-stats windows, or NULL */
+    unsigned ncst;
     bool ok;              /* all threads started */
 } prod_result_t;
 
 typedef struct prod_shared prod_shared_t;
+
+/* One statistics window of librdkafka (statistics.interval.ms = 1000) for
+ * the broker that took the most messages in it; ms. int_latency is the
+ * time from produce() until the message is put in a request (linger and
+ * batching), outbuf the request's wait before it is written to the socket,
+ * rtt the request's round trip to the broker and back. */
+typedef struct client_stat {
+    double int50, int99, out50, out99, rtt50, rtt99;
+    int64_t msgs; /* int_latency samples in the window */
+} client_stat_t;
 
 typedef struct {
     int idx;
@@ -950,6 +969,8 @@ typedef struct {
     uint64_t end_ns;
     hist_t *lat;
     hist_t *by_sec; /* owned, sh->nsec histograms, or NULL */
+    client_stat_t *cst; /* owned, --client-stats windows (producer 0 only) */
+    unsigned ncst, cst_cap;
     errcount_t errs;
     client_errs_t cerr;
     bool ok;
@@ -1001,6 +1022,51 @@ static void prod_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opa
     on_client_error(rk, err, reason, &pt->cerr);
 }
 
+/* Reads {"p50":..,"p99":..} of one librdkafka histogram (µs) into ms. */
+static void client_stat_pair(json_t *b, const char *name, double *p50, double *p99) {
+    json_t *h = json_object_get(b, name);
+    *p50 = json_number_value(json_object_get(h, "p50")) / 1000.0;
+    *p99 = json_number_value(json_object_get(h, "p99")) / 1000.0;
+}
+
+/* stats_cb: json is librdkafka's (returning 0 lets it free it). Keeps one
+ * window per call for producer 0. Runs in rd_kafka_poll of its thread. */
+static int prod_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
+    (void)rk;
+    prod_thread_t *pt = opaque;
+    if (pt->idx != 0) return 0;
+    json_t *root = json_loadb(json, json_len, 0, NULL);
+    json_t *brokers = json_object_get(root, "brokers");
+    const char *name;
+    json_t *b, *best = NULL;
+    int64_t best_n = -1;
+    json_object_foreach(brokers, name, b) {
+        if (json_integer_value(json_object_get(b, "nodeid")) < 0) continue; /* bootstrap entry */
+        int64_t n = json_integer_value(json_object_get(json_object_get(b, "int_latency"), "cnt"));
+        if (n > best_n) {
+            best_n = n;
+            best = b;
+        }
+    }
+    if (best && pt->ncst == pt->cst_cap) {
+        unsigned cap = pt->cst_cap ? pt->cst_cap * 2 : 16;
+        client_stat_t *n = realloc(pt->cst, cap * sizeof(*n));
+        if (n) {
+            pt->cst = n;
+            pt->cst_cap = cap;
+        }
+    }
+    if (best && pt->ncst < pt->cst_cap) {
+        client_stat_t *c = &pt->cst[pt->ncst++];
+        client_stat_pair(best, "int_latency", &c->int50, &c->int99);
+        client_stat_pair(best, "outbuf_latency", &c->out50, &c->out99);
+        client_stat_pair(best, "rtt", &c->rtt50, &c->rtt99);
+        c->msgs = best_n;
+    }
+    json_decref(root);
+    return 0;
+}
+
 static void *prod_thread_main(void *arg) {
     prod_thread_t *pt = arg;
     const bench_opts_t *o = pt->o;
@@ -1014,6 +1080,11 @@ static void *prod_thread_main(void *arg) {
         rd_kafka_conf_set_opaque(conf, pt);
         rd_kafka_conf_set_dr_msg_cb(conf, prod_dr_cb);
         rd_kafka_conf_set_error_cb(conf, prod_error_cb);
+        if (o->client_stats && pt->idx == 0) {
+            rd_kafka_conf_set_stats_cb(conf, prod_stats_cb);
+            if (rd_kafka_conf_set(conf, "statistics.interval.ms", "1000", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+                fprintf(stderr, "rustmq-bench: statistics.interval.ms: %s\n", errstr);
+        }
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
         if (!rk) fprintf(stderr, "rustmq-bench: producer %d: %s\n", pt->idx, errstr);
     } else if (conf) {
@@ -1172,6 +1243,10 @@ static rmq_err_t produce_run(const bench_opts_t *o, const char *bootstrap, prod_
         hist_merge(r->lat, pt->lat);
         for (unsigned k = 0; r->by_sec && pt->by_sec && k < r->nsec; k++) hist_merge(&r->by_sec[k], &pt->by_sec[k]);
         free(pt->by_sec);
+        if (pt->cst) {
+            r->cst = pt->cst; /* producer 0's, moved */
+            r->ncst = pt->ncst;
+        }
         errcount_merge(&r->errs, &pt->errs);
         errcount_merge(&r->client_errs, &pt->cerr.errs);
         if (pt->end_ns > end) end = pt->end_ns;
@@ -1194,6 +1269,9 @@ static void prod_result_free(prod_result_t *r) {
     free(r->after_first);
     r->after_first = NULL;
     r->nsec = 0;
+    free(r->cst);
+    r->cst = NULL;
+    r->ncst = 0;
 }
 
 static double rate_of(uint64_t n, double sec) { return sec > 0 ? (double)n / sec : 0; }
@@ -1219,6 +1297,18 @@ static void prod_print(const char *label, const prod_result_t *r) {
             else printf(" -");
         printf("\n");
         if (r->after_first->n) prod_print_lat(label, "after the first second", r->after_first);
+    }
+    if (r->ncst) {
+        /* window k covers second k of the client's life (it starts before
+         * the clock: connect and metadata), not exactly second k above */
+        printf("%s client (librdkafka stats, a window a second) ms p50/p99:\n", label);
+        printf("  internal queue (linger, batching):");
+        for (unsigned k = 0; k < r->ncst; k++) printf(" %.2f/%.2f", r->cst[k].int50, r->cst[k].int99);
+        printf("\n  output buffer:");
+        for (unsigned k = 0; k < r->ncst; k++) printf(" %.2f/%.2f", r->cst[k].out50, r->cst[k].out99);
+        printf("\n  request round trip:");
+        for (unsigned k = 0; k < r->ncst; k++) printf(" %.2f/%.2f", r->cst[k].rtt50, r->cst[k].rtt99);
+        printf("\n");
     }
     errcount_print(label, &r->errs);
     if (errcount_total(&r->client_errs)) errcount_print("client", &r->client_errs);
