@@ -402,6 +402,26 @@ static rmq_err_t do_init_cluster(applyctx_t *a, const rmq_meta_cmd_t *c) {
     return RMQ_NONE;
 }
 
+/* Whether names x and y are equal once '.' and '_' are treated as the same
+ * character (Kafka's topic name collision: both map to '_' in metric names). */
+static bool names_collide(const char *x, const char *y) {
+    for (; *x && *y; x++, y++)
+        if (*x != *y && !((*x == '.' || *x == '_') && (*y == '.' || *y == '_'))) return false;
+    return !*x && !*y;
+}
+
+/* An existing topic whose name collides with name (see names_collide), or
+ * NULL. O(topics), and only for names with a '.' or '_'. */
+static const rmq_meta_topic_t *colliding_topic(const mbody_t *b, const char *name) {
+    if (!strpbrk(name, "._")) return NULL;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < b->n_topics; i++) {
+        const char *t = b->sorted[i]->name;
+        if (strlen(t) == n && names_collide(t, name)) return b->sorted[i];
+    }
+    return NULL;
+}
+
 static rmq_err_t do_create_topic(applyctx_t *a, const rmq_meta_cmd_t *c) {
     const __typeof__(c->u.create_topic) *ct = &c->u.create_topic;
     mbody_t *b = a->b;
@@ -410,6 +430,10 @@ static rmq_err_t do_create_topic(applyctx_t *a, const rmq_meta_cmd_t *c) {
     if (e) return r->err = e;
     if (tmap_get_name(&b->by_name, ct->name))
         return res_err(r, RMQ_TOPIC_ALREADY_EXISTS, "Topic '%s' already exists.", ct->name);
+    const rmq_meta_topic_t *other = colliding_topic(b, ct->name);
+    if (other)
+        return res_err(r, RMQ_INVALID_TOPIC_EXCEPTION, "Topic '%s' collides with existing topic: %s", ct->name,
+                       other->name);
     if (rmq_meta_uuid_is_zero(&ct->topic_id))
         return res_err(r, RMQ_INVALID_REQUEST, "Topic id of '%s' must not be zero", ct->name);
     if (tmap_get_id(&b->by_id, &ct->topic_id)) {

@@ -243,9 +243,10 @@ rmq_err_t rmq_meta_validate_config(const char *key, const char *value, char *msg
                                  d->allowed);
         return RMQ_NONE;
     case RMQ_META_CFG_LIST: {
-        if (!*v)
-            return rmq_meta_errf(RMQ_INVALID_CONFIG, msg, cap,
-                                 "Invalid value for configuration %s: the list must not be empty", d->name);
+        /* an empty list is valid, as with Kafka's ValidList.in(...): an
+         * empty cleanup.policy (e.g. what SUBTRACT leaves) means neither
+         * delete nor compact */
+        if (!*v) return RMQ_NONE;
         const char *p = v;
         for (;;) {
             const char *e = strchr(p, ',');
@@ -265,4 +266,78 @@ rmq_err_t rmq_meta_validate_config(const char *key, const char *value, char *msg
     default:
         return RMQ_NONE;
     }
+}
+
+/* ---- APPEND / SUBTRACT on LIST configs ---- */
+
+typedef struct list_item {
+    const char *p;
+    size_t n;
+} list_item_t;
+
+/* Next comma-separated item of *s, trimmed; false at the end. Empty items
+ * are returned too (n == 0); callers skip them. */
+static bool next_item(const char **s, list_item_t *it) {
+    const char *p = *s;
+    if (!p) return false;
+    const char *e = strchr(p, ',');
+    const char *ie = e ? e : p + strlen(p);
+    while (p < ie && isspace((unsigned char)*p)) p++;
+    while (ie > p && isspace((unsigned char)ie[-1])) ie--;
+    it->p = p;
+    it->n = (size_t)(ie - p);
+    *s = e ? e + 1 : NULL;
+    return true;
+}
+
+static bool item_eq(const list_item_t *a, const list_item_t *b) { return a->n == b->n && !memcmp(a->p, b->p, a->n); }
+
+#define LIST_ITEMS_MAX 256
+
+rmq_err_t rmq_meta_config_list_op(const char *key, const char *cur, const char *operand, bool append, char *out,
+                                  size_t cap, char *msg, size_t mcap) {
+    const char *opname = append ? "APPEND" : "SUBTRACT";
+    const rmq_meta_config_def_t *d = rmq_meta_config_find(key);
+    if (!d || d->type != RMQ_META_CFG_LIST)
+        return rmq_meta_errf(RMQ_INVALID_CONFIG, msg, mcap, "Can't %s to key %.200s because its type is not LIST.",
+                             opname, key ? key : "");
+    if (!operand)
+        return rmq_meta_errf(RMQ_INVALID_REQUEST, msg, mcap, "Null value not supported for : %s", d->name);
+    if (!cur) cur = d->default_value;
+    list_item_t items[LIST_ITEMS_MAX];
+    size_t n = 0;
+    list_item_t it;
+    const char *s = cur;
+    while (next_item(&s, &it)) {
+        if (!it.n) continue;
+        if (n == LIST_ITEMS_MAX) goto too_long;
+        items[n++] = it;
+    }
+    s = operand;
+    while (next_item(&s, &it)) {
+        if (!it.n) continue;
+        size_t k = 0;
+        while (k < n && !item_eq(&items[k], &it)) k++;
+        if (append) {
+            if (k < n) continue; /* already there: not added twice */
+            if (n == LIST_ITEMS_MAX) goto too_long;
+            items[n++] = it;
+        } else if (k < n) { /* the first occurrence goes */
+            memmove(&items[k], &items[k + 1], (n - k - 1) * sizeof items[0]);
+            n--;
+        }
+    }
+    size_t len = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t need = items[k].n + (k ? 1 : 0);
+        if (len + need >= cap) goto too_long;
+        if (k) out[len++] = ',';
+        memcpy(out + len, items[k].p, items[k].n);
+        len += items[k].n;
+    }
+    if (!cap) goto too_long;
+    out[len] = '\0';
+    return RMQ_NONE;
+too_long:
+    return rmq_meta_errf(RMQ_INVALID_CONFIG, msg, mcap, "Invalid value for configuration %s: value too long", d->name);
 }

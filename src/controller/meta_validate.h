@@ -81,6 +81,21 @@ rmq_err_t rmq_meta_validate_replication_factor(int32_t rf, int32_t live_brokers,
  * invalid for every key). */
 rmq_err_t rmq_meta_validate_config(const char *key, const char *value, char *msg, size_t cap);
 
+/* IncrementalAlterConfigs APPEND (append = true) or SUBTRACT on the LIST
+ * config key, like Kafka: cur is its current value (borrowed; NULL = not
+ * overridden, then the key's default), operand the comma-separated items
+ * to add or remove. Items are trimmed and empty ones ignored; APPEND adds
+ * the items not present yet, in order (appending a present item changes
+ * nothing); SUBTRACT removes the first occurrence of each item (absent ones
+ * are ignored; the result may be the empty list). The result, items joined
+ * by ",", is written to out[0..cap) (NUL-terminated); the caller then SETs
+ * it, so it is validated like any value. Errors: RMQ_INVALID_CONFIG (key
+ * unknown or not a LIST: "Can't APPEND to key retention.ms because its
+ * type is not LIST."; result longer than cap - 1), RMQ_INVALID_REQUEST
+ * (operand NULL). */
+rmq_err_t rmq_meta_config_list_op(const char *key, const char *cur, const char *operand, bool append, char *out,
+                                  size_t cap, char *msg, size_t mcap);
+
 /* Format into msg (if non-NULL) and return err. Shared helper. */
 rmq_err_t rmq_meta_errf(rmq_err_t err, char *msg, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -338,7 +338,10 @@ static void test_validate(void **st) {
         {"cleanup.policy", "compact", RMQ_NONE},
         {"cleanup.policy", "compact, delete", RMQ_NONE},
         {"cleanup.policy", "compact,nope", RMQ_INVALID_CONFIG},
-        {"cleanup.policy", "", RMQ_INVALID_CONFIG},
+        {"cleanup.policy", "", RMQ_NONE}, /* Kafka's ValidList.in allows the empty list */
+        {"cleanup.policy", " ", RMQ_NONE},
+        {"cleanup.policy", "delete,", RMQ_INVALID_CONFIG}, /* an empty item is not */
+        {"cleanup.policy", " , ", RMQ_INVALID_CONFIG},
         {"compression.type", "zstd", RMQ_NONE},
         {"compression.type", "producer", RMQ_NONE},
         {"compression.type", "brotli", RMQ_INVALID_CONFIG},
@@ -379,7 +382,109 @@ static void test_validate(void **st) {
     assert_string_equal(rmq_meta_cfg_type_name(rmq_meta_config_find("cleanup.policy")->type), "LIST");
 }
 
+/* IncrementalAlterConfigs APPEND / SUBTRACT on list configs */
+static void test_config_list_op(void **st) {
+    (void)st;
+    char out[64], msg[256];
+    struct {
+        const char *cur, *operand;
+        bool append;
+        const char *want;
+    } cases[] = {
+        {NULL, "compact", true, "delete,compact"},       /* from the default list */
+        {"delete,compact", "delete", false, "compact"}, /* the first occurrence goes */
+        {NULL, "delete", true, "delete"},                /* present: not added twice */
+        {"compact", "delete,compact,delete", true, "compact,delete"},
+        {NULL, "delete", false, ""},                     /* empty list: SET validates it */
+        {NULL, "compact", false, "delete"},              /* absent: ignored */
+        {"compact, delete", " delete ", false, "compact"}, /* items are trimmed */
+        {"", "compact", true, "compact"},
+        {"delete", ",,", true, "delete"},                /* empty items are ignored */
+        {"delete,delete", "delete", false, "delete"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        msg[0] = 0;
+        rmq_err_t e = rmq_meta_config_list_op("cleanup.policy", cases[i].cur, cases[i].operand, cases[i].append, out,
+                                              sizeof out, msg, sizeof msg);
+        if (e || strcmp(out, cases[i].want))
+            fail_msg("case %zu: %s %s %s: got %d '%s' want '%s' (%s)", i, cases[i].cur ? cases[i].cur : "(default)",
+                     cases[i].append ? "APPEND" : "SUBTRACT", cases[i].operand, e, e ? "" : out, cases[i].want, msg);
+        assert_int_equal(rmq_meta_validate_config("cleanup.policy", out, msg, sizeof msg), RMQ_NONE);
+    }
+    /* the result is validated by the SET it becomes, not here */
+    assert_int_equal(rmq_meta_config_list_op("cleanup.policy", NULL, "shred", true, out, sizeof out, msg, sizeof msg),
+                     RMQ_NONE);
+    assert_string_equal(out, "delete,shred");
+    assert_int_equal(rmq_meta_validate_config("cleanup.policy", out, msg, sizeof msg), RMQ_INVALID_CONFIG);
+    /* not a LIST key, or unknown: Kafka's INVALID_CONFIG */
+    assert_int_equal(rmq_meta_config_list_op("retention.ms", NULL, "5", true, out, sizeof out, msg, sizeof msg),
+                     RMQ_INVALID_CONFIG);
+    assert_string_equal(msg, "Can't APPEND to key retention.ms because its type is not LIST.");
+    assert_int_equal(rmq_meta_config_list_op("compression.type", NULL, "zstd", false, out, sizeof out, msg, sizeof msg),
+                     RMQ_INVALID_CONFIG);
+    assert_string_equal(msg, "Can't SUBTRACT to key compression.type because its type is not LIST.");
+    assert_int_equal(rmq_meta_config_list_op("no.such.key", NULL, "x", true, out, sizeof out, msg, sizeof msg),
+                     RMQ_INVALID_CONFIG);
+    assert_int_equal(rmq_meta_config_list_op("cleanup.policy", NULL, NULL, true, out, sizeof out, msg, sizeof msg),
+                     RMQ_INVALID_REQUEST);
+    /* a result that does not fit */
+    char small[8];
+    assert_int_equal(rmq_meta_config_list_op("cleanup.policy", NULL, "compact", true, small, sizeof small, msg,
+                                             sizeof msg),
+                     RMQ_INVALID_CONFIG);
+    assert_int_equal(rmq_meta_config_list_op("cleanup.policy", NULL, "compact", true, small, 0, msg, sizeof msg),
+                     RMQ_INVALID_CONFIG);
+}
+
 /* ---- state machine ---- */
+
+/* Kafka refuses a topic whose name equals an existing one's once '.' and
+ * '_' are taken as the same character (their metric names would clash). */
+static void test_state_name_collision(void **st) {
+    (void)st;
+    rmq_meta_state_t *s = rmq_meta_state_new(NULL);
+    assert_non_null(s);
+    rmq_meta_result_t r;
+    rmq_meta_result_init(&r);
+    int64_t idx = 1;
+    assert_int_equal(create_topic(s, idx++, "orders.eu", 1, 1, NULL, 0, &r), RMQ_NONE);
+    rmq_meta_result_free(&r);
+    uint64_t v = rmq_meta_state_version(s);
+    assert_int_equal(create_topic(s, idx++, "orders_eu", 2, 1, NULL, 0, &r), RMQ_INVALID_TOPIC_EXCEPTION);
+    assert_string_equal(r.msg, "Topic 'orders_eu' collides with existing topic: orders.eu");
+    /* a dry run says the same */
+    rmq_meta_cmd_t c = {.type = RMQ_META_CMD_CREATE_TOPIC};
+    c.u.create_topic.name = "orders_eu";
+    c.u.create_topic.topic_id = uuid_n(3);
+    c.u.create_topic.partitions = 1;
+    c.u.create_topic.replication_factor = 1;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    enc(&c, &b);
+    assert_int_equal(rmq_meta_state_check(s, b.data, b.len, &r), RMQ_INVALID_TOPIC_EXCEPTION);
+    rmq_buf_free(&b);
+    assert_int_equal(rmq_meta_state_version(s), v);
+    assert_int_equal(rmq_meta_state_topic_count(s), 1);
+    /* the exact name is still "already exists"; other names are fine */
+    assert_int_equal(create_topic(s, idx++, "orders.eu", 4, 1, NULL, 0, &r), RMQ_TOPIC_ALREADY_EXISTS);
+    assert_int_equal(create_topic(s, idx++, "orders-eu", 5, 1, NULL, 0, &r), RMQ_NONE);
+    rmq_meta_result_free(&r);
+    assert_int_equal(create_topic(s, idx++, "orders.e", 6, 1, NULL, 0, &r), RMQ_NONE);
+    rmq_meta_result_free(&r);
+    assert_int_equal(create_topic(s, idx++, "a_b.c", 7, 1, NULL, 0, &r), RMQ_NONE);
+    rmq_meta_result_free(&r);
+    assert_int_equal(create_topic(s, idx++, "a.b_c", 8, 1, NULL, 0, &r), RMQ_INVALID_TOPIC_EXCEPTION);
+    assert_string_equal(r.msg, "Topic 'a.b_c' collides with existing topic: a_b.c");
+    /* once the colliding topic is gone, the name is free */
+    rmq_meta_cmd_t d = {.type = RMQ_META_CMD_DELETE_TOPIC};
+    d.u.delete_topic.name = "orders.eu";
+    assert_int_equal(apply_cmd(s, &d, idx++, &r), RMQ_NONE);
+    rmq_meta_result_free(&r);
+    assert_int_equal(create_topic(s, idx++, "orders_eu", 9, 1, NULL, 0, &r), RMQ_NONE);
+    rmq_meta_result_free(&r);
+    assert_int_equal(rmq_meta_state_topic_count(s), 4);
+    rmq_meta_state_free(s);
+}
 
 static void test_state_sequence(void **st) {
     (void)st;
@@ -761,6 +866,8 @@ int main(void) {
         cmocka_unit_test(test_cmd_malformed),
         cmocka_unit_test(test_uuid_base64),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_config_list_op),
+        cmocka_unit_test(test_state_name_collision),
         cmocka_unit_test(test_state_sequence),
         cmocka_unit_test(test_snapshot_restore),
         cmocka_unit_test(test_many_partitions_and_topics),
