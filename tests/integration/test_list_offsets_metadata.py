@@ -174,6 +174,123 @@ def new_topic(b, prefix):
     return create_topic(b.bootstrap, unique(prefix), 1)
 
 
+# ------------------------------------------------------------ timestamp lookups
+
+def test_timestamp_lookup_never_below_log_start(broker):
+    topic = new_topic(broker, "lo-dr")
+    assert produce(broker.bootstrap, topic, [T0 + 100 * i for i in range(10)]) == 0  # offsets 0..9, one batch
+    assert delete_records(broker.bootstrap, {topic: {0: 7}}) == {(topic, 0): (7, NONE)}
+    for version in (1, 5, 7, 9):
+        # the batch the index finds starts at 0: the answer is the first retained record
+        assert list_offsets(broker.bootstrap, topic, T0 - 1, version)[:3] == (NONE, 7, T0 + 700), version
+        assert list_offsets(broker.bootstrap, topic, T0 + 250, version)[:3] == (NONE, 7, T0 + 700), version
+        assert list_offsets(broker.bootstrap, topic, T0 + 750, version)[:3] == (NONE, 8, T0 + 800), version
+        assert list_offsets(broker.bootstrap, topic, T0 + 900, version)[:3] == (NONE, 9, T0 + 900), version
+        assert list_offsets(broker.bootstrap, topic, T0 + 901, version)[:3] == (NONE, -1, -1), version
+    # what a client sees
+    c = consumer(broker.bootstrap)
+    try:
+        got = c.offsets_for_times([TopicPartition(topic, 0, T0 + 250)], timeout=30)[0]
+        assert got.error is None and got.offset == 7, got
+    finally:
+        c.close()
+
+
+def test_timestamp_lookup_past_a_cut_batch(broker):
+    """The cut batch's largest timestamp is below the log start: the answer
+    is in a later batch, or there is none."""
+    topic = new_topic(broker, "lo-cut")
+    produce(broker.bootstrap, topic, [T0, T0 + 5000, T0 + 1000])  # offsets 0..2
+    produce(broker.bootstrap, topic, [T0 + 2000])  # offset 3
+    produce(broker.bootstrap, topic, [T0 + 4000, T0 + 3000])  # offsets 4, 5
+    delete_records(broker.bootstrap, {topic: {0: 2}})
+    assert list_offsets(broker.bootstrap, topic, T0 + 500)[:3] == (NONE, 2, T0 + 1000)
+    assert list_offsets(broker.bootstrap, topic, T0 + 1500)[:3] == (NONE, 3, T0 + 2000)
+    assert list_offsets(broker.bootstrap, topic, T0 + 2500)[:3] == (NONE, 4, T0 + 4000)
+    assert list_offsets(broker.bootstrap, topic, T0 + 4500)[:3] == (NONE, -1, -1)
+
+
+# ------------------------------------------------------------ special timestamps
+
+def test_max_timestamp(broker):
+    topic = new_topic(broker, "lo-max")
+    # empty partition: no record
+    assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, -1, -1)
+    produce(broker.bootstrap, topic, [T0, T0 + 5000, T0 + 1000])  # max at offset 1
+    assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, 1, T0 + 5000)
+    # later batches with smaller timestamps and a tie: still the first record holding the max
+    produce(broker.bootstrap, topic, [T0 + 100])
+    produce(broker.bootstrap, topic, [T0 + 200, T0 + 5000])  # offsets 4, 5
+    for version in (7, 8, 9):
+        assert list_offsets(broker.bootstrap, topic, -3, version)[:3] == (NONE, 1, T0 + 5000), version
+    # a new maximum in the last batch, one far above (galloping), one in the middle
+    produce(broker.bootstrap, topic, [T0 + 6000, T0 + 7000])  # offsets 6, 7
+    assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, 7, T0 + 7000)
+    produce(broker.bootstrap, topic, [T0 + 10 ** 9])  # offset 8
+    produce(broker.bootstrap, topic, [T0 + 300])  # offset 9
+    assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, 8, T0 + 10 ** 9)
+    # the latest offset is still the high watermark
+    assert list_offsets(broker.bootstrap, topic, -1)[:3] == (NONE, 10, -1)
+
+
+def test_max_timestamp_after_delete_records(broker):
+    topic = new_topic(broker, "lo-max-dr")
+    produce(broker.bootstrap, topic, [T0, T0 + 5000, T0 + 1000])  # offsets 0..2, max at 1
+    produce(broker.bootstrap, topic, [T0 + 2000])  # offset 3
+    # the batch holding the largest timestamp is cut below that record
+    delete_records(broker.bootstrap, {topic: {0: 2}})
+    assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, 3, T0 + 2000)
+    delete_records(broker.bootstrap, {topic: {0: 3}})
+    assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, 3, T0 + 2000)
+    # everything deleted: no record
+    delete_records(broker.bootstrap, {topic: {0: -1}})
+    assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, -1, -1)
+
+
+def test_earliest_local_and_latest_tiered_without_uploads(broker):
+    topic = new_topic(broker, "lo-local")
+    assert list_offsets(broker.bootstrap, topic, -4, 8)[:3] == (NONE, 0, -1)
+    assert list_offsets(broker.bootstrap, topic, -5, 9)[:3] == (NONE, -1, -1)
+    produce(broker.bootstrap, topic, [T0 + i for i in range(5)])
+    delete_records(broker.bootstrap, {topic: {0: 2}})
+    for version in (8, 9):
+        assert list_offsets(broker.bootstrap, topic, -4, version)[:3] == (NONE, 2, -1), version
+    # nothing uploaded yet (the default upload interval is 10 minutes)
+    assert list_offsets(broker.bootstrap, topic, -5, 9)[:3] == (NONE, -1, -1)
+
+
+def test_latest_tiered_follows_uploads(broker_factory):
+    b = broker_factory({"wal": {"upload_interval_ms": 1000}})
+    topic = new_topic(b, "lo-tiered")
+    T0 = int(time.time() * 1000)  # recent: retention (by record time) must not delete them
+    produce(b.bootstrap, topic, [T0 + i for i in range(5)])  # offsets 0..4
+    produce(b.bootstrap, topic, [T0 + 50])  # offset 5
+    # the active segment is sealed and uploaded within a few seconds
+    wait_for(lambda: list_offsets(b.bootstrap, topic, -5, 9)[1] == 5, 60, "offset 5 to be uploaded")
+    assert list_offsets(b.bootstrap, topic, -5, 9) == (NONE, 5, -1, 0)
+    # the earliest local offset is still the log start (the tier serves the rest)
+    assert list_offsets(b.bootstrap, topic, -4, 8)[:3] == (NONE, 0, -1)
+    produce(b.bootstrap, topic, [T0 + 6])  # offset 6
+    wait_for(lambda: list_offsets(b.bootstrap, topic, -5, 9)[1] == 6, 60, "offset 6 to be uploaded")
+    # uploaded segments leave the WAL: -3 and timestamp lookups below it
+    # answer from the manifest ranges (the range's start, at or before the
+    # record; for -3 the range's max timestamp, which is the record's)
+    err, off, ts, _ = list_offsets(b.bootstrap, topic, -3)
+    assert err == NONE and 0 <= off <= 5 and ts == T0 + 50, (err, off, ts)
+    # restarted with an empty WAL, everything is read from objects: the same
+    # answers, -5 and -4 unchanged
+    assert b.stop() == 0
+    shutil.rmtree(b.config["wal"]["path"])
+    b.start()
+    assert list_offsets(b.bootstrap, topic, -1)[:2] == (NONE, 7)
+    assert list_offsets(b.bootstrap, topic, -5, 9)[:3] == (NONE, 6, -1)
+    assert list_offsets(b.bootstrap, topic, -4, 8)[:3] == (NONE, 0, -1)
+    err, off, ts, _ = list_offsets(b.bootstrap, topic, -3)
+    assert err == NONE and 0 <= off <= 5 and ts == T0 + 50, (err, off, ts)
+    err, off, _, _ = list_offsets(b.bootstrap, topic, T0 + 6)
+    assert err == NONE and 0 <= off <= 5, (err, off)
+
+
 # ------------------------------------------------------------ Metadata by topic id
 
 def test_metadata_topic_ids_below_v12(broker):
