@@ -499,6 +499,22 @@ static int64_t rmq_lo_latest_tiered(rmq_broker_t *b, uint64_t stream) {
     return end - 1;
 }
 
+/* current_leader_epoch (v4+) against the partition's leader epoch, like
+ * Kafka's Partition.checkCurrentLeaderEpoch: -1 = not checked, older =
+ * FENCED_LEADER_EPOCH, newer = UNKNOWN_LEADER_EPOCH. The epoch is the one
+ * Metadata reports. */
+static rmq_err_t rmq_lo_check_epoch(rmq_broker_t *b, const char *topic, int32_t partition, int32_t want) {
+    if (want == -1) return RMQ_NONE;
+    rmq_err_t err = RMQ_NONE;
+    rmq_meta_state_rdlock(b->state);
+    const rmq_meta_topic_t *t = rmq_meta_state_find_topic(b->state, topic);
+    if (!t || partition < 0 || partition >= t->n_partitions) err = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
+    else if (want < t->partitions[partition].leader_epoch) err = RMQ_FENCED_LEADER_EPOCH;
+    else if (want > t->partitions[partition].leader_epoch) err = RMQ_UNKNOWN_LEADER_EPOCH;
+    rmq_meta_state_unlock(b->state);
+    return err;
+}
+
 /* ListOffsets: -2 earliest, -1 latest (high watermark), -3 the record with
  * the largest timestamp, -4 earliest local, -5 latest tiered, else the
  * first record whose timestamp >= the given one. */
@@ -529,6 +545,13 @@ void rmq_h_list_offsets(rmq_req_t *req) {
             uint64_t stream;
             if (rmq_broker_stream_of(b, topic, p->partition_index, &stream)) {
                 pr[j].error_code = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            rmq_err_t eerr = req->hdr.api_version >= 4
+                                 ? rmq_lo_check_epoch(b, topic, p->partition_index, p->current_leader_epoch)
+                                 : RMQ_NONE;
+            if (eerr) {
+                pr[j].error_code = rmq_err_to_wire(eerr);
                 continue;
             }
             int64_t ls = 0, hw = 0, off = -1, ts = -1;

@@ -291,6 +291,28 @@ def test_latest_tiered_follows_uploads(broker_factory):
     assert err == NONE and 0 <= off <= 5, (err, off)
 
 
+# ------------------------------------------------------------ leader epoch
+
+def test_current_leader_epoch_is_checked(broker):
+    topic = new_topic(broker, "lo-epoch")
+    produce(broker.bootstrap, topic, [T0, T0 + 1])
+    c = Conn(broker.bootstrap)
+    try:
+        (_, _, _, parts), = metadata(c, 12, [(topic, b"\x00" * 16)])
+    finally:
+        c.close()
+    epoch = parts[0][1]
+    for version in (4, 7, 9):
+        assert list_offsets(broker.bootstrap, topic, -1, version, epoch)[:2] == (NONE, 2), version
+        assert list_offsets(broker.bootstrap, topic, -1, version, -1)[:2] == (NONE, 2), version  # not checked
+        assert list_offsets(broker.bootstrap, topic, -1, version, epoch + 1)[:2] == (UNKNOWN_LEADER_EPOCH, -1)
+        assert list_offsets(broker.bootstrap, topic, -2, version, 99)[:2] == (UNKNOWN_LEADER_EPOCH, -1)
+        # older than the leader's (a single broker's epoch stays 0: -2 is older, -1 means "unset")
+        assert list_offsets(broker.bootstrap, topic, -1, version, epoch - 2)[:2] == (FENCED_LEADER_EPOCH, -1)
+    # v1..v3 carry no epoch
+    assert list_offsets(broker.bootstrap, topic, -1, 3)[:2] == (NONE, 2)
+
+
 # ------------------------------------------------------------ Metadata by topic id
 
 def test_metadata_topic_ids_below_v12(broker):
