@@ -230,6 +230,22 @@ void rmq_h_describe_cluster(rmq_req_t *req) {
         rmq_req_finish(req);
         return;
     }
+    /* KIP-919: a broker describes brokers (1); asking it for controllers (2)
+     * is MISMATCHED_ENDPOINT_TYPE, any other type UNSUPPORTED_ENDPOINT_TYPE
+     * (INVALID_REQUEST at v0, which has no such field), as Kafka answers. */
+    const rmq_kmsg_describe_cluster_request_t *q = req->body;
+    r->endpoint_type = 1;
+    if (req->hdr.api_version >= 1 && q->endpoint_type != 1) {
+        r->error_code = q->endpoint_type == 2 ? RMQ_MISMATCHED_ENDPOINT_TYPE : RMQ_UNSUPPORTED_ENDPOINT_TYPE;
+        r->endpoint_type = q->endpoint_type;
+        char msg[128];
+        snprintf(msg, sizeof msg, "this broker describes endpoint type 1 (brokers), not %d", q->endpoint_type);
+        r->error_message = rmq_req_kstr(req, msg);
+        r->cluster_id = rmq_req_kstr(req, ""); /* Kafka's error answer: defaults */
+        r->controller_id = -1;
+        rmq_req_finish(req);
+        return;
+    }
     r->error_code = 0;
     r->cluster_id = rmq_cluster_id_str(req);
     r->controller_id = b->o.node_id;

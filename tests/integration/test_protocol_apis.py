@@ -210,6 +210,23 @@ def test_describe_cluster(broker):
             assert r.done()
             assert len(cluster_id) == 22, cluster_id  # base64 of a 16-byte uuid, like Kafka's
             assert brokers == [(controller, host, int(port))], (brokers, controller)
+        # KIP-919: asking a broker for controllers is MISMATCHED_ENDPOINT_TYPE
+        # (114), an unknown type UNSUPPORTED_ENDPOINT_TYPE (115); no brokers
+        for etype, code in ((2, 114), (3, 115)):
+            corr = c.send(DESCRIBE_CLUSTER, 1, b"\x00" + bytes([etype]) + b"\x00", True)
+            r = c.recv(corr, True)
+            r.i32()  # throttle
+            assert r.i16() == code, etype
+            msg_len = r.uvarint()
+            assert msg_len > 1, "no error message"
+            r.take(msg_len - 1)
+            assert r.take(1) == bytes([etype])
+            assert r.uvarint() == 1  # cluster id: "" (not null: the field is not nullable)
+            assert r.i32() == -1  # controller id
+            assert r.uvarint() - 1 == 0, "brokers listed with an error"
+            r.i32()  # cluster authorized operations
+            r.skip_tags()
+            assert r.done()
     finally:
         c.close()
 
