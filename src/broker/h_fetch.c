@@ -1,9 +1,12 @@
 /* h_fetch.c - the Fetch handler and long polling.
  *
  * A fetch reads every requested partition from the store (whole batches,
- * at most partition_max_bytes each and max_bytes in total, but always the
- * first batch even if larger, as Kafka does). If that gives fewer than
- * min_bytes and max_wait_ms > 0, the fetch parks: it registers a node on
+ * at most partition_max_bytes each and max_bytes in total). As in Kafka
+ * (KIP-74) only the response's first batch may exceed those limits: the
+ * first partition with data gets its first batch whatever its size, every
+ * later one only whole batches within min(partition_max_bytes, what is
+ * left of max_bytes), possibly none. If that gives fewer than min_bytes
+ * and max_wait_ms > 0, the fetch parks: it registers a node on
  * each partition's waiter list and arms a timer on its I/O loop. A durable
  * append to any of those partitions (rmq_partition_wake, called from the
  * WAL writer thread) posts a wake-up to the fetch's loop, which re-reads;
@@ -124,12 +127,15 @@ static void rmq_fetch_deregister(rmq_fetch_ctx_t *ctx) {
     }
 }
 
-static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget);
+static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget, bool min_one);
 
 /* Read every partition into the response; returns the bytes gathered. */
 static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
     rmq_broker_t *b = ctx->b;
     size_t total = 0;
+    /* max_bytes <= 0 leaves no budget: only the first batch (Kafka's
+     * minOneMessage), like partition_max_bytes <= 0 */
+    size_t max_total = ctx->max_bytes > 0 ? (size_t)ctx->max_bytes : 0;
     for (int i = 0; i < ctx->n; i++) {
         rmq_fetch_part_t *fp = &ctx->ps[i];
         rmq_fp_resp_t *pr = fp->pr;
@@ -148,19 +154,21 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
             continue;
         }
         if (fp->offset == hw) continue;
+        /* KIP-74: until a partition has returned records, its first batch
+         * is returned whatever its size; after that only whole batches
+         * within min(partition_max_bytes, max_bytes left) */
+        bool min_one = total == 0;
         size_t budget = (size_t)(fp->max_bytes > 0 ? fp->max_bytes : 0);
-        if (ctx->max_bytes > 0) {
-            size_t left = total >= (size_t)ctx->max_bytes ? 0 : (size_t)ctx->max_bytes - total;
-            if (left < budget) budget = left;
-        }
-        if (budget == 0 && total > 0) continue; /* budget spent: the first batch was already served */
-        if (budget == 0) budget = 1;            /* still return one whole batch */
+        size_t left = total >= max_total ? 0 : max_total - total;
+        if (left < budget) budget = left;
+        if (budget == 0 && !min_one) continue; /* budget spent */
         rmq_store_read_t rd;
         memset(&rd, 0, sizeof rd);
-        rmq_err_t err = rmq_store_read(b->store, fp->stream, fp->offset, budget, &rd);
+        rmq_err_t err = min_one ? rmq_store_read(b->store, fp->stream, fp->offset, budget, &rd)
+                                : rmq_store_read_within(b->store, fp->stream, fp->offset, budget, &rd);
         if (err == RMQ_ERR_NOT_FOUND && b->tier) { /* below the WAL: the object tier */
             rmq_store_read_release(&rd);
-            total += rmq_fetch_from_tier(ctx, fp, budget);
+            total += rmq_fetch_from_tier(ctx, fp, budget, min_one);
             continue;
         }
         if (err) {
@@ -431,9 +439,26 @@ static void rmq_fetch_tier_abandon(void *ud) {
     rmq_fetch_unref(ctx);
 }
 
+/* Bytes of the whole batches at the start of data[0..len) that fit in
+ * budget (min_one: the first batch whatever its size). The tier reader
+ * always returns at least one batch, and the budget may have shrunk since
+ * the read was started (an earlier partition got data meanwhile). */
+static size_t rmq_fetch_fit(const uint8_t *data, size_t len, size_t budget, bool min_one) {
+    size_t off = 0;
+    while (len - off >= 12) {
+        uint32_t bl = (uint32_t)data[off + 8] << 24 | (uint32_t)data[off + 9] << 16 | (uint32_t)data[off + 10] << 8 |
+                      data[off + 11];
+        size_t n = 12 + (size_t)bl;
+        if (n > len - off) break;
+        if (off + n > budget && !(off == 0 && min_one)) break;
+        off += n;
+    }
+    return off;
+}
+
 /* The records of fp from the tier: a finished read's result (bytes
  * returned), or start one (0 bytes now; the fetch resumes when it lands). */
-static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget) {
+static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget, bool min_one) {
     rmq_fp_resp_t *pr = fp->pr;
     if (fp->tier_ready) {
         fp->tier_ready = false;
@@ -441,11 +466,17 @@ static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, si
             pr->error_code = fp->tier_err ? fp->tier_err : RMQ_KAFKA_STORAGE_ERROR;
             return 0;
         }
+        size_t len = rmq_fetch_fit(fp->tier_data, fp->tier_len, budget, min_one);
+        if (len == 0) { /* its first batch does not fit what is left */
+            free(fp->tier_data);
+            fp->tier_data = NULL;
+            return 0;
+        }
         fp->data = fp->tier_data;
         fp->tier_data = NULL;
         pr->records.ptr = fp->data;
-        pr->records.len = (int32_t)fp->tier_len;
-        return fp->tier_len;
+        pr->records.len = (int32_t)len;
+        return len;
     }
     if (fp->tier_busy) return 0;
     rmq_fetch_tier_ref_t *ref = malloc(sizeof *ref);
