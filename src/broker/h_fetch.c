@@ -5,8 +5,10 @@
  * (KIP-74) only the response's first batch may exceed those limits: the
  * first partition with data gets its first batch whatever its size, every
  * later one only whole batches within min(partition_max_bytes, what is
- * left of max_bytes), possibly none. If that gives fewer than min_bytes
- * and max_wait_ms > 0, the fetch parks: it registers a node on
+ * left of max_bytes), possibly none. A partition error (unknown topic or
+ * partition, offset out of range, fenced epoch, ...) answers at once. If
+ * that gives fewer than min_bytes and max_wait_ms > 0, the fetch parks:
+ * it registers a node on
  * each partition's waiter list and arms a timer on its I/O loop. A durable
  * append to any of those partitions (rmq_partition_wake, called from the
  * WAL writer thread) posts a wake-up to the fetch's loop, which re-reads;
@@ -69,6 +71,7 @@ struct rmq_fetch_ctx {
     uv_timer_t timer;
     int tier_pending; /* tier reads in flight (loop thread only) */
     bool no_wait;     /* answer as soon as the tier reads are in */
+    bool read_error;  /* the last fill left a partition error: answer now */
 };
 
 /* Forget fp's records: the owned copy or the store read held for them. */
@@ -129,10 +132,12 @@ static void rmq_fetch_deregister(rmq_fetch_ctx_t *ctx) {
 
 static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget, bool min_one);
 
-/* Read every partition into the response; returns the bytes gathered. */
+/* Read every partition into the response; returns the bytes gathered and
+ * sets ctx->read_error if any partition ended with an error. */
 static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
     rmq_broker_t *b = ctx->b;
     size_t total = 0;
+    bool failed = false;
     /* max_bytes <= 0 leaves no budget: only the first batch (Kafka's
      * minOneMessage), like partition_max_bytes <= 0 */
     size_t max_total = ctx->max_bytes > 0 ? (size_t)ctx->max_bytes : 0;
@@ -142,7 +147,10 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
         rmq_fetch_part_drop(fp);
         pr->records.ptr = NULL;
         pr->records.len = 0;
-        if (!fp->known) continue;
+        if (!fp->known) { /* its error was set when the request was read */
+            failed = true;
+            continue;
+        }
         int64_t ls = 0, hw = 0;
         rmq_store_stream_info(b->store, fp->stream, &ls, &hw, NULL);
         pr->high_watermark = hw;
@@ -151,6 +159,7 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
         pr->error_code = 0;
         if (fp->offset < ls || fp->offset > hw) {
             pr->error_code = RMQ_OFFSET_OUT_OF_RANGE;
+            failed = true;
             continue;
         }
         if (fp->offset == hw) continue;
@@ -169,10 +178,12 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
         if (err == RMQ_ERR_NOT_FOUND && b->tier) { /* below the WAL: the object tier */
             rmq_store_read_release(&rd);
             total += rmq_fetch_from_tier(ctx, fp, budget, min_one);
+            if (pr->error_code) failed = true;
             continue;
         }
         if (err) {
             pr->error_code = err == RMQ_OFFSET_OUT_OF_RANGE ? RMQ_OFFSET_OUT_OF_RANGE : rmq_err_to_wire(err);
+            failed = true;
             rmq_store_read_release(&rd);
             continue;
         }
@@ -194,6 +205,7 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
             fp->data = malloc(rd.bytes);
             if (!fp->data) {
                 pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
+                failed = true;
             } else {
                 size_t off = 0;
                 for (size_t k = 0; k < rd.iovcnt; k++) {
@@ -208,6 +220,7 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
         }
         rmq_store_read_release(&rd);
     }
+    ctx->read_error = failed;
     return total;
 }
 
@@ -275,7 +288,9 @@ void rmq_partition_wake(rmq_broker_t *b, rmq_partition_t *p) {
 static void rmq_fetch_check_or_park(rmq_fetch_ctx_t *ctx) {
     size_t got = rmq_fetch_fill(ctx);
     if (ctx->tier_pending) return; /* resumed by rmq_fetch_tier_done */
-    if (got >= (size_t)ctx->min_bytes || atomic_load(&ctx->b->stopping)) {
+    /* a partition error answers at once, like Kafka (errorReadingData):
+     * a consumer resetting an out-of-range offset must not wait max_wait */
+    if (got >= (size_t)ctx->min_bytes || ctx->read_error || atomic_load(&ctx->b->stopping)) {
         rmq_fetch_answer(ctx);
         return;
     }
@@ -335,8 +350,9 @@ void rmq_h_fetch(rmq_req_t *req) {
         const rmq_kmsg_fetch_request_fetch_topic_t *t = &rq->topics.v[i];
         tr[i].topic = t->topic;
         tr[i].topic_id = t->topic_id;
+        bool by_id = req->hdr.api_version >= 13; /* topic ids replace names */
         char *topic = NULL;
-        if (t->topic.len > 0) {
+        if (!by_id) {
             topic = rmq_req_cstr(req, t->topic);
         } else {
             /* v13+: by topic id */
@@ -358,8 +374,12 @@ void rmq_h_fetch(rmq_req_t *req) {
             pr[j].records.len = 0;
             fp->offset = p->fetch_offset;
             fp->max_bytes = p->partition_max_bytes;
-            if (!topic || rmq_broker_stream_of(b, topic, p->partition, &fp->stream)) {
-                pr[j].error_code = t->topic.len > 0 ? RMQ_UNKNOWN_TOPIC_OR_PARTITION : RMQ_UNKNOWN_TOPIC_ID;
+            if (!topic) { /* only an unresolved topic id: a known one with an unknown partition is 3 */
+                pr[j].error_code = by_id ? RMQ_UNKNOWN_TOPIC_ID : RMQ_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (rmq_broker_stream_of(b, topic, p->partition, &fp->stream)) {
+                pr[j].error_code = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
             if (b->cluster) { /* quorum mode: only the partition's leader serves it */
