@@ -350,18 +350,28 @@ void rmq_h_fetch(rmq_req_t *req) {
         const rmq_kmsg_fetch_request_fetch_topic_t *t = &rq->topics.v[i];
         tr[i].topic = t->topic;
         tr[i].topic_id = t->topic_id;
+        int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
+        /* v9+ current_leader_epoch (negative = no check, as Kafka's
+         * FetchRequest.optionalEpoch): the partitions' leader epochs,
+         * looked up only if a partition of this topic asks */
         bool by_id = req->hdr.api_version >= 13; /* topic ids replace names */
+        bool want_epoch = false;
+        for (int32_t j = 0; j < np; j++) want_epoch |= t->partitions.v[j].current_leader_epoch >= 0;
+        int32_t *lepoch = want_epoch ? rmq_arena_alloc(&req->arena, (size_t)np * sizeof *lepoch) : NULL;
         char *topic = NULL;
-        if (!by_id) {
-            topic = rmq_req_cstr(req, t->topic);
-        } else {
-            /* v13+: by topic id */
+        if (!by_id) topic = rmq_req_cstr(req, t->topic);
+        if (by_id || lepoch) {
             rmq_meta_state_rdlock(b->state);
-            const rmq_meta_topic_t *mt = rmq_meta_state_find_topic_id(b->state, (const rmq_meta_uuid_t *)&t->topic_id);
-            if (mt) topic = rmq_arena_strndup(&req->arena, mt->name, strlen(mt->name));
+            const rmq_meta_topic_t *mt =
+                by_id ? rmq_meta_state_find_topic_id(b->state, (const rmq_meta_uuid_t *)&t->topic_id) /* v13+ */
+                      : (topic ? rmq_meta_state_find_topic(b->state, topic) : NULL);
+            if (mt && by_id) topic = rmq_arena_strndup(&req->arena, mt->name, strlen(mt->name));
+            for (int32_t j = 0; lepoch && j < np; j++) {
+                int32_t q = t->partitions.v[j].partition;
+                lepoch[j] = mt && q >= 0 && q < mt->n_partitions ? mt->partitions[q].leader_epoch : -1;
+            }
             rmq_meta_state_unlock(b->state);
         }
-        int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
         rmq_fp_resp_t *pr = RMQ_REQ_ARRAY(req, pdd, np, tr[i].partitions);
         for (int32_t j = 0; pr && j < np; j++, k++) {
             const rmq_kmsg_fetch_request_fetch_partition_t *p = &t->partitions.v[j];
@@ -381,6 +391,21 @@ void rmq_h_fetch(rmq_req_t *req) {
             if (rmq_broker_stream_of(b, topic, p->partition, &fp->stream)) {
                 pr[j].error_code = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
+            }
+            if (p->current_leader_epoch >= 0) { /* Kafka's Partition.checkCurrentLeaderEpoch */
+                int32_t le = lepoch ? lepoch[j] : -1;
+                if (!lepoch || le < 0) {
+                    pr[j].error_code = lepoch ? RMQ_UNKNOWN_TOPIC_OR_PARTITION : RMQ_UNKNOWN_SERVER_ERROR;
+                    continue;
+                }
+                if (p->current_leader_epoch < le) {
+                    pr[j].error_code = RMQ_FENCED_LEADER_EPOCH;
+                    continue;
+                }
+                if (p->current_leader_epoch > le) {
+                    pr[j].error_code = RMQ_UNKNOWN_LEADER_EPOCH;
+                    continue;
+                }
             }
             if (b->cluster) { /* quorum mode: only the partition's leader serves it */
                 rmq_err_t le = rmq_cluster_check_leader(b->state, topic, p->partition, b->o.node_id);
