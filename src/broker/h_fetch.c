@@ -318,6 +318,16 @@ void rmq_h_fetch(rmq_req_t *req) {
         return;
     }
     r->session_id = 0; /* no incremental fetch sessions: every fetch is full */
+    /* Session epoch 0 (open a session) and -1 (sessionless) are full
+     * fetches, served as such without creating a session. Any other epoch
+     * continues a session, and we know none: Kafka's FetchManager answers
+     * FETCH_SESSION_ID_NOT_FOUND at the top level, with no partitions, and
+     * the client falls back to a full fetch. */
+    if (rq->session_epoch != 0 && rq->session_epoch != -1) {
+        r->error_code = RMQ_FETCH_SESSION_ID_NOT_FOUND;
+        rmq_req_finish(req);
+        return;
+    }
     int total = 0;
     for (int32_t i = 0; i < rq->topics.n; i++) total += rq->topics.v[i].partitions.n > 0 ? rq->topics.v[i].partitions.n : 0;
     rmq_fetch_ctx_t *ctx = calloc(1, sizeof *ctx);
