@@ -2462,8 +2462,8 @@ static rmq_err_t read_from_wal(rmq_store_t *st, uint64_t stream_id, const rd_ite
 /* rmq_store_read (min_one: the first batch even if it exceeds max_bytes)
  * and rmq_store_read_within (!min_one: only batches that fit). Inlined
  * into both with a constant flag: the budget test stays one comparison. */
-static inline rmq_err_t store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes,
-                                   bool min_one, rmq_store_read_t *out) {
+static inline __attribute__((always_inline)) rmq_err_t
+store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes, bool min_one, rmq_store_read_t *out) {
     memset(out, 0, sizeof(*out));
     stream_t *s = stream_lookup(st, stream_id);
     if (!s) {
