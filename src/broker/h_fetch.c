@@ -1,9 +1,14 @@
 /* h_fetch.c - the Fetch handler and long polling.
  *
  * A fetch reads every requested partition from the store (whole batches,
- * at most partition_max_bytes each and max_bytes in total, but always the
- * first batch even if larger, as Kafka does). If that gives fewer than
- * min_bytes and max_wait_ms > 0, the fetch parks: it registers a node on
+ * at most partition_max_bytes each and max_bytes in total). As in Kafka
+ * (KIP-74) only the response's first batch may exceed those limits: the
+ * first partition with data gets its first batch whatever its size, every
+ * later one only whole batches within min(partition_max_bytes, what is
+ * left of max_bytes), possibly none. A partition error (unknown topic or
+ * partition, offset out of range, fenced epoch, ...) answers at once. If
+ * that gives fewer than min_bytes and max_wait_ms > 0, the fetch parks:
+ * it registers a node on
  * each partition's waiter list and arms a timer on its I/O loop. A durable
  * append to any of those partitions (rmq_partition_wake, called from the
  * WAL writer thread) posts a wake-up to the fetch's loop, which re-reads;
@@ -66,6 +71,7 @@ struct rmq_fetch_ctx {
     uv_timer_t timer;
     int tier_pending; /* tier reads in flight (loop thread only) */
     bool no_wait;     /* answer as soon as the tier reads are in */
+    bool read_error;  /* the last fill left a partition error: answer now */
 };
 
 /* Forget fp's records: the owned copy or the store read held for them. */
@@ -124,19 +130,27 @@ static void rmq_fetch_deregister(rmq_fetch_ctx_t *ctx) {
     }
 }
 
-static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget);
+static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget, bool min_one);
 
-/* Read every partition into the response; returns the bytes gathered. */
+/* Read every partition into the response; returns the bytes gathered and
+ * sets ctx->read_error if any partition ended with an error. */
 static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
     rmq_broker_t *b = ctx->b;
     size_t total = 0;
+    bool failed = false;
+    /* max_bytes <= 0 leaves no budget: only the first batch (Kafka's
+     * minOneMessage), like partition_max_bytes <= 0 */
+    size_t max_total = ctx->max_bytes > 0 ? (size_t)ctx->max_bytes : 0;
     for (int i = 0; i < ctx->n; i++) {
         rmq_fetch_part_t *fp = &ctx->ps[i];
         rmq_fp_resp_t *pr = fp->pr;
         rmq_fetch_part_drop(fp);
         pr->records.ptr = NULL;
         pr->records.len = 0;
-        if (!fp->known) continue;
+        if (!fp->known) { /* its error was set when the request was read */
+            failed = true;
+            continue;
+        }
         int64_t ls = 0, hw = 0;
         rmq_store_stream_info(b->store, fp->stream, &ls, &hw, NULL);
         pr->high_watermark = hw;
@@ -145,26 +159,31 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
         pr->error_code = 0;
         if (fp->offset < ls || fp->offset > hw) {
             pr->error_code = RMQ_OFFSET_OUT_OF_RANGE;
+            failed = true;
             continue;
         }
         if (fp->offset == hw) continue;
+        /* KIP-74: until a partition has returned records, its first batch
+         * is returned whatever its size; after that only whole batches
+         * within min(partition_max_bytes, max_bytes left) */
+        bool min_one = total == 0;
         size_t budget = (size_t)(fp->max_bytes > 0 ? fp->max_bytes : 0);
-        if (ctx->max_bytes > 0) {
-            size_t left = total >= (size_t)ctx->max_bytes ? 0 : (size_t)ctx->max_bytes - total;
-            if (left < budget) budget = left;
-        }
-        if (budget == 0 && total > 0) continue; /* budget spent: the first batch was already served */
-        if (budget == 0) budget = 1;            /* still return one whole batch */
+        size_t left = total >= max_total ? 0 : max_total - total;
+        if (left < budget) budget = left;
+        if (budget == 0 && !min_one) continue; /* budget spent */
         rmq_store_read_t rd;
         memset(&rd, 0, sizeof rd);
-        rmq_err_t err = rmq_store_read(b->store, fp->stream, fp->offset, budget, &rd);
+        rmq_err_t err = min_one ? rmq_store_read(b->store, fp->stream, fp->offset, budget, &rd)
+                                : rmq_store_read_within(b->store, fp->stream, fp->offset, budget, &rd);
         if (err == RMQ_ERR_NOT_FOUND && b->tier) { /* below the WAL: the object tier */
             rmq_store_read_release(&rd);
-            total += rmq_fetch_from_tier(ctx, fp, budget);
+            total += rmq_fetch_from_tier(ctx, fp, budget, min_one);
+            if (pr->error_code) failed = true;
             continue;
         }
         if (err) {
             pr->error_code = err == RMQ_OFFSET_OUT_OF_RANGE ? RMQ_OFFSET_OUT_OF_RANGE : rmq_err_to_wire(err);
+            failed = true;
             rmq_store_read_release(&rd);
             continue;
         }
@@ -186,6 +205,7 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
             fp->data = malloc(rd.bytes);
             if (!fp->data) {
                 pr->error_code = RMQ_KAFKA_STORAGE_ERROR;
+                failed = true;
             } else {
                 size_t off = 0;
                 for (size_t k = 0; k < rd.iovcnt; k++) {
@@ -200,6 +220,7 @@ static size_t rmq_fetch_fill(rmq_fetch_ctx_t *ctx) {
         }
         rmq_store_read_release(&rd);
     }
+    ctx->read_error = failed;
     return total;
 }
 
@@ -267,7 +288,9 @@ void rmq_partition_wake(rmq_broker_t *b, rmq_partition_t *p) {
 static void rmq_fetch_check_or_park(rmq_fetch_ctx_t *ctx) {
     size_t got = rmq_fetch_fill(ctx);
     if (ctx->tier_pending) return; /* resumed by rmq_fetch_tier_done */
-    if (got >= (size_t)ctx->min_bytes || atomic_load(&ctx->b->stopping)) {
+    /* a partition error answers at once, like Kafka (errorReadingData):
+     * a consumer resetting an out-of-range offset must not wait max_wait */
+    if (got >= (size_t)ctx->min_bytes || ctx->read_error || atomic_load(&ctx->b->stopping)) {
         rmq_fetch_answer(ctx);
         return;
     }
@@ -295,6 +318,16 @@ void rmq_h_fetch(rmq_req_t *req) {
         return;
     }
     r->session_id = 0; /* no incremental fetch sessions: every fetch is full */
+    /* Session epoch 0 (open a session) and -1 (sessionless) are full
+     * fetches, served as such without creating a session. Any other epoch
+     * continues a session, and we know none: Kafka's FetchManager answers
+     * FETCH_SESSION_ID_NOT_FOUND at the top level, with no partitions, and
+     * the client falls back to a full fetch. */
+    if (rq->session_epoch != 0 && rq->session_epoch != -1) {
+        r->error_code = RMQ_FETCH_SESSION_ID_NOT_FOUND;
+        rmq_req_finish(req);
+        return;
+    }
     int total = 0;
     for (int32_t i = 0; i < rq->topics.n; i++) total += rq->topics.v[i].partitions.n > 0 ? rq->topics.v[i].partitions.n : 0;
     rmq_fetch_ctx_t *ctx = calloc(1, sizeof *ctx);
@@ -327,17 +360,28 @@ void rmq_h_fetch(rmq_req_t *req) {
         const rmq_kmsg_fetch_request_fetch_topic_t *t = &rq->topics.v[i];
         tr[i].topic = t->topic;
         tr[i].topic_id = t->topic_id;
+        int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
+        /* v9+ current_leader_epoch (negative = no check, as Kafka's
+         * FetchRequest.optionalEpoch): the partitions' leader epochs,
+         * looked up only if a partition of this topic asks */
+        bool by_id = req->hdr.api_version >= 13; /* topic ids replace names */
+        bool want_epoch = false;
+        for (int32_t j = 0; j < np; j++) want_epoch |= t->partitions.v[j].current_leader_epoch >= 0;
+        int32_t *lepoch = want_epoch ? rmq_arena_alloc(&req->arena, (size_t)np * sizeof *lepoch) : NULL;
         char *topic = NULL;
-        if (t->topic.len > 0) {
-            topic = rmq_req_cstr(req, t->topic);
-        } else {
-            /* v13+: by topic id */
+        if (!by_id) topic = rmq_req_cstr(req, t->topic);
+        if (by_id || lepoch) {
             rmq_meta_state_rdlock(b->state);
-            const rmq_meta_topic_t *mt = rmq_meta_state_find_topic_id(b->state, (const rmq_meta_uuid_t *)&t->topic_id);
-            if (mt) topic = rmq_arena_strndup(&req->arena, mt->name, strlen(mt->name));
+            const rmq_meta_topic_t *mt =
+                by_id ? rmq_meta_state_find_topic_id(b->state, (const rmq_meta_uuid_t *)&t->topic_id) /* v13+ */
+                      : (topic ? rmq_meta_state_find_topic(b->state, topic) : NULL);
+            if (mt && by_id) topic = rmq_arena_strndup(&req->arena, mt->name, strlen(mt->name));
+            for (int32_t j = 0; lepoch && j < np; j++) {
+                int32_t q = t->partitions.v[j].partition;
+                lepoch[j] = mt && q >= 0 && q < mt->n_partitions ? mt->partitions[q].leader_epoch : -1;
+            }
             rmq_meta_state_unlock(b->state);
         }
-        int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
         rmq_fp_resp_t *pr = RMQ_REQ_ARRAY(req, pdd, np, tr[i].partitions);
         for (int32_t j = 0; pr && j < np; j++, k++) {
             const rmq_kmsg_fetch_request_fetch_partition_t *p = &t->partitions.v[j];
@@ -350,9 +394,28 @@ void rmq_h_fetch(rmq_req_t *req) {
             pr[j].records.len = 0;
             fp->offset = p->fetch_offset;
             fp->max_bytes = p->partition_max_bytes;
-            if (!topic || rmq_broker_stream_of(b, topic, p->partition, &fp->stream)) {
-                pr[j].error_code = t->topic.len > 0 ? RMQ_UNKNOWN_TOPIC_OR_PARTITION : RMQ_UNKNOWN_TOPIC_ID;
+            if (!topic) { /* only an unresolved topic id: a known one with an unknown partition is 3 */
+                pr[j].error_code = by_id ? RMQ_UNKNOWN_TOPIC_ID : RMQ_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
+            }
+            if (rmq_broker_stream_of(b, topic, p->partition, &fp->stream)) {
+                pr[j].error_code = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (p->current_leader_epoch >= 0) { /* Kafka's Partition.checkCurrentLeaderEpoch */
+                int32_t le = lepoch ? lepoch[j] : -1;
+                if (!lepoch || le < 0) {
+                    pr[j].error_code = lepoch ? RMQ_UNKNOWN_TOPIC_OR_PARTITION : RMQ_UNKNOWN_SERVER_ERROR;
+                    continue;
+                }
+                if (p->current_leader_epoch < le) {
+                    pr[j].error_code = RMQ_FENCED_LEADER_EPOCH;
+                    continue;
+                }
+                if (p->current_leader_epoch > le) {
+                    pr[j].error_code = RMQ_UNKNOWN_LEADER_EPOCH;
+                    continue;
+                }
             }
             if (b->cluster) { /* quorum mode: only the partition's leader serves it */
                 rmq_err_t le = rmq_cluster_check_leader(b->state, topic, p->partition, b->o.node_id);
@@ -431,9 +494,26 @@ static void rmq_fetch_tier_abandon(void *ud) {
     rmq_fetch_unref(ctx);
 }
 
+/* Bytes of the whole batches at the start of data[0..len) that fit in
+ * budget (min_one: the first batch whatever its size). The tier reader
+ * always returns at least one batch, and the budget may have shrunk since
+ * the read was started (an earlier partition got data meanwhile). */
+static size_t rmq_fetch_fit(const uint8_t *data, size_t len, size_t budget, bool min_one) {
+    size_t off = 0;
+    while (len - off >= 12) {
+        uint32_t bl = (uint32_t)data[off + 8] << 24 | (uint32_t)data[off + 9] << 16 | (uint32_t)data[off + 10] << 8 |
+                      data[off + 11];
+        size_t n = 12 + (size_t)bl;
+        if (n > len - off) break;
+        if (off + n > budget && !(off == 0 && min_one)) break;
+        off += n;
+    }
+    return off;
+}
+
 /* The records of fp from the tier: a finished read's result (bytes
  * returned), or start one (0 bytes now; the fetch resumes when it lands). */
-static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget) {
+static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, size_t budget, bool min_one) {
     rmq_fp_resp_t *pr = fp->pr;
     if (fp->tier_ready) {
         fp->tier_ready = false;
@@ -441,11 +521,17 @@ static size_t rmq_fetch_from_tier(rmq_fetch_ctx_t *ctx, rmq_fetch_part_t *fp, si
             pr->error_code = fp->tier_err ? fp->tier_err : RMQ_KAFKA_STORAGE_ERROR;
             return 0;
         }
+        size_t len = rmq_fetch_fit(fp->tier_data, fp->tier_len, budget, min_one);
+        if (len == 0) { /* its first batch does not fit what is left */
+            free(fp->tier_data);
+            fp->tier_data = NULL;
+            return 0;
+        }
         fp->data = fp->tier_data;
         fp->tier_data = NULL;
         pr->records.ptr = fp->data;
-        pr->records.len = (int32_t)fp->tier_len;
-        return fp->tier_len;
+        pr->records.len = (int32_t)len;
+        return len;
     }
     if (fp->tier_busy) return 0;
     rmq_fetch_tier_ref_t *ref = malloc(sizeof *ref);

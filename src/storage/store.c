@@ -2459,8 +2459,11 @@ static rmq_err_t read_from_wal(rmq_store_t *st, uint64_t stream_id, const rd_ite
     return RMQ_NONE;
 }
 
-rmq_err_t rmq_store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes,
-                         rmq_store_read_t *out) {
+/* rmq_store_read (min_one: the first batch even if it exceeds max_bytes)
+ * and rmq_store_read_within (!min_one: only batches that fit). Inlined
+ * into both with a constant flag: the budget test stays one comparison. */
+static inline __attribute__((always_inline)) rmq_err_t
+store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes, bool min_one, rmq_store_read_t *out) {
     memset(out, 0, sizeof(*out));
     stream_t *s = stream_lookup(st, stream_id);
     if (!s) {
@@ -2483,18 +2486,24 @@ rmq_err_t rmq_store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, si
     size_t cnt = 0;
     size_t bytes = 0;
     int64_t expect = -1;
+    bool over = false; /* stopped by max_bytes */
     for (size_t k = i; k < s->n; k++) {
         const idx_ent_t *e = &s->idx[k];
         if (e->base + e->count > s->hw || e->gone) break;
         if (k == i ? e->base > offset : e->base != expect) break;
-        if (cnt > 0 && bytes + e->len > max_bytes) break;
+        if ((cnt > 0 || !min_one) && bytes + e->len > max_bytes) {
+            over = true;
+            break;
+        }
         bytes += e->len;
         expect = e->base + e->count;
         cnt++;
     }
     if (cnt == 0) {
         pthread_mutex_unlock(&s->mu);
-        return RMQ_ERR_NOT_FOUND; /* not in the local WAL: object tier */
+        /* the first batch is local but larger than max_bytes (!min_one):
+         * an empty result; otherwise it is not in the local WAL: object tier */
+        return over ? RMQ_NONE : RMQ_ERR_NOT_FOUND;
     }
     rd_item_t stackit[32];
     rd_item_t *items = cnt <= 32 ? stackit : malloc(cnt * sizeof(*items));
@@ -2536,6 +2545,16 @@ rmq_err_t rmq_store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, si
         return err;
     }
     return RMQ_NONE; /* a later batch failing only shortens the result */
+}
+
+rmq_err_t rmq_store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes,
+                         rmq_store_read_t *out) {
+    return store_read(st, stream_id, offset, max_bytes, true, out);
+}
+
+rmq_err_t rmq_store_read_within(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes,
+                                rmq_store_read_t *out) {
+    return store_read(st, stream_id, offset, max_bytes, false, out);
 }
 
 /* ------------------------------------------------------------------ */

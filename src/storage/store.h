@@ -121,6 +121,14 @@ typedef struct rmq_store_read {
  * as empty streams. */
 rmq_err_t rmq_store_read(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes,
                          rmq_store_read_t *out);
+/* rmq_store_read without the "at least one batch" rule: only whole batches
+ * that fit in max_bytes. The batch at `offset` being local but larger than
+ * max_bytes gives an empty result (RMQ_NONE, iovcnt 0, next_offset =
+ * offset); everything else is as rmq_store_read (RMQ_ERR_NOT_FOUND when the
+ * batch at `offset` is no longer local, whatever its size). For Fetch after
+ * the response's first batch (KIP-74: only that one may exceed the limits). */
+rmq_err_t rmq_store_read_within(rmq_store_t *st, uint64_t stream_id, int64_t offset, size_t max_bytes,
+                                rmq_store_read_t *out);
 void rmq_store_read_release(rmq_store_read_t *r);
 
 /* Offsets of a stream (any out pointer may be NULL). high_watermark = durable
