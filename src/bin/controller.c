@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/dirlock.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -295,8 +296,18 @@ int main(int argc, char **argv) {
     o.on_applied_ud = &ring;
     o.on_restored = rmq_ctl_ring_restored;
     o.on_restored_ud = &ring;
+    /* one controller per data directory: two writers corrupt the Raft log */
+    int lock_fd = -1;
+    rmq_err_t e = rmq_dirlock_acquire(cfg.controller.data_dir, &lock_fd, err, sizeof err);
+    if (e) {
+        RMQ_ERROR("main", "msg=\"cannot lock the data directory\" err=%s detail=\"%s\"", rmq_err_name(e), err);
+        fprintf(stderr, "rustmq-controller: %s\n", err);
+        rmq_ctl_ring_free(&ring);
+        rmq_cfg_controller_free(&cfg);
+        return EXIT_DATADIR;
+    }
     rmq_raft_store_t *rs = NULL;
-    rmq_err_t e = rmq_raft_store_open(&o, NULL, &rs, err, sizeof err);
+    e = rmq_raft_store_open(&o, NULL, &rs, err, sizeof err);
     if (e) {
         RMQ_ERROR("main", "msg=\"cannot start the raft store\" err=%s detail=\"%s\"", rmq_err_name(e), err);
         fprintf(stderr, "rustmq-controller: %s\n", err);

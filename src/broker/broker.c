@@ -12,6 +12,7 @@
 #include "broker/broker_int.h"
 #include "broker/cluster.h"
 #include "broker/tier_glue.h"
+#include "common/dirlock.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -119,6 +120,7 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     rmq_broker_t *b = calloc(1, sizeof *b);
     if (!b) return RMQ_ERR_NOMEM;
     b->o = *o;
+    b->dir_lock_fd = b->wal_lock_fd = -1;
     b->data_dir = rmq_strdup0(o->data_dir);
     b->listen = rmq_strdup0(o->listen);
     b->rack = rmq_strdup0(o->rack);
@@ -146,6 +148,15 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
         snprintf(errbuf, errlen, "cannot create data directory %s: %s", b->data_dir, strerror(errno));
         err = RMQ_ERR_IO;
         goto fail;
+    }
+    /* one broker per data directory (and per WAL directory outside it),
+     * before the Raft log or the WAL is opened: two writers corrupt both */
+    err = rmq_dirlock_acquire(b->data_dir, &b->dir_lock_fd, errbuf, errlen);
+    if (err) goto fail;
+    size_t dl = strlen(b->data_dir);
+    if (b->wal_dir && *b->wal_dir && !(strncmp(b->wal_dir, b->data_dir, dl) == 0 && b->wal_dir[dl] == '/')) {
+        err = rmq_dirlock_acquire(b->wal_dir, &b->wal_lock_fd, errbuf, errlen);
+        if (err) goto fail;
     }
 
     if (o->n_controller_endpoints) {
@@ -280,6 +291,8 @@ void rmq_broker_stop(rmq_broker_t *b) {
     pthread_mutex_destroy(&b->meta_mu);
     pthread_mutex_destroy(&b->parts_mu);
     pthread_mutex_destroy(&b->orphan_mu);
+    rmq_dirlock_release(b->wal_lock_fd); /* last: everything under the dirs is closed */
+    rmq_dirlock_release(b->dir_lock_fd);
     free(b->data_dir);
     free(b->listen);
     free(b->rack);

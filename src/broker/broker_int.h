@@ -52,6 +52,7 @@ struct rmq_broker {
     char *data_dir, *listen, *rack, *wal_dir, *admin_listen;
     char adv_host[256];
     int adv_port;
+    int dir_lock_fd, wal_lock_fd; /* rmq_dirlock on data_dir and a WAL dir outside it; -1 = none */
     rmq_store_t *store;
     rmq_raft_store_t *meta_raft; /* embedded single-voter controller behind meta */
     struct rmq_cluster *cluster; /* controller quorum link (cluster.h); NULL = embedded */

@@ -67,3 +67,49 @@ def test_ready_line(broker):
     assert "listeners=" in line and ("127.0.0.1:%d" % broker.port) in line
     assert broker.stop() == 0
     assert 'msg="stopped"' in broker.log_text()
+
+
+def test_data_dir_in_use(broker, tmp_path):
+    """A second broker on a running broker's data directory (own ports) must
+    refuse to start, naming the directory and the holder's pid: two writers
+    corrupt the Raft log and the WAL. The first keeps serving, and after it
+    stops the directory is free again (the lock dies with its process)."""
+    import copy as _copy
+    from conftest import free_port
+    from helpers import create_topic, unique
+    second = Broker(tmp_path / "second", name="second")
+    second.config["broker"]["data_dir"] = broker.data_dir
+    second.config["wal"] = _copy.deepcopy(broker.config["wal"])
+    second.config["network"]["listen"] = "127.0.0.1:%d" % free_port()
+    second.write_config()
+    r = run(["--config", second.config_path], timeout=60)
+    assert r.returncode != 0, "a second broker started on a data directory in use"
+    assert b"in use by another process" in r.stderr + r.stdout, (r.stderr + r.stdout)[-2000:]
+    assert str(broker.proc.pid).encode() in r.stderr + r.stdout
+    create_topic(broker.bootstrap, unique("still-serving"), 1)  # the first is untouched
+
+
+def test_wal_dir_in_use(tmp_path):
+    """wal.path outside data_dir is locked too: a second broker with its own
+    data directory but the same WAL directory refuses to start."""
+    shared_wal = str(tmp_path / "shared-wal")
+    a = Broker(tmp_path / "a", name="wal-a")
+    a.config["wal"]["path"] = shared_wal
+    a.start()
+    try:
+        b = Broker(tmp_path / "b", name="wal-b")
+        b.config["wal"]["path"] = shared_wal
+        b.write_config()
+        r = run(["--config", b.config_path], timeout=60)
+        assert r.returncode != 0, "a second broker started on a WAL directory in use"
+        assert b"in use by another process" in r.stderr + r.stdout and shared_wal.encode() in r.stderr + r.stdout
+    finally:
+        a.stop()
+
+
+def test_data_dir_free_after_kill9(tmp_path):
+    b = Broker(tmp_path / "k", name="k9")
+    b.start()
+    b.stop(sig=9)
+    b.start()  # the flock died with the process: no stale lock
+    b.stop()
