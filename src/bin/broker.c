@@ -68,6 +68,10 @@ int main(int argc, char **argv) {
             config_path = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
             config_path = argv[i] + 9;
+        } else if (strcmp(argv[i], "--config") == 0) {
+            fprintf(stderr, "rustmq-broker: --config needs a FILE\n\n");
+            rmq_usage(stderr);
+            return 2;
         } else {
             fprintf(stderr, "rustmq-broker: unknown argument '%s'\n\n", argv[i]);
             rmq_usage(stderr);

@@ -244,6 +244,10 @@ int main(int argc, char **argv) {
             join = true;
         } else if (!strcmp(argv[i], "--startup-timeout-ms") && i + 1 < argc) {
             startup_timeout_ms = atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--startup-timeout-ms")) {
+            fprintf(stderr, "rustmq-controller: %s needs a value\n\n", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
         } else {
             fprintf(stderr, "rustmq-controller: unknown argument '%s'\n\n", argv[i]);
             usage(stderr);

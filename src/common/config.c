@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -47,7 +48,7 @@ static const rmq_cfg_field_t broker_schema[] = {
     BF(network, listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9092", NULL, RMQ_CFG_CHECK_HOSTPORT, NULL, "Kafka protocol TCP listener"),
     BF(network, advertised_listen, RMQ_CFG_STRING, 0, 0, "", NULL, RMQ_CFG_CHECK_HOSTPORT_OR_EMPTY, NULL, "address given to clients in metadata (\"\" = listen)"),
     BF(network, quic_listen, RMQ_CFG_STRING, 0, 0, "", NULL, RMQ_CFG_CHECK_HOSTPORT_OR_EMPTY, NULL, "QUIC (UDP) listener (\"\" = disabled)"),
-    BF(network, rpc_listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9093", NULL, RMQ_CFG_CHECK_HOSTPORT, NULL, "inter-broker (replication) listener"),
+    BF(network, rpc_listen, RMQ_CFG_STRING, 0, 0, "127.0.0.1:9093", NULL, RMQ_CFG_CHECK_HOSTPORT, NULL, "inter-broker (replication) listener; reserved: validated, not opened until replication lands (docs/cluster.md)"),
     BF(network, max_connections, RMQ_CFG_INT64, 1, 1000000, "10000", NULL, 0, "RUSTMQ_MAX_CONNECTIONS", "maximum concurrent client connections"),
     BF(network, connection_timeout_ms, RMQ_CFG_INT64, 1000, 86400000, "600000", NULL, 0, NULL, "idle connection timeout"),
     BF(network, max_frame_bytes, RMQ_CFG_SIZE, 1024, INT32_MAX, "104857600", NULL, 0, NULL, "largest request frame accepted"),
@@ -388,7 +389,8 @@ static rmq_err_t set_from_text(void *base, const rmq_cfg_field_t *f, const char 
         char *end;
         errno = 0;
         long long v = strtoll(s, &end, 10);
-        if (!*s || *end || errno == ERANGE) return snprintf(why, wl, "expected an integer, got \"%s\"", s), RMQ_ERR_CONFIG;
+        /* strtoll skips leading blanks but stops at trailing ones: take neither */
+        if (!*s || isspace((unsigned char)*s) || *end || errno == ERANGE) return snprintf(why, wl, "expected an integer, got \"%s\"", s), RMQ_ERR_CONFIG;
         if (!check_int_range(f, v, why, wl)) return RMQ_ERR_CONFIG;
         if (f->type == RMQ_CFG_INT32) *(int32_t *)p = (int32_t)v;
         else *(int64_t *)p = v;
@@ -411,7 +413,7 @@ static rmq_err_t set_from_text(void *base, const rmq_cfg_field_t *f, const char 
         char *end;
         errno = 0;
         double v = strtod(s, &end);
-        if (!*s || *end || errno == ERANGE || !isfinite(v)) return snprintf(why, wl, "expected a number, got \"%s\"", s), RMQ_ERR_CONFIG;
+        if (!*s || isspace((unsigned char)*s) || *end || errno == ERANGE || !isfinite(v)) return snprintf(why, wl, "expected a number, got \"%s\"", s), RMQ_ERR_CONFIG;
         if (v < (double)f->min || v > (double)f->max) return snprintf(why, wl, "must be between %" PRId64 " and %" PRId64 ", got %g", f->min, f->max, v), RMQ_ERR_CONFIG;
         *(double *)p = v;
         return RMQ_NONE;
@@ -586,6 +588,12 @@ static bool section_known(const rmq_cfg_field_t *schema, size_t n, const char *s
 static char *read_whole_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) { /* fopen succeeds on a directory */
+        fclose(f);
+        errno = EISDIR;
+        return NULL;
+    }
     char *buf = NULL;
     size_t cap = 0, n = 0;
     for (;;) {

@@ -27,6 +27,13 @@ def test_unknown_argument():
     r = run(["--no-such-flag"])
     assert r.returncode != 0
     assert b"--no-such-flag" in r.stderr
+    r = run(["--config"])
+    assert r.returncode == 2 and b"--config needs a FILE" in r.stderr, r.stderr
+
+
+def test_config_is_a_directory(tmp_path):
+    r = run(["--config", str(tmp_path)])
+    assert r.returncode == 2 and b"Is a directory" in r.stderr, r.stderr
 
 
 def test_bad_config(tmp_path):

@@ -276,6 +276,9 @@ static void test_file_errors(void **state) {
     char err[512];
     assert_int_equal(rmq_cfg_broker_load("/nonexistent/rustmq.toml", &c, err, sizeof err), RMQ_ERR_IO);
     assert_non_null(strstr(err, "config error: /nonexistent/rustmq.toml: cannot read"));
+    /* a directory: fopen succeeds on it, the message must still say why */
+    assert_int_equal(rmq_cfg_broker_load(tmpdir, &c, err, sizeof err), RMQ_ERR_IO);
+    assert_non_null(strstr(err, "Is a directory"));
 }
 
 static void test_env_overrides(void **state) {
@@ -341,6 +344,17 @@ static void test_env_overrides(void **state) {
     assert_int_equal(rmq_cfg_broker_load(NULL, &c, err, sizeof err), RMQ_ERR_CONFIG);
     assert_string_equal(err, "config error: env RUSTMQ_WAL__FSYNC_ON_WRITE: key wal.fsync_on_write: expected true or "
                              "false, got \"maybe\"");
+    clear_env();
+    /* blanks around a number: refused on either side, not just after it */
+    setenv("RUSTMQ_NETWORK__IO_THREADS", " 4", 1);
+    assert_int_equal(rmq_cfg_broker_load(NULL, &c, err, sizeof err), RMQ_ERR_CONFIG);
+    assert_string_equal(err, "config error: env RUSTMQ_NETWORK__IO_THREADS: key network.io_threads: expected an "
+                             "integer, got \" 4\"");
+    setenv("RUSTMQ_NETWORK__IO_THREADS", "4 ", 1);
+    assert_int_equal(rmq_cfg_broker_load(NULL, &c, err, sizeof err), RMQ_ERR_CONFIG);
+    clear_env();
+    setenv("RUSTMQ_ADMIN__GLOBAL_RPS", " 5", 1);
+    assert_int_equal(rmq_cfg_broker_load(NULL, &c, err, sizeof err), RMQ_ERR_CONFIG);
     clear_env();
     /* cross-field conflict introduced by the environment names the variable */
     setenv("RUSTMQ_WAL__SEGMENT_SIZE_BYTES", "20GiB", 1);
