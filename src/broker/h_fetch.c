@@ -247,7 +247,7 @@ static void rmq_fetch_on_timeout(uv_timer_t *t) {
     rmq_fetch_ctx_t *ctx = t->data;
     if (ctx->done) return;
     rmq_fetch_deregister(ctx);
-    rmq_fetch_fill(ctx);
+    if (!rmq_net_conn_closed(ctx->req->conn)) rmq_fetch_fill(ctx); /* nobody to read it */
     rmq_fetch_answer(ctx);
 }
 
@@ -286,6 +286,10 @@ void rmq_partition_wake(rmq_broker_t *b, rmq_partition_t *p) {
 }
 
 static void rmq_fetch_check_or_park(rmq_fetch_ctx_t *ctx) {
+    if (rmq_net_conn_closed(ctx->req->conn)) { /* the client is gone: read nothing more, answer (net drops it) */
+        rmq_fetch_answer(ctx);
+        return;
+    }
     size_t got = rmq_fetch_fill(ctx);
     if (ctx->tier_pending) return; /* resumed by rmq_fetch_tier_done */
     /* a partition error answers at once, like Kafka (errorReadingData):

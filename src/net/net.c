@@ -4,8 +4,24 @@
  * Read path: bytes land in a 64 KiB staging buffer per connection; small
  * frames are copied out of it into their own heap buffer (so the handler
  * can keep the frame while the staging buffer is reused); a frame larger
- * than the staging buffer gets its exact-size buffer and later reads go
- * straight into it, so a 1 MiB produce is never copied by net. */
+ * than the staging buffer gets its own buffer and later reads go straight
+ * into it: its exact size up to 1 MiB (so a 1 MiB produce is never copied
+ * by net), else 1 MiB grown by doubling as bytes arrive (realloc, which
+ * moves pages rather than bytes at these sizes), so a peer announcing a
+ * large frame and sending little of it holds little memory.
+ *
+ * Memory bounds. A connection's in-flight count covers its requests being
+ * handled AND its responses not yet written to the socket (until the
+ * uv_write callback): at max_inflight it is not read, so a client that
+ * pipelines and never reads holds at most max_inflight responses here.
+ * The memory budget counts the request bytes of unfinished requests plus
+ * the bytes received so far of frames still arriving; above it no
+ * connection is read, except one (at a time) whose frame is partly in,
+ * which may finish it (the budget token): otherwise partial frames holding
+ * the budget could never complete and nothing would be read again.
+ * A connection that is not read does not see its peer's EOF: the sweep
+ * timer looks at the TCP state of paused connections and closes those the
+ * peer closed, so their queued responses are freed. */
 #include "net/net.h"
 
 #include <arpa/inet.h>
@@ -28,6 +44,9 @@
 #include "common/log.h"
 
 #define RMQ_NET_RBUF (64 * 1024)
+/* a frame up to this size gets its exact buffer at once; a larger one
+ * starts with this much and doubles as its bytes arrive */
+#define RMQ_NET_BIG_FIRST (1024 * 1024)
 
 typedef struct rmq_net_post {
     struct rmq_net_post *next;
@@ -78,11 +97,13 @@ struct rmq_net_conn {
     bool processing; /* guards rmq_net_conn_process against re-entry */
     bool busy;       /* counted in loop->nbusy */
     rmq_net_slot_t *slot_head, *slot_tail;
-    uint32_t inflight;
+    uint32_t inflight; /* requests being handled + responses not yet written (the uv_write callback) */
+    uint32_t unsent;   /* of those, responses handed to uv_write */
+    bool token;        /* holds the budget token (rmq_net_budget_lets) */
     uint8_t *rbuf;
     size_t rlen;
-    uint8_t *big;     /* frame in progress larger than the staging buffer (owned) */
-    size_t big_len, big_have;
+    uint8_t *big; /* frame in progress larger than the staging buffer (owned) */
+    size_t big_len, big_have, big_cap; /* announced size, bytes in (charged to the budget), allocated */
     uint64_t last_active_ms;
     void *ud;
 };
@@ -97,7 +118,9 @@ struct rmq_net {
     atomic_int_fast64_t open_conns;
     atomic_int_fast64_t total_inflight;
     atomic_uint_fast64_t st_total, st_frames, st_bytes_in, st_bytes_out, st_rejected, st_pauses;
-    atomic_uint_fast64_t buffered; /* request bytes of unfinished slots */
+    atomic_uint_fast64_t buffered; /* request bytes of unfinished slots and of frames arriving */
+    atomic_uint_fast64_t budget_token; /* id of the connection that may read over the budget (0 = none) */
+    atomic_int_fast64_t total_unsent;  /* responses handed to uv_write, not yet written */
     atomic_bool stopping;
 };
 
@@ -133,6 +156,44 @@ rmq_err_t rmq_net_parse_hostport(const char *s, char *host, size_t hostlen, int 
 
 static bool rmq_net_over_budget(rmq_net_t *n) {
     return n->cfg.max_buffered_bytes && atomic_load(&n->buffered) > n->cfg.max_buffered_bytes;
+}
+
+/* May c read as far as the memory budget goes? Under the budget, yes.
+ * Over it only the one connection holding the budget token, which goes to
+ * a connection whose frame is partly in and is given back when that frame
+ * is complete, the connection stops reading or closes: partial frames
+ * count against the budget, so without it a budget filled by partial
+ * frames would never drain. */
+static bool rmq_net_budget_lets(rmq_net_conn_t *c) {
+    rmq_net_t *n = c->loop->net;
+    if (!rmq_net_over_budget(n)) return true;
+    if (!c->big) return false;
+    if (c->token) return true;
+    uint_fast64_t none = 0;
+    if (atomic_compare_exchange_strong(&n->budget_token, &none, c->id)) c->token = true;
+    return c->token;
+}
+
+static void rmq_net_token_drop(rmq_net_conn_t *c) {
+    if (!c->token) return;
+    c->token = false;
+    atomic_store(&c->loop->net->budget_token, 0);
+}
+
+/* Should c be read now (in-flight limit, budget, stop)? */
+static bool rmq_net_may_read(rmq_net_conn_t *c) {
+    rmq_net_t *n = c->loop->net;
+    return !c->closed && !atomic_load(&n->stopping) && c->inflight < n->cfg.max_inflight && rmq_net_budget_lets(c);
+}
+
+/* Forget the frame in progress (connection closing): free it and give its
+ * received bytes back to the budget. */
+static void rmq_net_big_drop(rmq_net_conn_t *c) {
+    if (!c->big) return;
+    atomic_fetch_sub(&c->loop->net->buffered, c->big_have);
+    free(c->big);
+    c->big = NULL;
+    c->big_len = c->big_have = c->big_cap = 0;
 }
 
 /* Drop a slot's response without sending it: free the buffer and let the
@@ -183,6 +244,8 @@ static void rmq_net_conn_do_close(rmq_net_conn_t *c) {
     atomic_fetch_sub(&c->loop->nconns, 1);
     if (c->busy) atomic_fetch_sub(&c->loop->nbusy, 1);
     if (n->cfg.on_close) n->cfg.on_close(n->cfg.ud, c);
+    rmq_net_big_drop(c);
+    rmq_net_token_drop(c);
     /* completed-but-unsent slots are dropped now; pending ones are freed
      * by rmq_net_slot_complete when their handler finishes */
     rmq_net_slot_t *s = c->slot_head, *prev = NULL;
@@ -234,30 +297,45 @@ typedef struct {
     void *release_ud;
 } rmq_net_wreq_t;
 
+static void rmq_net_conn_process(rmq_net_conn_t *c);
+static void rmq_net_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *b);
+static void rmq_net_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void rmq_net_loop_run_posts(rmq_net_loop_t *l);
+static void rmq_net_maybe_resume(rmq_net_conn_t *c);
+
+/* A response left in-flight accounting: written, failed or cancelled. */
+static void rmq_net_unsent_done(rmq_net_conn_t *c) {
+    rmq_net_t *n = c->loop->net;
+    c->inflight--;
+    c->unsent--;
+    atomic_fetch_sub(&n->total_inflight, 1);
+    atomic_fetch_sub(&n->total_unsent, 1);
+}
+
+/* The response is in the socket (or the write failed, or was cancelled by
+ * the close): only now does it stop counting against max_inflight. */
 static void rmq_net_on_write(uv_write_t *req, int status) {
     rmq_net_wreq_t *w = (rmq_net_wreq_t *)req;
     rmq_net_conn_t *c = req->data;
     free(w->data);
     if (w->release) w->release(w->release_ud);
     free(w);
+    rmq_net_unsent_done(c);
     if (status < 0 && !c->closed) {
         char why[128];
         snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
         rmq_net_conn_close(c, why);
+    } else if (!c->closed) {
+        c->last_active_ms = rmq_net_now_ms();
+        if (!c->reading) rmq_net_maybe_resume(c);
     }
     rmq_net_conn_unref(c);
 }
 
-static void rmq_net_conn_process(rmq_net_conn_t *c);
-static void rmq_net_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *b);
-static void rmq_net_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
-static void rmq_net_loop_run_posts(rmq_net_loop_t *l);
-
 static void rmq_net_maybe_resume(rmq_net_conn_t *c) {
-    rmq_net_t *n = c->loop->net;
-    if (c->closed || c->processing || atomic_load(&n->stopping)) return;
+    if (c->closed || c->processing || atomic_load(&c->loop->net->stopping)) return;
     rmq_net_conn_process(c); /* frames already buffered first, within the limits */
-    if (c->closed || c->reading || c->inflight >= n->cfg.max_inflight || rmq_net_over_budget(n)) return;
+    if (c->reading || !rmq_net_may_read(c)) return;
     if (uv_read_start((uv_stream_t *)&c->tcp, rmq_net_alloc, rmq_net_on_read) == 0) c->reading = true;
 }
 
@@ -267,8 +345,10 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
         rmq_net_slot_t *s = c->slot_head;
         c->slot_head = s->next;
         if (!c->slot_head) c->slot_tail = NULL;
-        c->inflight--;
-        atomic_fetch_sub(&n->total_inflight, 1);
+        /* in flight until written: counted as unsent now, released by
+         * rmq_net_on_write (or below if nothing is written) */
+        c->unsent++;
+        atomic_fetch_add(&n->total_unsent, 1);
         if (s->data && s->len && !c->closed) {
             rmq_net_wreq_t *w = malloc(sizeof *w);
             /* the buffer cut at each external part's place, the part in
@@ -279,6 +359,7 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
                 free(w);
                 if (b != stackb) free(b);
                 rmq_net_slot_drop_data(s);
+                rmq_net_unsent_done(c);
                 rmq_net_conn_close(c, "out of memory writing response");
             } else {
                 size_t k = 0, at = 0, total = s->len;
@@ -305,6 +386,7 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
                     if (w->release) w->release(w->release_ud);
                     free(w);
                     rmq_net_conn_unref(c);
+                    rmq_net_unsent_done(c);
                     rmq_net_conn_close(c, "write failed");
                 } else {
                     atomic_fetch_add(&n->st_bytes_out, total);
@@ -312,6 +394,7 @@ static void rmq_net_conn_flush(rmq_net_conn_t *c) {
             }
         } else {
             rmq_net_slot_drop_data(s);
+            rmq_net_unsent_done(c); /* nothing to write */
         }
         rmq_net_slot_free(n, s);
         rmq_net_conn_unref(c); /* the slot's reference */
@@ -361,7 +444,7 @@ static void rmq_net_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *b) {
     (void)sugg;
     rmq_net_conn_t *c = h->data;
     if (c->big) {
-        *b = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_len - c->big_have));
+        *b = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_cap - c->big_have));
         return;
     }
     *b = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RMQ_NET_RBUF - c->rlen));
@@ -377,7 +460,6 @@ static void rmq_net_dispatch(rmq_net_conn_t *c, uint8_t *frame, size_t len) {
     }
     s->conn = c;
     s->frame_len = len;
-    atomic_fetch_add(&n->buffered, len);
     rmq_net_conn_ref(c);
     if (c->slot_tail) c->slot_tail->next = s;
     else c->slot_head = s;
@@ -407,7 +489,12 @@ static void rmq_net_conn_process(rmq_net_conn_t *c) {
             break;
         }
         size_t avail = c->rlen - off - 4;
-        uint8_t *frame = malloc((size_t)size);
+        size_t cap = (size_t)size;
+        if (avail < (size_t)size) {
+            if ((size_t)size + 4 <= RMQ_NET_RBUF) break; /* the rest arrives in the staging buffer */
+            if (cap > RMQ_NET_BIG_FIRST) cap = RMQ_NET_BIG_FIRST; /* > avail */
+        }
+        uint8_t *frame = malloc(cap);
         if (!frame) {
             rmq_net_conn_close(c, "out of memory for frame");
             break;
@@ -415,16 +502,16 @@ static void rmq_net_conn_process(rmq_net_conn_t *c) {
         if (avail >= (size_t)size) {
             memcpy(frame, c->rbuf + off + 4, (size_t)size);
             off += 4 + (size_t)size;
+            atomic_fetch_add(&n->buffered, (size_t)size);
             rmq_net_dispatch(c, frame, (size_t)size);
-        } else if ((size_t)size + 4 > RMQ_NET_RBUF) {
+        } else {
             memcpy(frame, c->rbuf + off + 4, avail);
             c->big = frame;
             c->big_len = (size_t)size;
             c->big_have = avail;
+            c->big_cap = cap;
+            atomic_fetch_add(&n->buffered, avail);
             off = c->rlen;
-        } else {
-            free(frame);
-            break;
         }
     }
     c->processing = false;
@@ -457,22 +544,33 @@ static void rmq_net_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     atomic_fetch_add(&n->st_bytes_in, (uint64_t)nread);
     if (c->big) {
         c->big_have += (size_t)nread;
+        atomic_fetch_add(&n->buffered, (uint64_t)nread); /* counted from the first byte */
         if (c->big_have == c->big_len) {
             uint8_t *f = c->big;
             size_t len = c->big_len;
             c->big = NULL;
-            c->big_len = c->big_have = 0;
-            rmq_net_dispatch(c, f, len);
+            c->big_len = c->big_have = c->big_cap = 0;
+            rmq_net_token_drop(c);
+            rmq_net_dispatch(c, f, len); /* its bytes stay charged, now to the slot */
+        } else if (c->big_have == c->big_cap) {
+            size_t cap = c->big_cap * 2 < c->big_len ? c->big_cap * 2 : c->big_len;
+            uint8_t *p = realloc(c->big, cap);
+            if (!p) {
+                rmq_net_conn_close(c, "out of memory for frame");
+                return;
+            }
+            c->big = p;
+            c->big_cap = cap;
         }
     } else {
         c->rlen += (size_t)nread;
     }
     rmq_net_conn_process(c);
-    bool budget = rmq_net_over_budget(n);
-    if (!c->closed && (c->inflight >= n->cfg.max_inflight || atomic_load(&n->stopping) || budget) && c->reading) {
+    if (!c->closed && c->reading && !rmq_net_may_read(c)) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
-        if (budget) atomic_fetch_add(&n->st_pauses, 1);
+        rmq_net_token_drop(c);
+        if (rmq_net_over_budget(n)) atomic_fetch_add(&n->st_pauses, 1);
     }
     rmq_net_loop_run_posts(c->loop); /* c stays allocated: its handle holds a reference until closed */
 }
@@ -709,8 +807,24 @@ int rmq_net_loop_index(const rmq_net_loop_t *l) { return l->idx; }
 rmq_net_loop_t *rmq_net_loop_at(rmq_net_t *n, int idx) { return &n->loops[idx]; }
 int rmq_net_loop_count(const rmq_net_t *n) { return n->nloops; }
 
-/* Every 100 ms: close idle connections, resume those the memory budget
- * paused (room may have been freed by another loop's requests). */
+/* Has the peer of a connection we do not read closed (or reset) it? A
+ * paused connection has no read watcher, so its EOF is not reported; the
+ * kernel's TCP state says it (Kafka clients never half-close, and an EOF
+ * seen while reading closes the connection too). */
+static bool rmq_net_peer_gone(rmq_net_conn_t *c) {
+    uv_os_fd_t fd;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return false;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return false;
+    return ti.tcpi_state != TCP_ESTABLISHED;
+}
+
+/* Every 100 ms: close idle connections (nothing being handled and no
+ * progress for idle_timeout_ms: a peer that never reads its responses
+ * counts as idle), resume those the memory budget paused (room may have
+ * been freed by another loop's requests), close paused connections whose
+ * peer went away (their queued responses and pending writes are freed). */
 static void rmq_net_on_sweep(uv_timer_t *t) {
     rmq_net_loop_t *l = t->data;
     rmq_net_t *n = l->net;
@@ -718,11 +832,16 @@ static void rmq_net_on_sweep(uv_timer_t *t) {
     rmq_net_conn_t *c = l->conns;
     while (c) {
         rmq_net_conn_t *nx = c->next;
-        if (n->cfg.idle_timeout_ms && c->inflight == 0 && now - c->last_active_ms > n->cfg.idle_timeout_ms) {
+        if (n->cfg.idle_timeout_ms && c->inflight == c->unsent && now - c->last_active_ms > n->cfg.idle_timeout_ms) {
             rmq_net_conn_close(c, "idle timeout");
         } else if (!c->reading) {
             rmq_net_conn_ref(c);
             rmq_net_maybe_resume(c);
+            if (!c->reading && !c->closed && rmq_net_peer_gone(c)) {
+                RMQ_DEBUG("net", "msg=\"peer closed a paused connection\" peer=%s conn=%llu inflight=%u", c->peer,
+                          (unsigned long long)c->id, c->inflight);
+                rmq_net_conn_do_close(c);
+            }
             rmq_net_conn_unref(c);
         }
         c = nx;
@@ -878,8 +997,14 @@ void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms) {
     atomic_store(&n->stopping, true);
     for (int i = 0; i < n->nloops; i++) rmq_net_loop_post(&n->loops[i], rmq_net_stop_accepting, &n->loops[i]);
     uint64_t deadline = rmq_net_now_ms() + drain_ms;
-    while (atomic_load(&n->total_inflight) > 0 && rmq_net_now_ms() < deadline) usleep(2000);
-    usleep(20000); /* let the last responses reach the socket */
+    /* requests being handled first (up to drain_ms) */
+    while (atomic_load(&n->total_inflight) > atomic_load(&n->total_unsent) && rmq_net_now_ms() < deadline)
+        usleep(2000);
+    /* then let the last responses reach the socket: at least 20 ms, at most
+     * 1 s more (a client that does not read must not hold the stop) */
+    uint64_t now = rmq_net_now_ms(), wdeadline = now + 1000 < deadline ? now + 1000 : deadline;
+    usleep(20000);
+    while (atomic_load(&n->total_unsent) > 0 && rmq_net_now_ms() < wdeadline) usleep(2000);
     for (int i = 0; i < n->nloops; i++) {
         rmq_net_loop_t *l = &n->loops[i];
         pthread_mutex_lock(&l->mu);

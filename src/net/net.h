@@ -13,10 +13,15 @@
  * the frame callback together with a response slot: Kafka requires responses
  * in request order on a connection, so slots are queued in arrival order and
  * written out from the head as they complete, whatever order handlers finish
- * in. A connection with max_inflight slots outstanding stops reading until
- * some complete (back-pressure); so does every connection while the request
- * bytes held by unfinished requests exceed max_buffered_bytes (the memory
- * budget; paused connections are resumed within 100 ms of room appearing).
+ * in. A slot is outstanding from its frame's arrival until its response has
+ * been written to the socket: a connection with max_inflight outstanding
+ * stops reading until some are written (back-pressure, also against a
+ * client that pipelines and never reads). Every connection stops reading
+ * while the request bytes held by unfinished requests and by frames still
+ * arriving exceed max_buffered_bytes (the memory budget), except one
+ * connection at a time whose frame is partly in, so that partial frames
+ * cannot hold the budget forever; paused connections are resumed within
+ * 100 ms of room appearing, and closed within 100 ms if their peer closes.
  *
  * Ownership: the frame buffer passed to the callback is heap memory owned by
  * the callee (free() it). Response bytes given to rmq_net_slot_complete are
@@ -55,7 +60,8 @@ typedef struct rmq_net_config {
     uint32_t max_inflight;       /* per connection, >= 1 */
     uint32_t max_connections;    /* across all threads; extra accepts are closed */
     uint32_t idle_timeout_ms;    /* 0 = never */
-    uint64_t max_buffered_bytes; /* request bytes held by unfinished requests, all
+    uint64_t max_buffered_bytes; /* request bytes held by unfinished requests and
+                                    received bytes of frames still arriving, all
                                     connections together; above it no connection
                                     reads more until some finish (0 = unlimited) */
     int sndbuf, rcvbuf;          /* 0 = OS default */
@@ -70,8 +76,9 @@ typedef struct rmq_net_config {
 rmq_err_t rmq_net_start(const rmq_net_config_t *cfg, rmq_net_t **out, char *errbuf, size_t errlen);
 /* The bound port (useful with port 0). */
 int rmq_net_port(const rmq_net_t *n);
-/* Stop accepting, let every in-flight slot complete and be written (up to
- * drain_ms), close all connections, join the threads, free. */
+/* Stop accepting, let every in-flight slot complete (up to drain_ms) and its
+ * response be written (up to 1 s more, within drain_ms), close all
+ * connections, join the threads, free. */
 void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms);
 
 /* Complete a slot with a response (data taken over; NULL/0 = no response,
@@ -124,7 +131,7 @@ typedef struct rmq_net_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t frames_rejected;
-    uint64_t buffered_bytes; /* request bytes held by unfinished requests now */
+    uint64_t buffered_bytes; /* request bytes held by unfinished requests and partial frames now */
     uint64_t budget_pauses;  /* times a connection stopped reading for the memory budget */
 } rmq_net_stats_t;
 void rmq_net_get_stats(rmq_net_t *n, rmq_net_stats_t *out);

@@ -3,8 +3,10 @@
  * that connection, large frames, connections spread over the I/O loops
  * (busy ones first),
  * posted completions run between reads of a busy socket, responses with
- * external (zero-copy) parts, the per-connection in-flight limit, the idle
- * timeout, and clean stop. */
+ * external (zero-copy) parts, the per-connection in-flight limit (which
+ * also covers responses not yet written: a client that never reads), a
+ * paused connection whose peer closes, partial frames counted against the
+ * memory budget without deadlock, the idle timeout, and clean stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -605,6 +607,216 @@ static void test_idle_timeout(void **s) {
     rmq_log_set_level(RMQ_LOG_INFO);
 }
 
+/* Responses of BIGRESP bytes (an external part, counted when net gives it
+ * back) to every frame: frame payload byte 0 is the fill byte. */
+#define BIGRESP (1 << 20)
+static atomic_int g_big_seen, g_big_released;
+static uint8_t *g_bigresp[4];     /* BIGRESP bytes of fill 'a'..'d' */
+static void release_big(void *ud) {
+    (void)ud;
+    atomic_fetch_add(&g_big_released, 1);
+}
+static void on_frame_bigresp(void *ud, rmq_net_conn_t *c, rmq_net_slot_t *slot, uint8_t *frame, size_t len) {
+    (void)ud;
+    (void)c;
+    assert_true(len >= 2);
+    int k = (frame[1] - 'a') & 3;
+    free(frame);
+    atomic_fetch_add(&g_big_seen, 1);
+    uint8_t *out = malloc(4);
+    rmq_wbe32(out, BIGRESP);
+    rmq_buf_ext_t *ext = malloc(sizeof *ext);
+    *ext = (rmq_buf_ext_t){4, g_bigresp[k], BIGRESP};
+    rmq_net_slot_complete_ext(slot, out, 4, ext, 1, release_big, NULL);
+}
+static void bigresp_setup(void) {
+    for (int k = 0; k < 4; k++) {
+        if (!g_bigresp[k]) g_bigresp[k] = malloc(BIGRESP);
+        memset(g_bigresp[k], 'a' + k, BIGRESP);
+    }
+    atomic_store(&g_big_seen, 0);
+    atomic_store(&g_big_released, 0);
+}
+/* A client socket with small kernel buffers (set before connecting), so
+ * that unread responses stay in the server. */
+static int dial_small(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int sz = 32 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return fd;
+}
+static rmq_net_t *start_bigresp(uint32_t max_inflight) {
+    rmq_net_config_t cfg = {0};
+    cfg.listen = "127.0.0.1:0";
+    cfg.io_threads = 1;
+    cfg.max_frame_bytes = 1 << 20;
+    cfg.max_inflight = max_inflight;
+    cfg.max_connections = 100;
+    cfg.sndbuf = 32 * 1024;
+    cfg.on_frame = on_frame_bigresp;
+    rmq_net_t *n = NULL;
+    char err[256];
+    assert_int_equal(rmq_net_start(&cfg, &n, err, sizeof err), 0);
+    return n;
+}
+
+/* A client that pipelines and does not read: a response handed to the
+ * socket but not yet written still counts against max_inflight, so the
+ * server reads at most max_inflight requests (+ the one response or two
+ * the small socket buffers hold) instead of all 24, each holding 1 MiB.
+ * Once the client reads, every response arrives, in order. */
+static void test_unread_responses_count_in_flight(void **s) {
+    (void)s;
+    bigresp_setup();
+    rmq_net_t *n = start_bigresp(2);
+    int fd = dial_small(rmq_net_port(n));
+    for (int i = 0; i < 24; i++) {
+        char m[1] = {(char)('a' + i % 4)};
+        send_frame(fd, 0, m, 1);
+    }
+    for (int i = 0; i < 100 && atomic_load(&g_big_seen) < 2; i++) usleep(5000);
+    usleep(300000); /* room for the server to read all 24, were the limit not kept */
+    int seen = atomic_load(&g_big_seen);
+    assert_true(seen >= 2);
+    assert_true(seen <= 2 + 2);
+    uint8_t *got = malloc(BIGRESP);
+    for (int i = 0; i < 24; i++) {
+        uint8_t hdr[4];
+        assert_int_equal(read_full(fd, hdr, 4), 0);
+        assert_int_equal(rmq_be32(hdr), BIGRESP);
+        assert_int_equal(read_full(fd, got, BIGRESP), 0);
+        assert_int_equal(got[0], 'a' + i % 4);
+        assert_int_equal(got[BIGRESP - 1], 'a' + i % 4);
+    }
+    free(got);
+    assert_int_equal(atomic_load(&g_big_seen), 24);
+    for (int i = 0; i < 400 && atomic_load(&g_big_released) < 24; i++) usleep(5000);
+    assert_int_equal(atomic_load(&g_big_released), 24);
+    close(fd);
+    rmq_net_stop(n, 1000);
+}
+
+/* The same client closes instead of reading: the queued responses are
+ * given back (all parts released) without anyone reading them. */
+static void test_unread_responses_freed_on_close(void **s) {
+    (void)s;
+    bigresp_setup();
+    rmq_net_t *n = start_bigresp(2);
+    int fd = dial_small(rmq_net_port(n));
+    for (int i = 0; i < 24; i++) send_frame(fd, 0, "a", 1);
+    for (int i = 0; i < 100 && atomic_load(&g_big_seen) < 2; i++) usleep(5000);
+    usleep(100000);
+    close(fd);
+    for (int i = 0; i < 400 && atomic_load(&g_big_released) < atomic_load(&g_big_seen); i++) usleep(5000);
+    assert_int_equal(atomic_load(&g_big_released), atomic_load(&g_big_seen));
+    assert_true(atomic_load(&g_big_seen) <= 4);
+    rmq_net_stop(n, 1000);
+}
+
+/* A connection at max_inflight is not read, so its peer's EOF is never
+ * reported by a read: the server still notices the close (TCP state) and
+ * tells the owner (on_close) while its requests are still being handled. */
+static atomic_int g_closed_seen;
+static void count_close(void *ud, rmq_net_conn_t *c) {
+    (void)ud;
+    (void)c;
+    atomic_fetch_add(&g_closed_seen, 1);
+}
+static void test_paused_connection_sees_peer_close(void **s) {
+    (void)s;
+    atomic_store(&g_park_on, 1);
+    atomic_store(&g_held_seen, 0);
+    atomic_store(&g_closed_seen, 0);
+    g_nheld = 0;
+    rmq_net_t *n = start_server(on_frame_park, 1, 2, 0, NULL, count_close);
+    int fd = dial(rmq_net_port(n));
+    for (int i = 0; i < 3; i++) send_frame(fd, 0, "held", 4);
+    wait_seen(2); /* both held: the connection is paused */
+    close(fd);
+    for (int i = 0; i < 400 && atomic_load(&g_closed_seen) == 0; i++) usleep(5000);
+    assert_int_equal(atomic_load(&g_closed_seen), 1);
+    assert_int_equal(atomic_load(&g_held_seen), 2);
+    assert_int_equal(rmq_net_loop_post(rmq_net_loop_at(n, 0), release_held, NULL), 0); /* dropped by net */
+    rmq_net_stop(n, 1000);
+}
+
+static void write_all(int fd, const uint8_t *p, size_t n) {
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, p + off, n - off);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+}
+static uint64_t wait_buffered_at_least(rmq_net_t *n, uint64_t want) {
+    rmq_net_stats_t st;
+    for (int i = 0; i < 400; i++) {
+        rmq_net_get_stats(n, &st);
+        if (st.buffered_bytes >= want) break;
+        usleep(5000);
+    }
+    return st.buffered_bytes;
+}
+
+/* network.max_buffered_request_bytes counts the bytes of frames still
+ * arriving. Two connections send parts of 3 MiB frames against a 1 MiB
+ * budget: A's partial frame counts (buffered grows with it) and keeps the
+ * budget token, so A can finish although the budget is exceeded; B is not
+ * read meanwhile (a frame of its own would only start under the budget);
+ * once A's request is answered, B is read again and finishes too. Neither
+ * waits forever on the other. */
+#define PART_FRAME (3u << 20)
+static void test_partial_frames_count_against_budget(void **s) {
+    (void)s;
+    rmq_net_t *n = start_budget(1 << 20); /* on_frame: echo; max_frame 4 MiB */
+    uint8_t *body = malloc(PART_FRAME + 4);
+    rmq_wbe32(body, PART_FRAME);
+    body[4] = 0; /* answer at once */
+    memset(body + 5, 'p', PART_FRAME - 1);
+    int a = dial_small(rmq_net_port(n));
+    write_all(a, body, 4 + (2u << 20)); /* 2 of 3 MiB */
+    uint64_t held = wait_buffered_at_least(n, 3u << 19);
+    assert_true(held >= 3u << 19); /* >= 1.5 MiB of A's partial frame counted */
+    assert_true(held <= (2u << 20));
+    int b = dial_small(rmq_net_port(n));
+    write_all(b, body, 4 + 1000); /* B's frame starts in its staging buffer */
+    usleep(300000);
+    rmq_net_stats_t st;
+    rmq_net_get_stats(n, &st);
+    assert_true(st.buffered_bytes <= (2u << 20)); /* B's frame not started over the budget */
+    write_all(a, body + 4 + (2u << 20), PART_FRAME - (2u << 20)); /* A finishes */
+    uint8_t *got = malloc(PART_FRAME);
+    uint8_t hdr[4];
+    assert_int_equal(read_full(a, hdr, 4), 0);
+    assert_int_equal(rmq_be32(hdr), PART_FRAME - 1);
+    assert_int_equal(read_full(a, got, PART_FRAME - 1), 0);
+    assert_int_equal(got[PART_FRAME - 2], 'p');
+    write_all(b, body + 4 + 1000, PART_FRAME - 1000); /* B is read again and finishes */
+    assert_int_equal(read_full(b, hdr, 4), 0);
+    assert_int_equal(rmq_be32(hdr), PART_FRAME - 1);
+    assert_int_equal(read_full(b, got, PART_FRAME - 1), 0);
+    for (int i = 0; i < 200; i++) {
+        rmq_net_get_stats(n, &st);
+        if (st.buffered_bytes == 0) break;
+        usleep(5000);
+    }
+    assert_int_equal(st.buffered_bytes, 0);
+    assert_true(st.budget_pauses >= 1);
+    free(got);
+    free(body);
+    close(a);
+    close(b);
+    rmq_net_stop(n, 1000);
+}
+
 static void test_parse_hostport(void **s) {
     (void)s;
     char h[64];
@@ -633,6 +845,10 @@ int main(void) {
         cmocka_unit_test(test_external_parts_dropped),
         cmocka_unit_test(test_inflight_limit),
         cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_unread_responses_count_in_flight),
+        cmocka_unit_test(test_unread_responses_freed_on_close),
+        cmocka_unit_test(test_paused_connection_sees_peer_close),
+        cmocka_unit_test(test_partial_frames_count_against_budget),
         cmocka_unit_test(test_parse_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
