@@ -2065,6 +2065,28 @@ static int selftest(void) {
         ST_CHECK(n == 21 && !memcmp(k, "k18446744073709551615", 21), "key UINT64_MAX");
     }
     {
+        /* --client-stats: the broker with the most messages in the window,
+         * not the bootstrap entry (nodeid -1); librdkafka's µs become ms */
+        char a0[] = "rustmq-bench", a1[] = "produce", a2[] = "--client-stats";
+        char *av[] = {a0, a1, a2, NULL};
+        bench_opts_t o;
+        ST_CHECK(bench_parse_args(3, av, &o) == 0 && o.client_stats, "parse --client-stats");
+        char js[] = "{\"brokers\":{"
+                    "\"b:9/bootstrap\":{\"nodeid\":-1,\"int_latency\":{\"cnt\":9999,\"p50\":1,\"p99\":1}},"
+                    "\"b:9/1\":{\"nodeid\":1,\"int_latency\":{\"cnt\":10,\"p50\":5,\"p99\":6}},"
+                    "\"b:9/2\":{\"nodeid\":2,\"int_latency\":{\"cnt\":500,\"p50\":900,\"p99\":2100},"
+                    "\"outbuf_latency\":{\"p50\":100,\"p99\":400},\"rtt\":{\"p50\":150,\"p99\":2000}}}}";
+        prod_thread_t pt;
+        memset(&pt, 0, sizeof pt);
+        ST_CHECK(prod_stats_cb(NULL, js, strlen(js), &pt) == 0 && pt.ncst == 1, "stats window kept");
+        ST_CHECK(pt.ncst == 1 && pt.cst[0].msgs == 500 && pt.cst[0].int50 == 0.9 && pt.cst[0].int99 == 2.1 &&
+                     pt.cst[0].out99 == 0.4 && pt.cst[0].rtt50 == 0.15 && pt.cst[0].rtt99 == 2.0,
+                 "stats of the busiest broker in ms");
+        pt.idx = 1; /* only producer 0 keeps windows */
+        ST_CHECK(prod_stats_cb(NULL, js, strlen(js), &pt) == 0 && pt.ncst == 1, "producer 1 keeps none");
+        free(pt.cst);
+    }
+    {
         /* linger.ms takes fractions: 0.5 reaches librdkafka as 0.5 */
         char a0[] = "rustmq-bench", a1[] = "produce", a2[] = "--linger-ms", a3[] = "0.5";
         char *av[] = {a0, a1, a2, a3, NULL};
