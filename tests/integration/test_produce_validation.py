@@ -28,7 +28,7 @@ import subprocess
 import pytest
 from confluent_kafka import KafkaError
 
-from helpers import (Reader, create_topic, frame, high_watermarks, produce_all, producer,
+from helpers import (Reader, _uvarint, create_topic, frame, high_watermarks, produce_all, producer,
                      recv_frame, unique, wait_closed_by_peer)
 from kafka.record.util import calc_crc32c
 from test_delete_records import delete_records
@@ -48,16 +48,8 @@ ATTR_TRANSACTIONAL, ATTR_CONTROL = 0x10, 0x20
 # ------------------------------------------------------------ encoding
 
 def _varint(n):
-    u = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while True:
-        b = u & 0x7F
-        u >>= 7
-        if u:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+    """Kafka's signed varint: zigzag, then the unsigned one."""
+    return _uvarint((n << 1) ^ (n >> 63))
 
 
 def _bytes(v):
