@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "broker/broker_int.h"
+#include "broker/cluster.h"
 #include "broker/tier_glue.h"
 #include "common/log.h"
 #include "controller/meta_validate.h"
@@ -566,6 +567,8 @@ void rmq_h_list_offsets(rmq_req_t *req) {
             rmq_err_t eerr = req->hdr.api_version >= 4
                                  ? rmq_lo_check_epoch(b, topic, p->partition_index, p->current_leader_epoch)
                                  : RMQ_NONE;
+            if (!eerr && b->cluster) /* quorum mode: only the leader's store has the partition */
+                eerr = rmq_cluster_check_leader(b->state, topic, p->partition_index, b->o.node_id);
             if (eerr) {
                 pr[j].error_code = rmq_err_to_wire(eerr);
                 continue;

@@ -120,6 +120,18 @@ def fetch_error(port, topic, partition):
     return err
 
 
+def list_offsets_error(port, topic, partition):
+    """ListOffsets v1 of one partition (latest): its error code."""
+    body = struct.pack(">i", -1) + struct.pack(">i", 1) + _str(topic)
+    body += struct.pack(">i", 1) + struct.pack(">iq", partition, -1)
+    r = _R(_request(port, 2, 1, body))
+    assert r.take(">i") == 1
+    r.s()
+    assert r.take(">i") == 1
+    _, err = r.take(">ih")
+    return err
+
+
 def wait_for(pred, timeout, what):
     deadline = time.monotonic() + timeout
     last = None
@@ -208,6 +220,8 @@ def test_brokers_share_controller_metadata(cluster):
     p_on_1 = min(i for i, p in v1.items() if p["leader"] == 1)
     assert fetch_error(b2.port, name, p_on_1) == NOT_LEADER_OR_FOLLOWER
     assert fetch_error(b1.port, name, p_on_1) == 0
+    assert list_offsets_error(b2.port, name, p_on_1) == NOT_LEADER_OR_FOLLOWER
+    assert list_offsets_error(b1.port, name, p_on_1) == 0
 
     # clients follow the leaders: every record comes back
     boot = "%s,%s" % (b1.bootstrap, b2.bootstrap)
