@@ -115,6 +115,13 @@ static void rmq_broker_on_topics_changed(void *ud) {
     pthread_mutex_unlock(&b->orphan_mu);
 }
 
+/* Whether a and b name one directory (however spelled: "data", "./data/",
+ * a symlink); false when either does not exist yet. */
+static bool rmq_same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char *errbuf, size_t errlen) {
     *out = NULL;
     rmq_broker_t *b = calloc(1, sizeof *b);
@@ -154,7 +161,8 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
     err = rmq_dirlock_acquire(b->data_dir, &b->dir_lock_fd, errbuf, errlen);
     if (err) goto fail;
     size_t dl = strlen(b->data_dir);
-    if (b->wal_dir && *b->wal_dir && !(strncmp(b->wal_dir, b->data_dir, dl) == 0 && b->wal_dir[dl] == '/')) {
+    bool below = strncmp(b->wal_dir ? b->wal_dir : "", b->data_dir, dl) == 0 && b->wal_dir[dl] == '/';
+    if (b->wal_dir && *b->wal_dir && !below && !rmq_same_dir(b->wal_dir, b->data_dir)) {
         err = rmq_dirlock_acquire(b->wal_dir, &b->wal_lock_fd, errbuf, errlen);
         if (err) goto fail;
     }

@@ -222,7 +222,7 @@ void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const cha
     p->log_append_time = false;
     if (rmq_meta_state_config(b->state, topic, "message.timestamp.type", val, sizeof val, &over) == 0)
         p->log_append_time = strcmp(val, "LogAppendTime") == 0;
-    char policy[128];
+    char policy[512]; /* cleanup.policy values validate up to 511 bytes */
     p->compacted = rmq_meta_state_config(b->state, topic, "cleanup.policy", policy, sizeof policy, NULL) == 0 &&
                    cleanup_policy_compacts(policy);
     p->cfg_version = v;

@@ -430,7 +430,10 @@ static rmq_err_t do_create_topic(applyctx_t *a, const rmq_meta_cmd_t *c) {
     if (e) return r->err = e;
     if (tmap_get_name(&b->by_name, ct->name))
         return res_err(r, RMQ_TOPIC_ALREADY_EXISTS, "Topic '%s' already exists.", ct->name);
-    const rmq_meta_topic_t *other = colliding_topic(b, ct->name);
+    /* a proposal-time rule (Kafka checks it at request time): only in a
+     * dry run and rmq_meta_state_precheck, never when an entry is applied,
+     * so a log written before the rule replays as it did */
+    const rmq_meta_topic_t *other = a->dry ? colliding_topic(b, ct->name) : NULL;
     if (other)
         return res_err(r, RMQ_INVALID_TOPIC_EXCEPTION, "Topic '%s' collides with existing topic: %s", ct->name,
                        other->name);
@@ -1055,6 +1058,30 @@ rmq_err_t rmq_meta_state_check(rmq_meta_state_t *s, const uint8_t *cmd, size_t l
     applyctx_t a = {&s->b, &s->opts, s->b.last_index + 1, true, r};
     rmq_err_t e = run_cmd(&a, cmd, len);
     pthread_rwlock_unlock(&s->lock);
+    return e;
+}
+
+rmq_err_t rmq_meta_state_precheck(rmq_meta_state_t *s, const uint8_t *p, size_t len, rmq_meta_result_t *res) {
+    rmq_meta_result_init(res);
+    if (len < 8 || rmq_be16(p + 6) != RMQ_META_CMD_CREATE_TOPIC) return RMQ_NONE; /* the only such rule today */
+    rmq_arena_t arena;
+    rmq_arena_init(&arena, 16 * len + 65536);
+    rmq_meta_cmd_t cmd;
+    size_t off = 0;
+    rmq_err_t e = rmq_meta_cmd_decode(p, len, &arena, &cmd, &off);
+    if (!e && cmd.type == RMQ_META_CMD_CREATE_TOPIC) {
+        pthread_rwlock_rdlock(&s->lock);
+        const rmq_meta_topic_t *other = tmap_get_name(&s->b.by_name, cmd.u.create_topic.name)
+                                            ? NULL /* "already exists" is apply's answer */
+                                            : colliding_topic(&s->b, cmd.u.create_topic.name);
+        if (other)
+            e = res_err(res, RMQ_INVALID_TOPIC_EXCEPTION, "Topic '%s' collides with existing topic: %s",
+                        cmd.u.create_topic.name, other->name);
+        pthread_rwlock_unlock(&s->lock);
+    } else {
+        e = RMQ_NONE; /* a malformed command is apply's to refuse */
+    }
+    rmq_arena_free(&arena);
     return e;
 }
 

@@ -124,6 +124,12 @@ rmq_err_t rmq_meta_state_apply(rmq_meta_state_t *s, const uint8_t *cmd, size_t l
 /* Dry run: the checks apply would make against the current state, without
  * changing anything (CreateTopics validate_only). Takes the read lock. */
 rmq_err_t rmq_meta_state_check(rmq_meta_state_t *s, const uint8_t *cmd, size_t len, rmq_meta_result_t *res);
+/* Rules checked only when a command is proposed, never when it is applied,
+ * so entries already in a log replay as they did when written (today: a new
+ * topic whose name collides with an existing one on '.' vs '_', Kafka's
+ * INVALID_TOPIC_EXCEPTION). rmq_meta_state_check includes them. res is
+ * initialised here; the caller frees it. */
+rmq_err_t rmq_meta_state_precheck(rmq_meta_state_t *s, const uint8_t *cmd, size_t len, rmq_meta_result_t *res);
 
 /* Append a self-contained snapshot of the state to out (out owns its
  * memory; caller frees). Takes the read lock. RMQ_ERR_NOMEM on OOM. */

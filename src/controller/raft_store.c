@@ -274,6 +274,16 @@ static void on_fsm_applied(void *ud, uint64_t raft_index, int64_t meta_index, rm
 }
 
 static void run_propose(rmq_raft_store_t *s, op_t *op) {
+    /* proposal-time rules (meta_state.h): refused before the log, so the
+     * log never holds an entry that a replay would judge differently */
+    rmq_meta_result_t pre;
+    rmq_err_t pe = rmq_meta_state_precheck(s->state, op->cmd, op->len, &pre);
+    if (pe) {
+        finish_propose(op, pe, pre.msg);
+        rmq_meta_result_free(&pre);
+        return;
+    }
+    rmq_meta_result_free(&pre);
     struct raft_buffer buf;
     if (rmq_raft_entry_encode(op->cmd, op->len, &buf)) {
         finish_propose(op, RMQ_ERR_NOMEM, "out of memory or command too large");

@@ -47,6 +47,12 @@
 /* a frame up to this size gets its exact buffer at once; a larger one
  * starts with this much and doubles as its bytes arrive */
 #define RMQ_NET_BIG_FIRST (1024 * 1024)
+/* Over the budget the token holder reads alone, so every other connection
+ * waits for its frame: a holder that brings in less than RMQ_NET_TOKEN_MIN_BPS
+ * over a window of RMQ_NET_TOKEN_WINDOW_MS is closed, so a client that stops
+ * or trickles bytes mid-frame cannot stall everyone until the idle timeout. */
+#define RMQ_NET_TOKEN_WINDOW_MS 10000
+#define RMQ_NET_TOKEN_MIN_BPS (64 * 1024)
 
 typedef struct rmq_net_post {
     struct rmq_net_post *next;
@@ -100,6 +106,8 @@ struct rmq_net_conn {
     uint32_t inflight; /* requests being handled + responses not yet written (the uv_write callback) */
     uint32_t unsent;   /* of those, responses handed to uv_write */
     bool token;        /* holds the budget token (rmq_net_budget_lets) */
+    uint64_t token_ms; /* start of the token holder's progress window, and */
+    size_t token_have; /* how much of its frame it had then */
     uint8_t *rbuf;
     size_t rlen;
     uint8_t *big; /* frame in progress larger than the staging buffer (owned) */
@@ -170,7 +178,11 @@ static bool rmq_net_budget_lets(rmq_net_conn_t *c) {
     if (!c->big) return false;
     if (c->token) return true;
     uint_fast64_t none = 0;
-    if (atomic_compare_exchange_strong(&n->budget_token, &none, c->id)) c->token = true;
+    if (atomic_compare_exchange_strong(&n->budget_token, &none, c->id)) {
+        c->token = true;
+        c->token_ms = rmq_net_now_ms();
+        c->token_have = c->big_have;
+    }
     return c->token;
 }
 
@@ -455,6 +467,7 @@ static void rmq_net_dispatch(rmq_net_conn_t *c, uint8_t *frame, size_t len) {
     rmq_net_slot_t *s = calloc(1, sizeof *s);
     if (!s) {
         free(frame);
+        atomic_fetch_sub(&n->buffered, len); /* the frame's bytes were charged when they arrived */
         rmq_net_conn_close(c, "out of memory");
         return;
     }
@@ -842,6 +855,25 @@ static void rmq_net_on_sweep(uv_timer_t *t) {
                           (unsigned long long)c->id, c->inflight);
                 rmq_net_conn_do_close(c);
             }
+            rmq_net_conn_unref(c);
+        } else if (c->token && c->big && now - c->token_ms >= RMQ_NET_TOKEN_WINDOW_MS) {
+            if (rmq_net_over_budget(n) &&
+                c->big_have - c->token_have < (size_t)RMQ_NET_TOKEN_MIN_BPS * RMQ_NET_TOKEN_WINDOW_MS / 1000) {
+                char why[200];
+                snprintf(why, sizeof why,
+                         "frame arriving at under %d KiB/s for %d s while the request memory budget is full "
+                         "(%zu of %zu bytes)",
+                         RMQ_NET_TOKEN_MIN_BPS / 1024, RMQ_NET_TOKEN_WINDOW_MS / 1000, c->big_have, c->big_len);
+                rmq_net_conn_close(c, why);
+            } else { /* next window */
+                c->token_ms = now;
+                c->token_have = c->big_have;
+            }
+        } else if (!c->big && !c->processing && c->rlen >= 4) {
+            /* whole frames left in the staging buffer while over the budget
+             * or the in-flight limit, and no new bytes to trigger on_read */
+            rmq_net_conn_ref(c);
+            rmq_net_conn_process(c);
             rmq_net_conn_unref(c);
         }
         c = nx;

@@ -294,3 +294,37 @@ def test_announced_frame_size_is_not_allocated(broker):
         s.close()
     assert grown < 1024 * MiB, "VmSize grew %d MiB" % (grown // MiB)
     assert served(broker)
+
+
+def test_stalled_frame_cannot_hold_the_budget(broker_factory):
+    """Over the budget only the connection holding the budget token reads (so
+    its partial frame can finish); one that then stops sending would keep
+    every other client waiting until the idle timeout (10 minutes). The
+    broker closes a holder that brings in less than 64 KiB/s over 10 s, with
+    a log line naming it, and the others are served again."""
+    b = broker_factory(config={"network": {"max_buffered_request_bytes": 4 * MiB,
+                                           "max_frame_bytes": 16 * MiB}})
+    topic = unique("stall")
+    create_topic(b.bootstrap, topic)
+    slow = dial(b, timeout=60)
+    data = produce_v3_header(1, topic, 16 * MiB - 64)
+    n = send_until_stalled(slow, data + b"\x01" * (6 * MiB), stall_s=2.0)
+    assert n > 4 * MiB, "only %d bytes went in" % n  # over the budget now, holding the token
+    other = dial(b, timeout=60)
+    other.sendall(api_versions_request(0, 77))
+    other.settimeout(120)  # far below the idle timeout, far above the sweep's judgement
+    r = recv_frame(other)
+    assert struct.unpack(">i", r[:4])[0] == 77
+    closed = False
+    slow.settimeout(30)
+    try:
+        closed = slow.recv(1) == b""
+    except (ConnectionResetError, socket.timeout):
+        closed = True
+    assert closed, "the stalled connection is still open"
+    peer = "127.0.0.1:%d" % slow.getsockname()[1]
+    log = b.log_text(run_only=True)
+    assert re.search(r"peer=%s .*under 64 KiB/s for 10 s while the request memory budget is full"
+                     % re.escape(peer), log), "no log line names the closed peer and the reason"
+    slow.close()
+    other.close()

@@ -114,6 +114,15 @@ def test_wal_dir_in_use(tmp_path):
         a.stop()
 
 
+def test_wal_path_spelled_as_data_dir(tmp_path):
+    """wal.path naming data_dir itself (another spelling) is one directory:
+    the broker must not trip over its own lock."""
+    b = Broker(tmp_path / "same", name="same-dir")
+    b.config["wal"]["path"] = b.data_dir + "/."
+    b.start()
+    b.stop()
+
+
 def test_data_dir_free_after_kill9(tmp_path):
     b = Broker(tmp_path / "k", name="k9")
     b.start()
