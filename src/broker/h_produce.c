@@ -31,6 +31,7 @@ typedef struct rmq_produce_ctx {
     rmq_req_t *req;
     atomic_int pending; /* appends not yet complete, +1 while the handler runs */
     bool silent;        /* acks = 0 */
+    bool off_loop;      /* finishing off the I/O thread (its loop is gone: shutdown) */
 } rmq_produce_ctx_t;
 
 typedef struct rmq_produce_op {
@@ -72,7 +73,7 @@ static void rmq_produce_close_if_failed(rmq_req_t *req) {
 static void rmq_produce_done(void *ud) {
     rmq_produce_ctx_t *ctx = ud;
     if (ctx->silent) {
-        rmq_produce_close_if_failed(ctx->req);
+        if (!ctx->off_loop) rmq_produce_close_if_failed(ctx->req); /* uv_close: loop thread only */
         rmq_req_finish_silent(ctx->req);
     } else {
         rmq_req_finish(ctx->req);
@@ -83,7 +84,12 @@ static void rmq_produce_done(void *ud) {
  * on the I/O thread already, else by posting to it. */
 static void rmq_produce_release(rmq_produce_ctx_t *ctx, bool on_loop) {
     if (atomic_fetch_sub(&ctx->pending, 1) != 1) return;
-    if (on_loop || rmq_net_loop_post(ctx->req->loop, rmq_produce_done, ctx)) rmq_produce_done(ctx);
+    if (on_loop) {
+        rmq_produce_done(ctx);
+    } else if (rmq_net_loop_post(ctx->req->loop, rmq_produce_done, ctx)) {
+        ctx->off_loop = true;
+        rmq_produce_done(ctx);
+    }
 }
 
 /* WAL writer thread. */
@@ -278,6 +284,7 @@ void rmq_h_produce(rmq_req_t *req) {
     ctx->req = req;
     atomic_init(&ctx->pending, 1);
     ctx->silent = rq->acks == 0;
+    ctx->off_loop = false; /* the arena does not zero */
     const rmq_kafka_msg_desc_t *td = rmq_kdesc_sub(&rmq_kmsg_produce_response_desc, "responses");
     const rmq_kafka_msg_desc_t *pdd = rmq_kdesc_sub(td, "partition_responses");
     int32_t nt = rq->topic_data.n > 0 ? rq->topic_data.n : 0;
