@@ -237,6 +237,13 @@ void rmq_h_delete_topics(rmq_req_t *req) {
             tr[i].name = t->name;
             tr[i].topic_id = t->topic_id;
             char *name = t->name.len >= 0 ? rmq_req_cstr(req, t->name) : NULL;
+            if (!name) { /* by id: answer with the name it resolves to, as Kafka does */
+                rmq_meta_state_rdlock(b->state);
+                const rmq_meta_topic_t *mt =
+                    rmq_meta_state_find_topic_id(b->state, (const rmq_meta_uuid_t *)&t->topic_id);
+                if (mt) tr[i].name = rmq_req_kstr(req, mt->name);
+                rmq_meta_state_unlock(b->state);
+            }
             if (dup && dup[i])
                 err = rmq_meta_errf(RMQ_INVALID_REQUEST, msg, sizeof msg, "%s",
                                     name ? "Duplicate topic name." : "Duplicate topic id.");

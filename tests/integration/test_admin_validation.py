@@ -382,6 +382,12 @@ def test_duplicate_topic_in_delete_topics(broker):
                                        "timeout_ms": 10000})
         assert [x["error_code"] for x in r["responses"]] == [INVALID_REQUEST, INVALID_REQUEST, NONE], r
         assert partitions(c, cc) is None
+        # by id alone: the answer names the topic the id resolved to (Kafka does)
+        dname = unique("dupe")
+        tid = create(c, [topic_spec(dname)], validate_only=False)[0]["topic_id"]
+        r = c.call("DeleteTopics", 6, {"topics": [{"name": None, "topic_id": tid}], "timeout_ms": 10000})
+        assert [(x["name"], x["error_code"]) for x in r["responses"]] == [(dname, NONE)], r
+        assert partitions(c, dname) is None
     finally:
         c.close()
 
