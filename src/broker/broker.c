@@ -279,8 +279,7 @@ void rmq_broker_stop(rmq_broker_t *b) {
         pthread_mutex_unlock(&b->parts_mu);
         for (size_t i = 0; i < cap; i++)
             if (parts[i]) rmq_partition_wake(b, parts[i]);
-        rmq_net_stop(b->net, b->o.shutdown_timeout_ms ? b->o.shutdown_timeout_ms : 30000);
-        b->net = NULL;
+        rmq_net_shutdown(b->net, b->o.shutdown_timeout_ms ? b->o.shutdown_timeout_ms : 30000);
     }
     rmq_broker_groups_close(b);
     rmq_btier_stop(b); /* before the store closes: the uploader reclaims segments */
@@ -295,6 +294,8 @@ void rmq_broker_stop(rmq_broker_t *b) {
     if (b->meta_raft) rmq_raft_store_close(b->meta_raft);
     if (b->cluster) rmq_cluster_stop(b->cluster); /* unregisters: controlled shutdown */
     rmq_broker_partitions_free(b);
+    rmq_net_free(b->net); /* last: tier reads and group timers may post to a loop until they stop */
+    b->net = NULL;
     rmq_metrics_free(b->metrics);
     pthread_mutex_destroy(&b->meta_mu);
     pthread_mutex_destroy(&b->parts_mu);

@@ -1025,7 +1025,7 @@ static void rmq_net_close_all(void *ud) {
     uv_close((uv_handle_t *)&l->async, NULL);
 }
 
-void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms) {
+void rmq_net_shutdown(rmq_net_t *n, uint32_t drain_ms) {
     atomic_store(&n->stopping, true);
     for (int i = 0; i < n->nloops; i++) rmq_net_loop_post(&n->loops[i], rmq_net_stop_accepting, &n->loops[i]);
     uint64_t deadline = rmq_net_now_ms() + drain_ms;
@@ -1059,10 +1059,19 @@ void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms) {
         }
         uv_run(&l->loop, UV_RUN_NOWAIT);
         uv_loop_close(&l->loop);
-        pthread_mutex_destroy(&l->mu);
     }
+}
+
+void rmq_net_free(rmq_net_t *n) {
+    if (!n) return;
+    for (int i = 0; i < n->nloops; i++) pthread_mutex_destroy(&n->loops[i].mu);
     free(n->loops);
     free(n);
+}
+
+void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms) {
+    rmq_net_shutdown(n, drain_ms);
+    rmq_net_free(n);
 }
 
 void rmq_net_get_stats(rmq_net_t *n, rmq_net_stats_t *out) {

@@ -80,6 +80,14 @@ int rmq_net_port(const rmq_net_t *n);
  * response be written (up to 1 s more, within drain_ms), close all
  * connections, join the threads, free. */
 void rmq_net_stop(rmq_net_t *n, uint32_t drain_ms);
+/* rmq_net_stop in two halves, for an owner whose other threads may still
+ * post to a loop after the stop (a tier read completing): shutdown stops
+ * and joins the loops but keeps them allocated, so a late
+ * rmq_net_loop_post fails with RMQ_ERR_CLOSED (the poster abandons its
+ * work) instead of touching freed memory; rmq_net_free(n) releases them
+ * once nothing can post any more. */
+void rmq_net_shutdown(rmq_net_t *n, uint32_t drain_ms);
+void rmq_net_free(rmq_net_t *n);
 
 /* Complete a slot with a response (data taken over; NULL/0 = no response,
  * e.g. acks=0 produce). I/O thread of the connection only. Safe after the

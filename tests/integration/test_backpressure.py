@@ -150,12 +150,14 @@ def test_unread_pipelined_fetches_stay_bounded(broker_factory):
     log = produce_all(p, topic, ({"value": b"x" * 1000} for _ in range(24000)))
     assert not log.failed
     s = dial(b)
-    s.sendall(fetch_v4(0, topic, 0, 8 * MiB))
+    # max_wait 10 s: the data is there, but a read from the object tier on a
+    # slow machine (or under ASan) may take longer than a short max_wait
+    s.sendall(fetch_v4(0, topic, 0, 8 * MiB, max_wait_ms=10000))
     first = recv_frame(s)
     assert len(first) > 4 * MiB  # the fetch returns real data
     n = 48
     r0 = rss(b)
-    data = b"".join(fetch_v4(i + 1, topic, 0, 8 * MiB) for i in range(n))
+    data = b"".join(fetch_v4(i + 1, topic, 0, 8 * MiB, max_wait_ms=10000) for i in range(n))
     send_until_stalled(s, data)
     peak = peak_rss(b, 2.0)
     assert served(b)
