@@ -47,7 +47,7 @@ rmq_err_t rmq_tier_plan_build(const rmq_store_seg_entry_t *ents, size_t n, rmq_t
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (ents[i].type == RMQ_WAL_DATA && ents[i].record_count > 0) refs[k++] = (ent_ref_t){ents[i].stream_id, i};
-    qsort(refs, nd, sizeof *refs, ent_ref_cmp);
+    if (nd) qsort(refs, nd, sizeof *refs, ent_ref_cmp); /* refs is NULL when nd == 0 */
     uint64_t pos = RMQ_TIER_HDR;
     uint64_t last_point = 0;
     rmq_tier_range_t *cur = NULL;
