@@ -5,11 +5,14 @@
 #   3. rebuild under AddressSanitizer + UndefinedBehaviorSanitizer, run them again
 #   4. build every libFuzzer target with clang and run each briefly on its corpus
 #   5. integration tests (pytest under /usr/bin/python3) against the real binaries
+#   6. the wire-input integration tests again, against the ASan + UBSan binaries
 # Environment:
 #   RMQ_FUZZ_SECONDS  seconds per fuzz target (default 15)
 #   RMQ_SOAK=1        long runs: 300 s per fuzz target, 1000 WAL crash iterations,
-#                     more kill -9 rounds in the integration tests
-#   RMQ_SKIP=...      space-separated phases to skip (unit asan fuzz integration)
+#                     more kill -9 rounds in the integration tests, every
+#                     integration file against the ASan + UBSan build
+#   RMQ_SKIP=...      space-separated phases to skip (unit asan fuzz integration
+#                     asan-integration)
 # Prints a closing line "summary: N passed, N failed" counting every test run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -94,19 +97,39 @@ if [[ $SKIP != *" fuzz "* ]]; then
   fi
 fi
 
-if [[ $SKIP != *" integration "* ]] && ls tests/integration/test_*.py >/dev/null 2>&1; then
-  note "integration tests (pytest, real binaries on 127.0.0.1)"
-  export RMQ_BUILD_DIR=$ROOT/build
-  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration 2>&1 | tee build/pytest.log
-  rc=${PIPESTATUS[0]}
-  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)' build/pytest.log | tail -1)
+count_pytest() { # $1 = log, $2 = pytest's exit code, $3 = phase
+  local line p f e
+  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)' "$1" | tail -1)
   p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
   f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
   e=$(grep -oE '[0-9]+ error' <<<"$line" | grep -oE '[0-9]+' || echo 0)
   passed=$((passed + p)); failed=$((failed + f + e))
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ $((f + e)) -eq 0 ]; then failed=$((failed + 1)); fi
-  [ $((f + e)) -eq 0 ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && failures+=("integration: pytest exit $rc")
-  [ $((f + e)) -gt 0 ] && failures+=("integration: $f failed, $e errors")
+  if [ "$2" -ne 0 ] && [ "$2" -ne 5 ] && [ $((f + e)) -eq 0 ]; then
+    failed=$((failed + 1)); failures+=("$3: pytest exit $2")
+  fi
+  [ $((f + e)) -gt 0 ] && failures+=("$3: $f failed, $e errors")
+}
+
+if [[ $SKIP != *" integration "* ]] && ls tests/integration/test_*.py >/dev/null 2>&1; then
+  note "integration tests (pytest, real binaries on 127.0.0.1)"
+  export RMQ_BUILD_DIR=$ROOT/build
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration 2>&1 | tee build/pytest.log
+  count_pytest build/pytest.log "${PIPESTATUS[0]}" integration
+fi
+
+# The same binaries under ASan + UBSan: the files that feed the broker
+# malformed and edge-case wire input (RMQ_SOAK=1: every file). A sanitizer
+# report in any broker log fails the test that started it (conftest.py).
+if [[ $SKIP != *" asan-integration "* ]] && [ -x build-asan/rustmq-broker ]; then
+  note "integration tests against the ASan + UBSan build"
+  files="tests/integration/test_errors.py tests/integration/test_produce_validation.py
+         tests/integration/test_fetch_limits.py tests/integration/test_protocol_apis.py
+         tests/integration/test_list_offsets_metadata.py tests/integration/test_graceful.py"
+  [ "${RMQ_SOAK:-0}" = 1 ] && files=tests/integration
+  # shellcheck disable=SC2086
+  RMQ_BUILD_DIR=$ROOT/build-asan RMQ_SANITIZED=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider $files 2>&1 | tee build-asan/pytest.log
+  count_pytest build-asan/pytest.log "${PIPESTATUS[0]}" asan-integration
 fi
 
 echo
