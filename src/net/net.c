@@ -333,7 +333,12 @@ static void rmq_net_on_write(uv_write_t *req, int status) {
     if (w->release) w->release(w->release_ud);
     free(w);
     rmq_net_unsent_done(c);
-    if (status < 0 && !c->closed) {
+    if ((status == UV_ECONNRESET || status == UV_EPIPE) && !c->closed) {
+        /* the client went away with responses unread: its doing, like EOF */
+        RMQ_DEBUG("net", "msg=\"peer closed with responses unread\" peer=%s conn=%llu err=%s", c->peer,
+                  (unsigned long long)c->id, uv_strerror(status));
+        rmq_net_conn_do_close(c);
+    } else if (status < 0 && !c->closed) {
         char why[128];
         snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
         rmq_net_conn_close(c, why);
