@@ -97,8 +97,11 @@ static rmq_net_t *start_with(uint64_t budget, rmq_net_conn_cb on_open) {
 static rmq_net_t *start_budget(uint64_t budget) { return start_with(budget, NULL); }
 static rmq_net_t *start(void) { return start_with(0, NULL); }
 
-static int dial(int port) {
+/* A client socket on 127.0.0.1:port with 5 s receive and send timeouts;
+ * rcvbuf > 0 sets SO_RCVBUF before connecting. */
+static int dial_buf(int port, int rcvbuf) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
@@ -106,8 +109,11 @@ static int dial(int port) {
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 }
+
+static int dial(int port) { return dial_buf(port, 0); }
 
 static void send_frame(int fd, uint8_t delay, const void *p, size_t n) {
     uint8_t *b = malloc(5 + n);
@@ -639,20 +645,7 @@ static void bigresp_setup(void) {
 }
 /* A client socket with small kernel buffers (set before connecting), so
  * that unread responses stay in the server. */
-static int dial_small(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int sz = 32 * 1024;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    return fd;
-}
+static int dial_small(int port) { return dial_buf(port, 32 * 1024); }
 static rmq_net_t *start_bigresp(uint32_t max_inflight) {
     rmq_net_config_t cfg = {0};
     cfg.listen = "127.0.0.1:0";
