@@ -156,13 +156,13 @@ rmq_err_t rmq_broker_start(const rmq_broker_opts_t *o, rmq_broker_t **out, char 
         err = RMQ_ERR_IO;
         goto fail;
     }
-    /* one broker per data directory (and per WAL directory outside it),
-     * before the Raft log or the WAL is opened: two writers corrupt both */
+    /* one broker per data directory and per WAL directory, before the Raft
+     * log or the WAL is opened: two writers corrupt both. The WAL directory
+     * has its own lock even below data_dir: another broker's wal.path may
+     * name it while its data_dir is elsewhere. */
     err = rmq_dirlock_acquire(b->data_dir, &b->dir_lock_fd, errbuf, errlen);
     if (err) goto fail;
-    size_t dl = strlen(b->data_dir);
-    bool below = strncmp(b->wal_dir ? b->wal_dir : "", b->data_dir, dl) == 0 && b->wal_dir[dl] == '/';
-    if (b->wal_dir && *b->wal_dir && !below && !rmq_same_dir(b->wal_dir, b->data_dir)) {
+    if (b->wal_dir && *b->wal_dir && !rmq_same_dir(b->wal_dir, b->data_dir)) {
         err = rmq_dirlock_acquire(b->wal_dir, &b->wal_lock_fd, errbuf, errlen);
         if (err) goto fail;
     }

@@ -114,6 +114,17 @@ def test_wal_dir_in_use(tmp_path):
         a.stop()
 
 
+def test_default_wal_dir_is_locked_too(broker, tmp_path):
+    """The default WAL directory (below data_dir) has its own lock: a second
+    broker with another data_dir whose wal.path names it refuses to start."""
+    b = Broker(tmp_path / "other", name="other-data")
+    b.config["wal"]["path"] = broker.config["wal"]["path"]
+    b.write_config()
+    r = run(["--config", b.config_path], timeout=60)
+    assert r.returncode != 0, "a second broker started on a WAL directory in use"
+    assert b"in use by another process" in r.stderr + r.stdout
+
+
 def test_wal_path_spelled_as_data_dir(tmp_path):
     """wal.path naming data_dir itself (another spelling) is one directory:
     the broker must not trip over its own lock."""
