@@ -136,6 +136,14 @@ const rmq_handler_t *rmq_broker_handlers(size_t *n);
  * elements with rmq_req_array. */
 const rmq_kafka_msg_desc_t *rmq_kdesc_sub(const rmq_kafka_msg_desc_t *d, const char *field);
 
+/* Kafka's Partition.checkCurrentLeaderEpoch once an epoch is to be checked:
+ * older than the partition's leader epoch is FENCED_LEADER_EPOCH, newer
+ * UNKNOWN_LEADER_EPOCH (which epochs are "no check" differs: Fetch skips
+ * every negative one, ListOffsets only -1). */
+static inline rmq_err_t rmq_leader_epoch_cmp(int32_t want, int32_t leader) {
+    return want < leader ? RMQ_FENCED_LEADER_EPOCH : want > leader ? RMQ_UNKNOWN_LEADER_EPOCH : RMQ_NONE;
+}
+
 /* partitions.c */
 /* Runtime state of a stream, created on first use. Never freed before stop. */
 rmq_partition_t *rmq_broker_partition(rmq_broker_t *b, uint64_t stream_id);

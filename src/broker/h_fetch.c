@@ -412,12 +412,9 @@ void rmq_h_fetch(rmq_req_t *req) {
                     pr[j].error_code = lepoch ? RMQ_UNKNOWN_TOPIC_OR_PARTITION : RMQ_UNKNOWN_SERVER_ERROR;
                     continue;
                 }
-                if (p->current_leader_epoch < le) {
-                    pr[j].error_code = RMQ_FENCED_LEADER_EPOCH;
-                    continue;
-                }
-                if (p->current_leader_epoch > le) {
-                    pr[j].error_code = RMQ_UNKNOWN_LEADER_EPOCH;
+                rmq_err_t ee = rmq_leader_epoch_cmp(p->current_leader_epoch, le);
+                if (ee) {
+                    pr[j].error_code = ee;
                     continue;
                 }
             }
@@ -505,9 +502,7 @@ static void rmq_fetch_tier_abandon(void *ud) {
 static size_t rmq_fetch_fit(const uint8_t *data, size_t len, size_t budget, bool min_one) {
     size_t off = 0;
     while (len - off >= 12) {
-        uint32_t bl = (uint32_t)data[off + 8] << 24 | (uint32_t)data[off + 9] << 16 | (uint32_t)data[off + 10] << 8 |
-                      data[off + 11];
-        size_t n = 12 + (size_t)bl;
+        size_t n = 12 + (size_t)rmq_be32(data + off + 8); /* base offset, batch length, then the rest */
         if (n > len - off) break;
         if (off + n > budget && !(off == 0 && min_one)) break;
         off += n;

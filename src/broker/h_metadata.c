@@ -526,8 +526,7 @@ static rmq_err_t rmq_lo_check_epoch(rmq_broker_t *b, const char *topic, int32_t 
     rmq_meta_state_rdlock(b->state);
     const rmq_meta_topic_t *t = rmq_meta_state_find_topic(b->state, topic);
     if (!t || partition < 0 || partition >= t->n_partitions) err = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
-    else if (want < t->partitions[partition].leader_epoch) err = RMQ_FENCED_LEADER_EPOCH;
-    else if (want > t->partitions[partition].leader_epoch) err = RMQ_UNKNOWN_LEADER_EPOCH;
+    else err = rmq_leader_epoch_cmp(want, t->partitions[partition].leader_epoch);
     rmq_meta_state_unlock(b->state);
     return err;
 }
