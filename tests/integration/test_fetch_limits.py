@@ -40,6 +40,10 @@ NONE, OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC_OR_PARTITION = 0, 1, 3
 FETCH_SESSION_ID_NOT_FOUND, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH = 70, 74, 75
 UNKNOWN_TOPIC_ID = 100
 MiB = 1024 * 1024
+# max_wait of fetches that must NOT park: 10 minutes, far beyond the
+# connection's 30 s socket timeout, so a fetch that waited for it fails the
+# test with a timeout instead of a measured duration
+PARK_MS = 600000
 
 
 # ---- raw requests ----
@@ -261,14 +265,12 @@ def test_partition_errors_answer_at_once(broker, v):
             ([(tid, [(0, 99, MiB, -1), (0, 1, MiB, -1)])], [OFFSET_OUT_OF_RANGE, NONE]),
         ]
         for topics, errs in cases:
-            res = fetch(c, v, topics, max_wait_ms=10000, min_bytes=1)
+            res = fetch(c, v, topics, max_wait_ms=PARK_MS, min_bytes=1)
             assert [p[2] for p in res["parts"]] == errs, res
-            assert res["took"] < 3, "a partition error waited %.1f s of max_wait 10 s" % res["took"]
         # data short of min_bytes next to an error: answered at once, with the data
-        res = fetch(c, v, [(tid, [(0, 0, MiB, -1), (0, 99, MiB, -1)])], max_wait_ms=10000, min_bytes=MiB)
+        res = fetch(c, v, [(tid, [(0, 0, MiB, -1), (0, 99, MiB, -1)])], max_wait_ms=PARK_MS, min_bytes=MiB)
         assert [p[2] for p in res["parts"]] == [NONE, OFFSET_OUT_OF_RANGE]
         assert [b for b, _, _ in res["parts"][0][4]] == [0]
-        assert res["took"] < 3, res["took"]
         # without an error the fetch still waits for max_wait
         res = fetch(c, v, [(tid, [(0, 1, MiB, -1)])], max_wait_ms=800, min_bytes=1)
         assert [p[2] for p in res["parts"]] == [NONE] and res["took"] >= 0.7, res
@@ -282,8 +284,10 @@ def test_consumer_out_of_range_reset_is_not_delayed(broker):
     must not have waited for it."""
     topic = create_topic(broker.bootstrap, unique("oor"), 1)
     produce_batches(broker.bootstrap, topic, 1, 3, 100)
-    c = consumer(broker.bootstrap, **{"auto.offset.reset": "earliest", "fetch.wait.max.ms": 8000,
-                                      "enable.partition.eof": False})
+    # a fetch.wait.max.ms far beyond the 30 s the test waits: a reset that
+    # waited for it would not read the records in time
+    c = consumer(broker.bootstrap, **{"auto.offset.reset": "earliest", "fetch.wait.max.ms": 120000,
+                                      "socket.timeout.ms": 180000, "enable.partition.eof": False})
     try:
         t0 = time.monotonic()
         c.assign([TopicPartition(topic, 0, 1000)])
@@ -292,9 +296,7 @@ def test_consumer_out_of_range_reset_is_not_delayed(broker):
             m = c.poll(0.2)
             if m is not None and not m.error():
                 got.append(m.offset())
-        took = time.monotonic() - t0
         assert got == [0, 1, 2], got
-        assert took < 5, "reset after OFFSET_OUT_OF_RANGE took %.1f s (fetch.wait.max.ms 8 s)" % took
     finally:
         c.close()
 
@@ -403,11 +405,10 @@ def check_epochs(c, topic, epoch, versions):
                  (epoch + 100, UNKNOWN_LEADER_EPOCH)]
         cases += [(e, FENCED_LEADER_EPOCH) for e in range(epoch)]
         for e, want in cases:
-            res = fetch(c, v, [(ids, [(0, 0, MiB, e)])], max_wait_ms=10000, min_bytes=1)
+            res = fetch(c, v, [(ids, [(0, 0, MiB, e)])], max_wait_ms=PARK_MS, min_bytes=1)
             (_, _, err, _, batches), = res["parts"]
             assert err == want, (v, e, epoch, err)
             assert bool(batches) == (want == NONE), (v, e, batches)
-            assert res["took"] < 3, (v, e, res["took"])
         # an epoch error on one partition does not hide the others' records
         res = fetch(c, v, [(ids, [(0, 0, MiB, epoch + 1), (0, 0, MiB, epoch)])])
         assert [(p[2], len(p[4])) for p in res["parts"]] == [(UNKNOWN_LEADER_EPOCH, 0), (NONE, 1)]
@@ -481,9 +482,9 @@ def test_unknown_fetch_session(broker, v):
             assert [(p[1], p[2], len(p[4])) for p in res["parts"]] == [(0, NONE, 1)], (sid, epoch, res)
         # a session we never handed out, in a fetch that would otherwise wait
         for sid, epoch in ((12345, 1), (12345, 7), (0, 5), (12345, -2)):
-            res = fetch(c, v, [(ids, [(0, 1, MiB, -1)])], max_wait_ms=10000, session_id=sid, session_epoch=epoch)
+            res = fetch(c, v, [(ids, [(0, 1, MiB, -1)])], max_wait_ms=PARK_MS, session_id=sid, session_epoch=epoch)
             assert res["error"] == FETCH_SESSION_ID_NOT_FOUND and res["session_id"] == 0, (sid, epoch, res)
-            assert res["parts"] == [] and res["took"] < 3, (sid, epoch, res)
+            assert res["parts"] == [], (sid, epoch, res)
     finally:
         c.close()
 
