@@ -110,6 +110,59 @@ static const char *rmq_cfg_default(const rmq_broker_t *b, const rmq_meta_config_
     return d->default_value;
 }
 
+/* Where a topic config's default comes from: STATIC_BROKER_CONFIG for
+ * max.message.bytes when this broker's own message.max.bytes differs from
+ * Kafka's built-in default, DEFAULT_CONFIG otherwise. */
+static int8_t rmq_cfg_default_source(const rmq_broker_t *b, const rmq_meta_config_def_t *d) {
+    char buf[32];
+    const char *v = rmq_cfg_default(b, d, buf, sizeof buf);
+    return strcmp(v, d->default_value) ? RMQ_CFG_SOURCE_STATIC_BROKER : RMQ_META_CFG_SOURCE_DEFAULT;
+}
+
+/* The broker-level config a topic config falls back to (Kafka's
+ * LogConfig.TopicConfigSynonyms; each in the topic key's own unit), or
+ * NULL when there is none. Sorted by topic key for bsearch. */
+static const struct rmq_cfg_synonym {
+    const char *topic, *broker;
+} rmq_cfg_synonyms[] = {
+    {"cleanup.policy", "log.cleanup.policy"},
+    {"compression.type", "compression.type"},
+    {"delete.retention.ms", "log.cleaner.delete.retention.ms"},
+    {"file.delete.delay.ms", "log.segment.delete.delay.ms"},
+    {"flush.messages", "log.flush.interval.messages"},
+    {"flush.ms", "log.flush.interval.ms"},
+    {"index.interval.bytes", "log.index.interval.bytes"},
+    {"local.retention.bytes", "log.local.retention.bytes"},
+    {"local.retention.ms", "log.local.retention.ms"},
+    {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"},
+    {"max.message.bytes", "message.max.bytes"},
+    {"message.downconversion.enable", "log.message.downconversion.enable"},
+    {"message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms"},
+    {"message.timestamp.type", "log.message.timestamp.type"},
+    {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"},
+    {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"},
+    {"min.insync.replicas", "min.insync.replicas"},
+    {"preallocate", "log.preallocate"},
+    {"retention.bytes", "log.retention.bytes"},
+    {"retention.ms", "log.retention.ms"},
+    {"segment.bytes", "log.segment.bytes"},
+    {"segment.index.bytes", "log.index.size.max.bytes"},
+    {"segment.jitter.ms", "log.roll.jitter.ms"},
+    {"segment.ms", "log.roll.ms"},
+    {"unclean.leader.election.enable", "unclean.leader.election.enable"},
+};
+
+static int rmq_cfg_synonym_cmp(const void *k, const void *e) {
+    return strcmp((const char *)k, ((const struct rmq_cfg_synonym *)e)->topic);
+}
+
+static const char *rmq_cfg_broker_synonym(const char *topic_key) {
+    const struct rmq_cfg_synonym *s =
+        bsearch(topic_key, rmq_cfg_synonyms, sizeof rmq_cfg_synonyms / sizeof rmq_cfg_synonyms[0],
+                sizeof rmq_cfg_synonyms[0], rmq_cfg_synonym_cmp);
+    return s ? s->broker : NULL;
+}
+
 /* ---- CreateTopics ---- */
 
 /* CreateTopics v5+ configs of a created topic: every topic config, in
@@ -131,7 +184,7 @@ static void rmq_created_configs(rmq_req_t *req, const rmq_meta_kv_t *kv, int32_t
         c[i].name = rmq_req_kstr(req, defs[i].name);
         c[i].value = defs[i].sensitive ? (rmq_kstr_t){NULL, -1} : rmq_req_kstr(req, v);
         c[i].read_only = false;
-        c[i].config_source = over ? RMQ_META_CFG_SOURCE_DYNAMIC_TOPIC : RMQ_META_CFG_SOURCE_DEFAULT;
+        c[i].config_source = over ? RMQ_META_CFG_SOURCE_DYNAMIC_TOPIC : rmq_cfg_default_source(req->b, &defs[i]);
         c[i].is_sensitive = defs[i].sensitive;
     }
 }
@@ -311,8 +364,39 @@ static bool rmq_key_wanted(const rmq_karr_str_t *keys, const char *name) {
     return false;
 }
 
+/* DescribeConfigs include_synonyms (v1+), as Kafka's ConfigHelper lists
+ * them, highest precedence first: the topic's own override
+ * (DYNAMIC_TOPIC_CONFIG) when there is one, then the broker-level config
+ * it falls back to, with the value this broker uses. Arena-owned; an
+ * empty list on OOM. */
+static void rmq_topic_synonyms(rmq_req_t *req, const rmq_meta_config_def_t *d, bool over, const char *val,
+                               rmq_dc_entry_t *e, const rmq_kafka_msg_desc_t *ed) {
+    const rmq_kafka_msg_desc_t *sd = rmq_kdesc_sub(ed, "synonyms");
+    const char *bkey = rmq_cfg_broker_synonym(d->name);
+    int32_t n = (over ? 1 : 0) + (bkey ? 1 : 0);
+    rmq_kmsg_describe_configs_response_describe_configs_synonym_t *sy = n ? rmq_req_array(req, sd, n) : NULL;
+    if (!sy) return;
+    rmq_kstr_t hidden = {NULL, -1};
+    int32_t k = 0;
+    if (over) {
+        sy[k].name = rmq_req_kstr(req, d->name);
+        sy[k].value = d->sensitive ? hidden : rmq_req_kstr(req, val);
+        sy[k].source = RMQ_META_CFG_SOURCE_DYNAMIC_TOPIC;
+        k++;
+    }
+    if (bkey) {
+        char buf[32];
+        sy[k].name = rmq_req_kstr(req, bkey);
+        sy[k].value = d->sensitive ? hidden : rmq_req_kstr(req, rmq_cfg_default(req->b, d, buf, sizeof buf));
+        sy[k].source = rmq_cfg_default_source(req->b, d);
+        k++;
+    }
+    e->synonyms.n = k;
+    e->synonyms.v = sy;
+}
+
 static void rmq_describe_topic(rmq_req_t *req, const char *topic, const rmq_karr_str_t *keys, bool docs,
-                               rmq_kmsg_describe_configs_response_describe_configs_result_t *res,
+                               bool synonyms, rmq_kmsg_describe_configs_response_describe_configs_result_t *res,
                                const rmq_kafka_msg_desc_t *ed) {
     size_t nd;
     const rmq_meta_config_def_t *defs = rmq_meta_config_defs(&nd);
@@ -338,9 +422,10 @@ static void rmq_describe_topic(rmq_req_t *req, const char *topic, const rmq_karr
         e[k].value = defs[i].sensitive ? (rmq_kstr_t){NULL, -1} : rmq_req_kstr(req, v);
         e[k].read_only = false;
         e[k].is_default = !over;
-        e[k].config_source = over ? RMQ_META_CFG_SOURCE_DYNAMIC_TOPIC : RMQ_META_CFG_SOURCE_DEFAULT;
+        e[k].config_source = over ? RMQ_META_CFG_SOURCE_DYNAMIC_TOPIC : rmq_cfg_default_source(req->b, &defs[i]);
         e[k].is_sensitive = defs[i].sensitive;
         e[k].synonyms.n = 0;
+        if (synonyms) rmq_topic_synonyms(req, &defs[i], over, val, &e[k], ed);
         e[k].config_type = (int8_t)defs[i].type;
         e[k].documentation = docs && defs[i].doc ? rmq_req_kstr(req, defs[i].doc) : (rmq_kstr_t){NULL, -1};
         k++;
@@ -349,7 +434,7 @@ static void rmq_describe_topic(rmq_req_t *req, const char *topic, const rmq_karr
     res->configs.v = e;
 }
 
-static void rmq_describe_broker(rmq_req_t *req, const rmq_karr_str_t *keys,
+static void rmq_describe_broker(rmq_req_t *req, const rmq_karr_str_t *keys, bool synonyms,
                                 rmq_kmsg_describe_configs_response_describe_configs_result_t *res,
                                 const rmq_kafka_msg_desc_t *ed) {
     rmq_broker_t *b = req->b;
@@ -375,6 +460,16 @@ static void rmq_describe_broker(rmq_req_t *req, const rmq_karr_str_t *keys,
         e[k].config_source = RMQ_CFG_SOURCE_STATIC_BROKER;
         e[k].config_type = types[i];
         e[k].synonyms.n = 0;
+        /* a static broker config is its own only synonym */
+        rmq_kmsg_describe_configs_response_describe_configs_synonym_t *sy =
+            synonyms ? rmq_req_array(req, rmq_kdesc_sub(ed, "synonyms"), 1) : NULL;
+        if (sy) {
+            sy->name = e[k].name;
+            sy->value = e[k].value;
+            sy->source = RMQ_CFG_SOURCE_STATIC_BROKER;
+            e[k].synonyms.n = 1;
+            e[k].synonyms.v = sy;
+        }
         k++;
     }
     res->configs.n = k;
@@ -400,13 +495,15 @@ void rmq_h_describe_configs(rmq_req_t *req) {
         res[i].configs.n = 0;
         char *name = rmq_req_cstr(req, q->resource_name);
         if (q->resource_type == RMQ_RES_TOPIC) {
-            rmq_describe_topic(req, name, &q->configuration_keys, rq->include_documentation, &res[i], ed);
+            rmq_describe_topic(req, name, &q->configuration_keys, rq->include_documentation,
+                               req->hdr.api_version >= 1 && rq->include_synonyms, &res[i], ed);
         } else if (q->resource_type == RMQ_RES_BROKER) {
             if (*name && atoi(name) != b->o.node_id) {
                 res[i].error_code = RMQ_INVALID_REQUEST;
                 res[i].error_message = rmq_req_kstr(req, "unknown broker id");
             } else {
-                rmq_describe_broker(req, &q->configuration_keys, &res[i], ed);
+                rmq_describe_broker(req, &q->configuration_keys, req->hdr.api_version >= 1 && rq->include_synonyms,
+                                    &res[i], ed);
             }
         } else {
             res[i].error_code = RMQ_INVALID_REQUEST;

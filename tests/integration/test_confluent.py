@@ -7,7 +7,8 @@ import time
 import pytest
 from confluent_kafka import (OFFSET_BEGINNING, KafkaError, KafkaException,
                              TopicPartition)
-from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic
+from confluent_kafka.admin import (ConfigResource, ConfigSource, NewPartitions,
+                                   NewTopic)
 
 from helpers import (admin, consumer, create_topic, produce_all, producer,
                      read_all, read_partitions, unique, wait_topic)
@@ -266,6 +267,45 @@ def test_admin_describe_and_alter_configs(module_broker):
     # unknown topic
     res = ConfigResource(ConfigResource.Type.TOPIC, unique("nope"))
     assert _err_code(a.describe_configs([res])[res]) == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+def test_admin_describe_config_sources_and_synonyms(broker_factory):
+    """Where each value comes from (DescribeConfigs v1+ include_synonyms, which
+    librdkafka always asks for): an override is DYNAMIC_TOPIC_CONFIG with the
+    broker-level config it hides behind it; a default is the broker's, and
+    max.message.bytes is this broker's own static message.max.bytes."""
+    b = broker_factory(config={"topics": {"max_message_bytes": 500000}})
+    a = admin(b.bootstrap)
+    name = create_topic(b.bootstrap, unique("syn"), 1, config={"retention.ms": "3600000"})
+    cfg = _describe(a, name)
+
+    ret = cfg["retention.ms"]
+    assert (ret.value, ret.source, ret.is_default) == ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value, False)
+    assert [(s.name, s.value, s.source) for s in ret.synonyms.values()] == [
+        ("retention.ms", "3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value),
+        ("log.retention.ms", "604800000", ConfigSource.DEFAULT_CONFIG.value)]
+
+    seg = cfg["segment.bytes"]
+    assert (seg.value, seg.source, seg.is_default) == ("1073741824", ConfigSource.DEFAULT_CONFIG.value, True)
+    assert [(s.name, s.value, s.source) for s in seg.synonyms.values()] == [
+        ("log.segment.bytes", "1073741824", ConfigSource.DEFAULT_CONFIG.value)]
+
+    mmb = cfg["max.message.bytes"]
+    assert (mmb.value, mmb.source) == ("500000", ConfigSource.STATIC_BROKER_CONFIG.value)
+    assert [(s.name, s.value, s.source) for s in mmb.synonyms.values()] == [
+        ("message.max.bytes", "500000", ConfigSource.STATIC_BROKER_CONFIG.value)]
+
+    # a topic-only key has no broker-level synonym
+    assert [s.name for s in cfg["remote.storage.enable"].synonyms.values()] == []
+
+    # broker resources: each static config is its own synonym
+    node = next(iter(a.list_topics(timeout=30).brokers))
+    res = ConfigResource(ConfigResource.Type.BROKER, str(node))
+    bcfg = a.describe_configs([res])[res].result(timeout=30)
+    mb = bcfg["message.max.bytes"]
+    assert (mb.value, mb.source) == ("500000", ConfigSource.STATIC_BROKER_CONFIG.value)
+    assert [(s.name, s.value, s.source) for s in mb.synonyms.values()] == [
+        ("message.max.bytes", "500000", ConfigSource.STATIC_BROKER_CONFIG.value)]
 
 
 def test_admin_list_topics(module_broker):
