@@ -516,17 +516,21 @@ static int64_t rmq_lo_latest_tiered(rmq_broker_t *b, uint64_t stream) {
     return end - 1;
 }
 
-/* current_leader_epoch (v4+) against the partition's leader epoch, like
- * Kafka's Partition.checkCurrentLeaderEpoch: -1 = not checked, older =
- * FENCED_LEADER_EPOCH, newer = UNKNOWN_LEADER_EPOCH. The epoch is the one
- * Metadata reports. */
-static rmq_err_t rmq_lo_check_epoch(rmq_broker_t *b, const char *topic, int32_t partition, int32_t want) {
-    if (want == -1) return RMQ_NONE;
+/* The partition's leader epoch (the one Metadata reports) in *epoch, and
+ * current_leader_epoch (v4+, else -1) checked against it, like Kafka's
+ * Partition.checkCurrentLeaderEpoch: -1 = not checked, older =
+ * FENCED_LEADER_EPOCH, newer = UNKNOWN_LEADER_EPOCH. */
+static rmq_err_t rmq_lo_check_epoch(rmq_broker_t *b, const char *topic, int32_t partition, int32_t want,
+                                    int32_t *epoch) {
     rmq_err_t err = RMQ_NONE;
     rmq_meta_state_rdlock(b->state);
     const rmq_meta_topic_t *t = rmq_meta_state_find_topic(b->state, topic);
-    if (!t || partition < 0 || partition >= t->n_partitions) err = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
-    else err = rmq_leader_epoch_cmp(want, t->partitions[partition].leader_epoch);
+    if (!t || partition < 0 || partition >= t->n_partitions) {
+        err = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
+    } else {
+        *epoch = t->partitions[partition].leader_epoch;
+        if (want != -1) err = rmq_leader_epoch_cmp(want, *epoch);
+    }
     rmq_meta_state_unlock(b->state);
     return err;
 }
@@ -557,15 +561,15 @@ void rmq_h_list_offsets(rmq_req_t *req) {
             pr[j].partition_index = p->partition_index;
             pr[j].timestamp = -1;
             pr[j].offset = -1;
-            pr[j].leader_epoch = 0;
+            pr[j].leader_epoch = -1;
             uint64_t stream;
             if (rmq_broker_stream_of(b, topic, p->partition_index, &stream)) {
                 pr[j].error_code = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            rmq_err_t eerr = req->hdr.api_version >= 4
-                                 ? rmq_lo_check_epoch(b, topic, p->partition_index, p->current_leader_epoch)
-                                 : RMQ_NONE;
+            int32_t epoch = -1;
+            rmq_err_t eerr = rmq_lo_check_epoch(b, topic, p->partition_index,
+                                                req->hdr.api_version >= 4 ? p->current_leader_epoch : -1, &epoch);
             if (!eerr && b->cluster) /* quorum mode: only the leader's store has the partition */
                 eerr = rmq_cluster_check_leader(b->state, topic, p->partition_index, b->o.node_id);
             if (eerr) {
@@ -600,6 +604,10 @@ void rmq_h_list_offsets(rmq_req_t *req) {
             }
             pr[j].offset = off;
             pr[j].timestamp = ts;
+            /* Batches keep the producer's partition_leader_epoch (no
+             * per-offset epoch history here): a found offset carries the
+             * partition's current leader epoch, none carries -1, as Kafka. */
+            if (off >= 0) pr[j].leader_epoch = epoch;
             if (req->hdr.api_version == 0) {
                 int64_t *v = rmq_arena_alloc(&req->arena, sizeof *v);
                 if (v && off >= 0) {

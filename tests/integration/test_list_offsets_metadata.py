@@ -311,6 +311,11 @@ def test_current_leader_epoch_is_checked(broker):
         assert list_offsets(broker.bootstrap, topic, -1, version, epoch - 2)[:2] == (FENCED_LEADER_EPOCH, -1)
     # v1..v3 carry no epoch
     assert list_offsets(broker.bootstrap, topic, -1, 3)[:2] == (NONE, 2)
+    # the answer's leader_epoch: the partition's epoch with an offset, -1 without one
+    for ts in (-2, -1, -3, T0 + 1):
+        assert list_offsets(broker.bootstrap, topic, ts, 7)[3] == epoch, ts
+    err, off, _, le = list_offsets(broker.bootstrap, topic, T0 + 100, 7)
+    assert (err, off, le) == (NONE, -1, -1)
 
 
 # ------------------------------------------------------------ Metadata by topic id
