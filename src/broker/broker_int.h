@@ -40,6 +40,7 @@ typedef struct rmq_partition {
     /* topic config cached per metadata version (under mu) */
     uint64_t cfg_version;
     int32_t max_message_bytes;
+    int32_t leader_epoch; /* stamped into appended batches, as Kafka's leader does */
     bool log_append_time;
     bool compacted;        /* cleanup.policy contains "compact": keyless records refused */
     bool producers_loaded; /* producer state rebuilt from the log */
@@ -148,8 +149,9 @@ static inline rmq_err_t rmq_leader_epoch_cmp(int32_t want, int32_t leader) {
 /* Runtime state of a stream, created on first use. Never freed before stop. */
 rmq_partition_t *rmq_broker_partition(rmq_broker_t *b, uint64_t stream_id);
 void rmq_broker_partitions_free(rmq_broker_t *b);
-/* Refresh the cached topic config of p from the metadata (p->mu held). */
-void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const char *topic);
+/* Refresh the cached topic config and leader epoch of p (partition
+ * `partition` of topic) from the metadata (p->mu held). */
+void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const char *topic, int32_t partition);
 /* Producer state, rebuilt from the stored batches on first use (p->mu held). */
 rmq_producers_t *rmq_partition_producers(rmq_broker_t *b, rmq_partition_t *p);
 

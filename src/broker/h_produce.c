@@ -172,7 +172,7 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
     size_t size = rmq_rb_size(&h);
 
     pthread_mutex_lock(&part->mu);
-    rmq_partition_refresh_config(b, part, topic);
+    rmq_partition_refresh_config(b, part, topic, pd->index);
     rmq_partition_metrics(b, part, topic);
     if (size > (size_t)part->max_message_bytes) {
         pr->error_code = RMQ_MESSAGE_TOO_LARGE;
@@ -222,6 +222,9 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
         max_ts = now;
         pr->log_append_time_ms = now;
     }
+    /* the leader's epoch in partitionLeaderEpoch, as Kafka's LogValidator
+     * sets it (outside the batch CRC, which starts at the attributes) */
+    rmq_rb_set_leader_epoch(batch, part->leader_epoch);
     pr->log_start_offset = log_start;
     rmq_produce_op_t *op = rmq_arena_alloc(&req->arena, sizeof *op);
     if (!op) {

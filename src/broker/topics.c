@@ -211,9 +211,13 @@ static bool cleanup_policy_compacts(const char *val) {
     return false;
 }
 
-void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const char *topic) {
+void rmq_partition_refresh_config(rmq_broker_t *b, rmq_partition_t *p, const char *topic, int32_t partition) {
     uint64_t v = rmq_meta_state_version(b->state);
     if (v == p->cfg_version) return;
+    rmq_meta_state_rdlock(b->state);
+    const rmq_meta_topic_t *t = rmq_meta_state_find_topic(b->state, topic);
+    p->leader_epoch = t && partition >= 0 && partition < t->n_partitions ? t->partitions[partition].leader_epoch : -1;
+    rmq_meta_state_unlock(b->state);
     char val[64];
     bool over = false;
     p->max_message_bytes = b->o.max_message_bytes;

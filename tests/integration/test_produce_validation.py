@@ -15,6 +15,8 @@ way, with nothing appended.
 - A failed acks=0 produce closes the connection (with a log line naming the
   peer and the reason); a duplicate idempotent batch is answered with the
   partition's real log start offset.
+- The stored batch carries the leader's epoch in partitionLeaderEpoch (the
+  producer sends -1), as Kafka's leader stamps it; its CRC still holds.
 
 Frames are encoded by hand (Produce v3..v8, classic encoding) from
 shared/kafka-protocol/messages/Produce*.json; record batches are built here
@@ -312,3 +314,44 @@ def test_duplicate_batch_reports_log_start_offset(module_broker):
     r = produce(b.bootstrap, topic, batch([b"v2"], pid=pid, epoch=epoch, seq=2))
     assert (r["error_code"], r["base_offset"], r["log_start_offset"]) == (NONE, 2, 2), r
     assert hw(b, topic) == 3
+
+
+def fetch_raw(bootstrap, topic, partition=0, offset=0):
+    """Fetch v4 with kafka-python's encoder on a raw socket -> the records
+    bytes of one partition, exactly as the broker sent them."""
+    from kafka.protocol.fetch import FetchRequest
+    from kafka.protocol.parser import KafkaProtocol
+    proto = KafkaProtocol(client_id="itest-raw")
+    proto.send_request(FetchRequest[4](-1, 100, 1, 1 << 20, 0, [(topic, [(partition, offset, 1 << 20)])]))
+    with _connect(bootstrap) as s:
+        s.sendall(proto.send_bytes())
+        while True:
+            data = s.recv(65536)
+            assert data, "broker closed the connection"
+            resps = proto.receive_bytes(data)
+            if resps:
+                (name, parts), = resps[0][1].topics
+                (pidx, err, *_rest, records), = parts
+                assert (name, pidx, err) == (topic, partition, NONE)
+                return records
+
+
+def test_stored_batch_carries_leader_epoch(module_broker):
+    b = module_broker
+    topic = create_topic(b.bootstrap, unique("pv-ple"), 1)
+    sent = batch([b"a", b"b"], keys=[b"k", b"k"])
+    assert struct.unpack(">i", sent[12:16])[0] == -1
+    assert produce(b.bootstrap, topic, sent)["error_code"] == NONE
+    got = fetch_raw(b.bootstrap, topic)
+    assert len(got) == len(sent)
+    # Metadata's leader epoch of a single broker's partition is 0
+    from test_list_offsets_metadata import Conn, metadata
+    c = Conn(b.bootstrap)
+    try:
+        (_, _, _, parts), = metadata(c, 12, [(topic, b"\x00" * 16)])
+    finally:
+        c.close()
+    assert struct.unpack(">i", got[12:16])[0] == parts[0][1] == 0
+    # only the offset and the epoch differ; the CRC (from the attributes on) holds
+    assert got[16:] == sent[16:] and got[8:12] == sent[8:12]
+    assert struct.unpack(">I", got[17:21])[0] == calc_crc32c(got[21:])
