@@ -199,14 +199,16 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
     rmq_producers_t *ps = NULL;
     if (h.producer_id >= 0) { /* RMQ_RB_F_CLIENT: then base_sequence >= 0 */
         ps = rmq_partition_producers(b, part);
-        int64_t dup = -1;
+        int64_t dup = -1, dup_ts = -1;
         rmq_err_t serr = ps ? rmq_producers_check(ps, h.producer_id, h.producer_epoch, h.base_sequence,
-                                                  h.last_offset_delta + 1, &dup)
+                                                  h.last_offset_delta + 1, &dup, &dup_ts)
                             : RMQ_ERR_NOMEM;
         if (serr == RMQ_DUPLICATE_SEQUENCE_NUMBER) {
-            /* already appended: answer with the original offset */
+            /* already appended: answer with the original offset (and, on a
+             * LogAppendTime topic, the original append time) */
             pr->base_offset = dup;
             pr->log_start_offset = log_start;
+            if (part->log_append_time) pr->log_append_time_ms = dup_ts;
             pthread_mutex_unlock(&part->mu);
             return;
         }
@@ -252,7 +254,7 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
         return;
     }
     if (ps) rmq_producers_record(ps, h.producer_id, h.producer_epoch, h.base_sequence, h.last_offset_delta + 1,
-                                 log_end, now);
+                                 log_end, now, max_ts);
     if (part->m_produce_bytes) rmq_counter_add(part->m_produce_bytes, size);
     if (part->m_produce_records) rmq_counter_add(part->m_produce_records, (uint64_t)h.record_count);
     pthread_mutex_unlock(&part->mu);

@@ -10,6 +10,7 @@
 typedef struct {
     int32_t first_seq, last_seq;
     int64_t base_offset;
+    int64_t timestamp; /* the batch's max timestamp as stored */
 } rmq_pbatch_t;
 
 typedef struct {
@@ -106,7 +107,7 @@ static int32_t rmq_seq_add(int32_t seq, int32_t n) {
 }
 
 rmq_err_t rmq_producers_check(const rmq_producers_t *ps, int64_t pid, int16_t epoch, int32_t first_seq,
-                              int32_t count, int64_t *dup_base_offset) {
+                              int32_t count, int64_t *dup_base_offset, int64_t *dup_timestamp) {
     if (first_seq < 0 || count <= 0) return RMQ_OUT_OF_ORDER_SEQUENCE_NUMBER;
     const rmq_pentry_t *e = rmq_producers_find(ps, pid);
     if (!e || e->nkept == 0) return first_seq == 0 ? 0 : RMQ_OUT_OF_ORDER_SEQUENCE_NUMBER;
@@ -117,6 +118,7 @@ rmq_err_t rmq_producers_check(const rmq_producers_t *ps, int64_t pid, int16_t ep
         const rmq_pbatch_t *b = &e->kept[(e->head + RMQ_PRODUCER_KEEP - k) % RMQ_PRODUCER_KEEP];
         if (b->first_seq == first_seq && b->last_seq == last_seq) {
             *dup_base_offset = b->base_offset;
+            if (dup_timestamp) *dup_timestamp = b->timestamp;
             return RMQ_DUPLICATE_SEQUENCE_NUMBER;
         }
     }
@@ -126,7 +128,7 @@ rmq_err_t rmq_producers_check(const rmq_producers_t *ps, int64_t pid, int16_t ep
 }
 
 rmq_err_t rmq_producers_record(rmq_producers_t *ps, int64_t pid, int16_t epoch, int32_t first_seq, int32_t count,
-                               int64_t base_offset, int64_t now_ms) {
+                               int64_t base_offset, int64_t now_ms, int64_t batch_ts) {
     rmq_producers_sweep(ps, now_ms);
     rmq_pentry_t *e = rmq_producers_find(ps, pid);
     if (!e) {
@@ -153,6 +155,7 @@ rmq_err_t rmq_producers_record(rmq_producers_t *ps, int64_t pid, int16_t epoch, 
     b->first_seq = first_seq;
     b->last_seq = rmq_seq_add(first_seq, count - 1);
     b->base_offset = base_offset;
+    b->timestamp = batch_ts;
     if (e->nkept < RMQ_PRODUCER_KEEP) e->nkept++;
     if (now_ms > e->last_ms) e->last_ms = now_ms;
     return 0;

@@ -34,16 +34,19 @@ void rmq_producers_free(rmq_producers_t *ps);
 
 /* Check a batch (first_seq .. first_seq + count - 1, wrapping at INT32_MAX)
  * from pid/epoch. Returns 0 if it may be appended, RMQ_DUPLICATE_SEQUENCE_NUMBER
- * with *dup_base_offset set to the original batch's base offset,
+ * with *dup_base_offset set to the original batch's base offset (and
+ * *dup_timestamp, unless NULL, to the timestamp it was recorded with),
  * RMQ_OUT_OF_ORDER_SEQUENCE_NUMBER, or RMQ_INVALID_PRODUCER_EPOCH. */
 rmq_err_t rmq_producers_check(const rmq_producers_t *ps, int64_t pid, int16_t epoch, int32_t first_seq,
-                              int32_t count, int64_t *dup_base_offset);
+                              int32_t count, int64_t *dup_base_offset, int64_t *dup_timestamp);
 /* Record an appended batch (after rmq_producers_check returned 0, or while
  * rebuilding state from the log at startup) written at now_ms (wall clock;
- * also when rebuilding from the log: batch timestamps are the clients'). May sweep out expired
- * producers. RMQ_ERR_NOMEM on OOM. */
+ * also when rebuilding from the log: batch timestamps are the clients'),
+ * with the batch's max timestamp as stored (the append time on
+ * LogAppendTime topics) in batch_ts, which a duplicate is answered with.
+ * May sweep out expired producers. RMQ_ERR_NOMEM on OOM. */
 rmq_err_t rmq_producers_record(rmq_producers_t *ps, int64_t pid, int16_t epoch, int32_t first_seq, int32_t count,
-                               int64_t base_offset, int64_t now_ms);
+                               int64_t base_offset, int64_t now_ms, int64_t batch_ts);
 size_t rmq_producers_count(const rmq_producers_t *ps);
 
 #endif

@@ -262,7 +262,7 @@ rmq_producers_t *rmq_partition_producers(rmq_broker_t *b, rmq_partition_t *p) {
             int32_t seq = (int32_t)rmq_be32(d + 53);
             if (pid >= 0 && seq >= 0)
                 rmq_producers_record(p->producers, pid, epoch, seq, rmq_rb_peek_last_offset_delta(d) + 1,
-                                     rmq_rb_peek_base_offset(d), now);
+                                     rmq_rb_peek_base_offset(d), now, rmq_rb_peek_max_timestamp(d));
         }
         off = rd.next_offset;
         rmq_store_read_release(&rd);

@@ -316,6 +316,20 @@ def test_duplicate_batch_reports_log_start_offset(module_broker):
     assert hw(b, topic) == 3
 
 
+def test_duplicate_batch_reports_log_append_time(module_broker):
+    """On a LogAppendTime topic the duplicate is answered with the time the
+    original was appended at (Kafka's BatchMetadata timestamp), not -1."""
+    b = module_broker
+    topic = create_topic(b.bootstrap, unique("pv-lat"), 1, config={"message.timestamp.type": "LogAppendTime"})
+    pid, epoch = init_producer_id(b.bootstrap)
+    first = produce(b.bootstrap, topic, batch([b"x"], pid=pid, epoch=epoch, seq=0, ts=1))
+    assert first["error_code"] == NONE and first["base_offset"] == 0 and first["log_append_time_ms"] > 1, first
+    again = produce(b.bootstrap, topic, batch([b"x"], pid=pid, epoch=epoch, seq=0, ts=1))
+    assert (again["error_code"], again["base_offset"], again["log_append_time_ms"]) == (
+        NONE, 0, first["log_append_time_ms"]), again
+    assert hw(b, topic) == 1
+
+
 def fetch_raw(bootstrap, topic, partition=0, offset=0):
     """Fetch v4 with kafka-python's encoder on a raw socket -> the records
     bytes of one partition, exactly as the broker sent them."""
