@@ -119,6 +119,44 @@ static void rmq_produce_log_append_error(const char *topic, int32_t partition, r
                                      : "see earlier storage errors");
 }
 
+/* v8+ record_errors for a compacted topic's keyless records, as Kafka's
+ * LogValidator reports them: one entry per record without a key, by its
+ * index in the batch. Runs only on that refusal (a second walk of the
+ * records, decompressing into a scratch buffer freed here); the list is
+ * request-arena owned and stays empty on OOM or a walk error. */
+static void rmq_produce_keyless_errors(rmq_req_t *req, const uint8_t *batch, size_t size, int64_t n_null,
+                                       const char *topic, int32_t partition, rmq_pp_resp_t *pr) {
+    if (req->hdr.api_version < 8 || n_null <= 0 || n_null > INT32_MAX) return;
+    const rmq_kafka_msg_desc_t *ed = rmq_kdesc_sub(
+        rmq_kdesc_sub(rmq_kdesc_sub(&rmq_kmsg_produce_response_desc, "responses"), "partition_responses"),
+        "record_errors");
+    rmq_kmsg_produce_response_batch_index_and_error_message_t *e = rmq_req_array(req, ed, (int32_t)n_null);
+    char msg[384];
+    snprintf(msg, sizeof msg, "Compacted topic cannot accept message without key in topic partition %s-%d.", topic,
+             partition);
+    rmq_kstr_t why = rmq_req_kstr(req, msg);
+    rmq_rb_batches_t it;
+    rmq_rb_batch_t bt;
+    rmq_rb_batches_init(&it, batch, size, RMQ_RB_F_NO_CRC);
+    if (!e || !why.ptr || !rmq_rb_batches_next(&it, &bt)) return;
+    rmq_buf_t scratch;
+    memset(&scratch, 0, sizeof scratch);
+    rmq_rb_iter_t ri;
+    rmq_rb_record_t rec;
+    int32_t k = 0;
+    if (rmq_rb_iter_init(&ri, &bt, &scratch, RMQ_PRODUCE_MAX_DECOMPRESSED, 0) == RMQ_NONE) {
+        for (int32_t i = 0; k < (int32_t)n_null && rmq_rb_iter_next(&ri, &rec); i++) {
+            if (rec.key.len >= 0) continue;
+            e[k].batch_index = i;
+            e[k].batch_index_error_message = why;
+            k++;
+        }
+    }
+    rmq_buf_free(&scratch);
+    pr->record_errors.n = k;
+    pr->record_errors.v = e;
+}
+
 /* One partition's records: exactly one batch (Produce v3+), checked whole
  * before it is appended, so a partition's records are taken whole or
  * refused whole and a retry cannot duplicate a part. */
@@ -191,6 +229,7 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
                  sum.first_null_key, (long long)sum.null_keys);
         pr->error_message = rmq_req_kstr(req, msg);
         pthread_mutex_unlock(&part->mu);
+        rmq_produce_keyless_errors(req, batch, size, sum.null_keys, topic, pd->index, pr);
         return;
     }
     int64_t now = rmq_wall_ms();

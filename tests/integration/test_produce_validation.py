@@ -9,7 +9,8 @@ way, with nothing appended.
   transactional_id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED for the whole
   request. A plain non-idempotent batch (producer id -1, sequence -1) passes.
 - A compacted topic (cleanup.policy containing "compact") refuses records
-  without a key, compressed or not, raw and from librdkafka.
+  without a key, compressed or not, raw and from librdkafka; v8 lists each
+  keyless record in record_errors.
 - zstd needs Produce v7: v3..v6 get UNSUPPORTED_COMPRESSION_TYPE.
 - An empty or null records field gets INVALID_RECORD.
 - A failed acks=0 produce closes the connection (with a log line naming the
@@ -116,16 +117,17 @@ def parse_produce_response(version, corr, payload):
             p, err = r.i32(), r.i16()
             base, lat = struct.unpack(">qq", r.take(16))
             lso = struct.unpack(">q", r.take(8))[0] if version >= 5 else None
-            msg = None
+            msg, rec_errs = None, None
             if version >= 8:
+                rec_errs = []
                 for _ in range(r.i32()):
-                    r.i32()
+                    idx = r.i32()
                     n = r.i16()
-                    r.take(max(n, 0))
+                    rec_errs.append((idx, r.take(n).decode() if n >= 0 else None))
                 n = r.i16()
                 msg = r.take(n).decode() if n >= 0 else None
             out[(name, p)] = {"error_code": err, "base_offset": base, "log_append_time_ms": lat,
-                              "log_start_offset": lso, "error_message": msg}
+                              "log_start_offset": lso, "error_message": msg, "record_errors": rec_errs}
     r.i32()  # throttle_time_ms
     assert r.done()
     return out
@@ -213,6 +215,13 @@ def test_compacted_topic_requires_keys(module_broker, policy):
         r = produce(b.bootstrap, topic, batch([b"a", b"no key"], keys=[b"k", None], codec=codec))
         assert r["error_code"] == INVALID_RECORD, (codec, r)
         assert "without key" in r["error_message"], r
+        # v8 names every keyless record by its index in the batch
+        r = produce(b.bootstrap, topic, batch([b"a", b"b", b"c", b"d"], keys=[None, b"k", None, None], codec=codec))
+        assert r["error_code"] == INVALID_RECORD, (codec, r)
+        assert [i for i, _ in r["record_errors"]] == [0, 2, 3], r
+        assert all("without key in topic partition %s-0" % topic in m for _, m in r["record_errors"]), r
+        r = produce(b.bootstrap, topic, batch([b"a", b"no key"], keys=[b"k", None], codec=codec), version=7)
+        assert r["error_code"] == INVALID_RECORD and r["record_errors"] is None, r
     assert hw(b, topic) == 0
     r = produce(b.bootstrap, topic, batch([b"a", b"b"], keys=[b"k", b""]))  # an empty key is a key
     assert (r["error_code"], r["base_offset"]) == (NONE, 0), r
