@@ -291,6 +291,11 @@ def check_group_first(d, n, parts):
     assert d["committed"] == {str(q): {"offset": n // parts, "metadata": "by-" + owner[q], "err": 0}
                               for q in range(parts)}
     assert d["listed_group_protocol_type"] == "consumer"
+    dg = d["describe_group"]
+    assert (dg["err"], dg["state"], dg["protocol_type"], dg["protocol"]) == (0, "Stable", "consumer", "range")
+    assert sorted(m["assigned"] for m in dg["members"]) == sorted([claims["m1"], claims["m2"]])
+    for m in dg["members"]:
+        assert m["client_id"] == "saramacheck" and m["topics"] == [d["topic"]] and m["host_set"], m
 
 
 @pytest.mark.parametrize("restart_broker", [False, True], ids=["member-restart", "broker-restart"])

@@ -926,6 +926,31 @@ func waitSeen(n int, ms ...*runningMember) {
 	time.Sleep(500 * time.Millisecond)
 }
 
+// describeGroup: DescribeGroups of g as Sarama decodes it: state,
+// protocol, and per member its client id, subscribed topics (from the
+// member metadata) and assigned partitions of t (from the assignment).
+func describeGroup(a sarama.ClusterAdmin, g, t string) obs {
+	ds, err := a.DescribeConsumerGroups([]string{g})
+	must(err, "DescribeConsumerGroups")
+	if len(ds) != 1 {
+		fail("DescribeConsumerGroups returned %d groups", len(ds))
+	}
+	d := ds[0]
+	var members []obs
+	for id, m := range d.Members {
+		md, err := m.GetMemberMetadata()
+		must(err, "member metadata of "+id)
+		as, err := m.GetMemberAssignment()
+		must(err, "member assignment of "+id)
+		ps := append([]int32(nil), as.Topics[t]...)
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		members = append(members, obs{"client_id": m.ClientId, "topics": md.Topics, "assigned": ps,
+			"host_set": m.ClientHost != ""})
+	}
+	return obs{"err": int(d.Err), "state": d.State, "protocol_type": d.ProtocolType, "protocol": d.Protocol,
+		"members": members}
+}
+
 // cmdGroupFirst: creates a -partitions topic; two members of -group share it
 // (range assignor); once both hold claims, -n records are produced; every
 // record is consumed and its offset marked (MarkOffset, metadata naming the
@@ -937,7 +962,7 @@ func cmdGroupFirst() obs {
 	a := newAdmin()
 	defer a.Close()
 	createTopic(a, t, parts, nil)
-	o := obs{}
+	o := obs{"topic": t}
 
 	m1 := startMember("m1", g, t)
 	m2 := startMember("m2", g, t)
@@ -965,6 +990,7 @@ func cmdGroupFirst() obs {
 	_, s1b, _ := m1.h.snapshot()
 	_, s2b, _ := m2.h.snapshot()
 	o["rebalanced_during_consume"] = s1b != s1 || s2b != s2
+	o["describe_group"] = describeGroup(a, g, t)
 	o["m1_seen"] = m1.h.seenCopy()
 	o["m2_seen"] = m2.h.seenCopy()
 	o["m1_stop_err"] = m1.stop()
