@@ -3,7 +3,8 @@
 # Debian 12, idempotently: only packages that are missing are passed to
 # apt-get. Runs as root (or with sudo available) with no prompt.
 #   scripts/deps.sh build   - compiler and libraries for the binaries
-#   scripts/deps.sh test    - plus test tools (cmocka, clang/libFuzzer, Kafka clients)
+#   scripts/deps.sh test    - plus test tools (cmocka, clang/libFuzzer, Kafka clients,
+#                             Go + Sarama for test_sarama.py)
 set -euo pipefail
 mode=${1:-build}
 
@@ -11,7 +12,8 @@ build_pkgs=(build-essential cmake ninja-build pkg-config
   libuv1-dev libraft-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev
   liburing-dev librdkafka-dev libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev llvm
-  kcat python3 python3-pytest python3-confluent-kafka python3-kafka awscli prometheus)
+  kcat python3 python3-pytest python3-confluent-kafka python3-kafka awscli prometheus
+  golang-go golang-github-shopify-sarama-dev)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -578,7 +578,11 @@ void rmq_h_alter_configs(rmq_req_t *req) {
         }
         rmq_meta_state_unlock(b->state);
         if (!t) {
+            /* with its message, as Kafka: Sarama 1.22 reads only the
+             * message and took a null one for success */
+            rmq_meta_errf(RMQ_UNKNOWN_TOPIC_OR_PARTITION, msg, sizeof msg, "Topic '%s' does not exist.", topic ? topic : "");
             res[i].error_code = RMQ_UNKNOWN_TOPIC_OR_PARTITION;
+            res[i].error_message = rmq_msg_or_null(req, msg);
             continue;
         }
         for (int32_t m = 0; ops && m < nc; m++) {

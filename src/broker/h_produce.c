@@ -262,6 +262,14 @@ static void rmq_produce_partition(rmq_req_t *req, rmq_produce_ctx_t *ctx, const 
         rmq_rb_set_log_append_time(batch, size, now);
         max_ts = now;
         pr->log_append_time_ms = now;
+    } else if (sum.max_timestamp != h.max_timestamp) {
+        /* The header's maxTimestamp is the producer's claim; Kafka's
+         * LogValidator replaces it with the largest record timestamp
+         * (setMaxTimestamp, new CRC). Timestamp lookups, MAX_TIMESTAMP and
+         * time retention read the header, so a producer that leaves it -1
+         * (Sarama 1.22) or wrong must not reach the log as it is. */
+        rmq_rb_set_max_timestamp(batch, size, sum.max_timestamp);
+        max_ts = sum.max_timestamp;
     }
     /* the leader's epoch in partitionLeaderEpoch, as Kafka's LogValidator
      * sets it (outside the batch CRC, which starts at the attributes) */

@@ -495,13 +495,23 @@ rmq_err_t rmq_rb_builder_finish(rmq_rb_builder_t *b, const rmq_rb_build_opts_t *
     return 0;
 }
 
-rmq_err_t rmq_rb_set_log_append_time(uint8_t *batch, size_t size, int64_t ts) {
+/* Write maxTimestamp (and set attribute bits or_attrs) of the whole batch
+ * batch[0..size), then recompute the CRC over the changed bytes. */
+static rmq_err_t rb_rewrite_max_timestamp(uint8_t *batch, size_t size, int64_t ts, uint16_t or_attrs) {
     if (size < RMQ_RB_HEADER_SIZE || batch[16] != 2 ||
         (size_t)(int32_t)rmq_be32(batch + 8) + RMQ_RB_LOG_OVERHEAD != size)
         return RMQ_ERR_INVALID_ARG;
     uint16_t attrs = rmq_be16(batch + RMQ_RB_ATTR_OFFSET);
-    rmq_wbe16(batch + RMQ_RB_ATTR_OFFSET, (uint16_t)(attrs | RMQ_RB_ATTR_LOG_APPEND_TIME));
+    rmq_wbe16(batch + RMQ_RB_ATTR_OFFSET, (uint16_t)(attrs | or_attrs));
     rmq_wbe64(batch + 35, (uint64_t)ts);
     rmq_wbe32(batch + RMQ_RB_CRC_OFFSET, rmq_crc32c(0, batch + RMQ_RB_ATTR_OFFSET, size - RMQ_RB_ATTR_OFFSET));
     return 0;
+}
+
+rmq_err_t rmq_rb_set_log_append_time(uint8_t *batch, size_t size, int64_t ts) {
+    return rb_rewrite_max_timestamp(batch, size, ts, RMQ_RB_ATTR_LOG_APPEND_TIME);
+}
+
+rmq_err_t rmq_rb_set_max_timestamp(uint8_t *batch, size_t size, int64_t ts) {
+    return rb_rewrite_max_timestamp(batch, size, ts, 0);
 }

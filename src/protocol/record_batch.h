@@ -311,5 +311,11 @@ static inline int32_t rmq_rb_peek_record_count(const uint8_t *batch) { return (i
 /* Switch a whole batch batch[0..size) to LogAppendTime: set attribute bit 3,
  * write max_timestamp, recompute the CRC. */
 rmq_err_t rmq_rb_set_log_append_time(uint8_t *batch, size_t size, int64_t ts);
+/* Write max_timestamp of a whole batch batch[0..size) (timestamp type
+ * unchanged) and recompute the CRC: what Kafka's LogValidator does with
+ * setMaxTimestamp when a producer's header disagrees with its records
+ * (Sarama 1.22 always sends -1). RMQ_ERR_INVALID_ARG if batch[0..size) is
+ * not one whole v2 batch. */
+rmq_err_t rmq_rb_set_max_timestamp(uint8_t *batch, size_t size, int64_t ts);
 
 #endif

@@ -417,6 +417,22 @@ def test_duplicate_resource_in_alter_configs(broker):
         c.close()
 
 
+def test_alter_configs_unknown_topic(broker):
+    """AlterConfigs for an unknown topic: UNKNOWN_TOPIC_OR_PARTITION with
+    Kafka's message (Sarama 1.22 reads only the message: a null one was
+    success to it); the other resource of the request is applied."""
+    c = Conn(broker.bootstrap)
+    try:
+        e = new_topic(c, "unk")
+        for version in (0, 1, 2):
+            got = alter(c, [("no-such-topic", {"retention.ms": "5"}), (e, {"retention.ms": str(6 + version)})],
+                        version)
+            assert got == [(UNKNOWN_TOPIC_OR_PARTITION, "Topic 'no-such-topic' does not exist."), (NONE, None)], got
+            assert cfg(c, e, "retention.ms") == (str(6 + version), SOURCE_DYNAMIC_TOPIC)
+    finally:
+        c.close()
+
+
 # ---- name collisions, null values ----
 
 def test_name_collision(broker):

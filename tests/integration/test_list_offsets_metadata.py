@@ -20,8 +20,9 @@ import socket
 import struct
 import time
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.record.util import calc_crc32c
 
 from helpers import Reader, _compact_str, _uvarint, consumer, create_topic, frame, recv_frame, unique
 from test_delete_records import delete_records
@@ -65,13 +66,20 @@ class Conn:
         self.s.close()
 
 
-def produce(bootstrap, topic, timestamps, partition=0):
-    """One batch holding one record per timestamp -> its base offset."""
-    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0, producer_id=-1,
+def produce(bootstrap, topic, timestamps, partition=0, header_max_ts=None, compression=0):
+    """One batch holding one record per timestamp -> its base offset. With
+    header_max_ts, the batch header claims that maxTimestamp instead of the
+    records' (CRC recomputed), as Sarama 1.22 sends -1."""
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=compression, is_transactional=0, producer_id=-1,
                                   producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
     for i, ts in enumerate(timestamps):
         b.append(i, timestamp=ts, key=None, value=b"v%d" % i, headers=[])
     batch = bytes(b.build())
+    if header_max_ts is not None:
+        batch = bytearray(batch)
+        batch[35:43] = struct.pack(">q", header_max_ts)
+        batch[17:21] = struct.pack(">I", calc_crc32c(bytes(batch[21:])))
+        batch = bytes(batch)
     tb = topic.encode()
     body = struct.pack(">hhii", -1, -1, 30000, 1) + struct.pack(">h", len(tb)) + tb
     body += struct.pack(">iii", 1, partition, len(batch)) + batch
@@ -245,6 +253,41 @@ def test_max_timestamp_after_delete_records(broker):
     # everything deleted: no record
     delete_records(broker.bootstrap, {topic: {0: -1}})
     assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, -1, -1)
+
+
+def test_producer_max_timestamp_replaced(broker):
+    """A batch header whose maxTimestamp is -1 (Sarama 1.22 always sends
+    that) or wrong: the broker, like Kafka's LogValidator, stores the
+    records' largest timestamp there, so lookups by timestamp, -3 and a
+    consumer's offsets_for_times see the records' timestamps."""
+    topic = new_topic(broker, "lo-hdr")
+    produce(broker.bootstrap, topic, [T0, T0 + 300, T0 + 100], header_max_ts=-1)  # offsets 0..2
+    produce(broker.bootstrap, topic, [T0 + 1000, T0 + 900], header_max_ts=T0 + 10 ** 9, compression=1)  # 3, 4
+    produce(broker.bootstrap, topic, [T0 + 2000], header_max_ts=T0)  # 5
+    for version in (1, 7):
+        assert list_offsets(broker.bootstrap, topic, T0 + 1, version)[:3] == (NONE, 1, T0 + 300), version
+        assert list_offsets(broker.bootstrap, topic, T0 + 950, version)[:3] == (NONE, 3, T0 + 1000), version
+        assert list_offsets(broker.bootstrap, topic, T0 + 1500, version)[:3] == (NONE, 5, T0 + 2000), version
+        assert list_offsets(broker.bootstrap, topic, T0 + 2001, version)[:3] == (NONE, -1, -1), version
+    assert list_offsets(broker.bootstrap, topic, -3)[:3] == (NONE, 5, T0 + 2000)
+    c = consumer(broker.bootstrap, **{"check.crcs": True})
+    try:
+        got = c.offsets_for_times([TopicPartition(topic, 0, T0 + 200)], timeout=30)[0]
+        assert got.error is None and got.offset == 1, got
+        # the stored batches verify (CRC) and carry the records' timestamps
+        c.assign([TopicPartition(topic, 0, 0)])
+        seen = []
+        deadline = time.monotonic() + 30
+        while len(seen) < 6:
+            assert time.monotonic() < deadline, "read %d of 6 records" % len(seen)
+            m = c.poll(0.5)
+            if m is None or (m.error() and m.error().code() == KafkaError._PARTITION_EOF):
+                continue
+            assert not m.error(), m.error()
+            seen.append((m.offset(), m.timestamp()[1]))
+        assert seen == [(0, T0), (1, T0 + 300), (2, T0 + 100), (3, T0 + 1000), (4, T0 + 900), (5, T0 + 2000)]
+    finally:
+        c.close()
 
 
 def test_earliest_local_and_latest_tiered_without_uploads(broker):

@@ -726,6 +726,39 @@ static void test_log_append_time_and_scratch_reuse(void **state) {
     rmq_buf_free(&scratch);
 }
 
+/* A producer's wrong maxTimestamp (Sarama 1.22 sends -1) is replaced by the
+ * records' maximum: the CRC still verifies, the timestamp type stays
+ * CreateTime, the records are unchanged. */
+static void test_set_max_timestamp(void **state) {
+    (void)state;
+    for (int codec = RMQ_CODEC_NONE; codec <= RMQ_CODEC_GZIP; codec++) {
+        rmq_buf_t out, scratch;
+        rmq_buf_init(&out);
+        rmq_buf_init(&scratch);
+        build_sample(&out, codec, 0);
+        rmq_rb_limits_t lim = {.max_decompressed_bytes = MIB, .flags = 0, .scratch = &scratch};
+        rmq_rb_summary_t before, after;
+        assert_int_equal(rmq_rb_validate(out.data, out.len, &lim, &before), 0);
+        int64_t records_max = before.max_timestamp;
+        assert_true(records_max > 0);
+        /* what Sarama sends: -1 in the header, CRC over it */
+        assert_int_equal(rmq_rb_set_max_timestamp(out.data, out.len, -1), 0);
+        assert_int_equal(rmq_rb_validate(out.data, out.len, &lim, &before), 0);
+        assert_int_equal(before.batch_max_timestamp, -1);
+        assert_int_equal(before.max_timestamp, records_max); /* from the records, not the header */
+        assert_int_equal(rmq_rb_set_max_timestamp(out.data, out.len, records_max), 0);
+        assert_int_equal(rmq_rb_validate(out.data, out.len, &lim, &after), 0); /* CRC verifies */
+        assert_int_equal(rmq_rb_peek_max_timestamp(out.data), records_max);
+        assert_int_equal(after.batch_max_timestamp, records_max);
+        assert_false(after.log_append_time);
+        assert_int_equal(after.records, before.records);
+        assert_int_equal(rmq_rb_set_max_timestamp(out.data, out.len - 1, 1), RMQ_ERR_INVALID_ARG);
+        assert_int_equal(rmq_rb_peek_max_timestamp(out.data), records_max); /* untouched on error */
+        rmq_buf_free(&out);
+        rmq_buf_free(&scratch);
+    }
+}
+
 /* Build one batch of the sample records with explicit producer fields and
  * flags into out (appended). */
 static void build_with(rmq_buf_t *out, int codec, int64_t pid, int32_t seq, bool control, bool txn) {
@@ -891,6 +924,7 @@ int main(void) {
         cmocka_unit_test(test_old_magic_unsupported),
         cmocka_unit_test(test_bomb_batches),
         cmocka_unit_test(test_log_append_time_and_scratch_reuse),
+        cmocka_unit_test(test_set_max_timestamp),
         cmocka_unit_test(test_produce_one_batch),
         cmocka_unit_test(test_produce_no_zstd),
         cmocka_unit_test(test_produce_client_rules),
