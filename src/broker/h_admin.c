@@ -311,8 +311,64 @@ static bool rmq_key_wanted(const rmq_karr_str_t *keys, const char *name) {
     return false;
 }
 
+/* The broker-level config a topic config falls back to (Kafka's topic config
+ * synonyms, the first, most specific name of each); the topic key itself when
+ * Kafka has the same name at both levels or none at the broker level. */
+static const char *rmq_broker_synonym(const char *topic_key) {
+    static const char *const map[][2] = {
+        {"cleanup.policy", "log.cleanup.policy"},
+        {"delete.retention.ms", "log.cleaner.delete.retention.ms"},
+        {"file.delete.delay.ms", "log.segment.delete.delay.ms"},
+        {"flush.messages", "log.flush.interval.messages"},
+        {"flush.ms", "log.flush.interval.ms"},
+        {"index.interval.bytes", "log.index.interval.bytes"},
+        {"local.retention.bytes", "log.local.retention.bytes"},
+        {"local.retention.ms", "log.local.retention.ms"},
+        {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"},
+        {"max.message.bytes", "message.max.bytes"},
+        {"message.downconversion.enable", "log.message.downconversion.enable"},
+        {"message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms"},
+        {"message.timestamp.type", "log.message.timestamp.type"},
+        {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"},
+        {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"},
+        {"preallocate", "log.preallocate"},
+        {"retention.bytes", "log.retention.bytes"},
+        {"retention.ms", "log.retention.ms"},
+        {"segment.bytes", "log.segment.bytes"},
+        {"segment.index.bytes", "log.index.size.max.bytes"},
+        {"segment.jitter.ms", "log.roll.jitter.ms"},
+        {"segment.ms", "log.roll.ms"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], topic_key) == 0) return map[i][1];
+    return topic_key;
+}
+
+/* DescribeConfigs v1+ with include_synonyms: like Kafka, the sources a value
+ * can come from, most specific first: the topic's own value
+ * (DYNAMIC_TOPIC_CONFIG) when it has one, then the broker-level default under
+ * its broker name (DEFAULT_CONFIG). Arena-owned; on OOM the list stays empty. */
+static void rmq_topic_synonyms(rmq_req_t *req, const rmq_kafka_msg_desc_t *ed, rmq_dc_entry_t *e,
+                               const char *key, const char *over_value, const char *default_value,
+                               bool sensitive) {
+    const rmq_kafka_msg_desc_t *sd = rmq_kdesc_sub(ed, "synonyms");
+    rmq_kmsg_describe_configs_response_describe_configs_synonym_t *s = RMQ_REQ_ARRAY(req, sd, over_value ? 2 : 1,
+                                                                                      e->synonyms);
+    if (!s) return;
+    int32_t k = 0;
+    if (over_value) {
+        s[k].name = rmq_req_kstr(req, key);
+        s[k].value = sensitive ? (rmq_kstr_t){NULL, -1} : rmq_req_kstr(req, over_value);
+        s[k].source = RMQ_META_CFG_SOURCE_DYNAMIC_TOPIC;
+        k++;
+    }
+    s[k].name = rmq_req_kstr(req, rmq_broker_synonym(key));
+    s[k].value = sensitive ? (rmq_kstr_t){NULL, -1} : rmq_req_kstr(req, default_value);
+    s[k].source = RMQ_META_CFG_SOURCE_DEFAULT;
+}
+
 static void rmq_describe_topic(rmq_req_t *req, const char *topic, const rmq_karr_str_t *keys, bool docs,
-                               rmq_kmsg_describe_configs_response_describe_configs_result_t *res,
+                               bool synonyms, rmq_kmsg_describe_configs_response_describe_configs_result_t *res,
                                const rmq_kafka_msg_desc_t *ed) {
     size_t nd;
     const rmq_meta_config_def_t *defs = rmq_meta_config_defs(&nd);
@@ -333,7 +389,9 @@ static void rmq_describe_topic(rmq_req_t *req, const char *topic, const rmq_karr
             return;
         }
         if (err && err != RMQ_ERR_TOO_LARGE) continue;
-        const char *v = over ? val : rmq_cfg_default(req->b, &defs[i], val, sizeof val);
+        char dflt[64];
+        const char *dv = rmq_cfg_default(req->b, &defs[i], dflt, sizeof dflt);
+        const char *v = over ? val : dv;
         e[k].name = rmq_req_kstr(req, defs[i].name);
         e[k].value = defs[i].sensitive ? (rmq_kstr_t){NULL, -1} : rmq_req_kstr(req, v);
         e[k].read_only = false;
@@ -341,6 +399,7 @@ static void rmq_describe_topic(rmq_req_t *req, const char *topic, const rmq_karr
         e[k].config_source = over ? RMQ_META_CFG_SOURCE_DYNAMIC_TOPIC : RMQ_META_CFG_SOURCE_DEFAULT;
         e[k].is_sensitive = defs[i].sensitive;
         e[k].synonyms.n = 0;
+        if (synonyms) rmq_topic_synonyms(req, ed, &e[k], defs[i].name, over ? val : NULL, dv, defs[i].sensitive);
         e[k].config_type = (int8_t)defs[i].type;
         e[k].documentation = docs && defs[i].doc ? rmq_req_kstr(req, defs[i].doc) : (rmq_kstr_t){NULL, -1};
         k++;
@@ -349,7 +408,7 @@ static void rmq_describe_topic(rmq_req_t *req, const char *topic, const rmq_karr
     res->configs.v = e;
 }
 
-static void rmq_describe_broker(rmq_req_t *req, const rmq_karr_str_t *keys,
+static void rmq_describe_broker(rmq_req_t *req, const rmq_karr_str_t *keys, bool synonyms,
                                 rmq_kmsg_describe_configs_response_describe_configs_result_t *res,
                                 const rmq_kafka_msg_desc_t *ed) {
     rmq_broker_t *b = req->b;
@@ -375,6 +434,12 @@ static void rmq_describe_broker(rmq_req_t *req, const rmq_karr_str_t *keys,
         e[k].config_source = RMQ_CFG_SOURCE_STATIC_BROKER;
         e[k].config_type = types[i];
         e[k].synonyms.n = 0;
+        if (synonyms) { /* the broker's file is the only source of these */
+            const rmq_kafka_msg_desc_t *sd = rmq_kdesc_sub(ed, "synonyms");
+            rmq_kmsg_describe_configs_response_describe_configs_synonym_t *s = RMQ_REQ_ARRAY(req, sd, 1, e[k].synonyms);
+            if (s) *s = (rmq_kmsg_describe_configs_response_describe_configs_synonym_t){
+                       e[k].name, e[k].value, RMQ_CFG_SOURCE_STATIC_BROKER};
+        }
         k++;
     }
     res->configs.n = k;
@@ -400,13 +465,14 @@ void rmq_h_describe_configs(rmq_req_t *req) {
         res[i].configs.n = 0;
         char *name = rmq_req_cstr(req, q->resource_name);
         if (q->resource_type == RMQ_RES_TOPIC) {
-            rmq_describe_topic(req, name, &q->configuration_keys, rq->include_documentation, &res[i], ed);
+            rmq_describe_topic(req, name, &q->configuration_keys, rq->include_documentation, rq->include_synonyms,
+                               &res[i], ed);
         } else if (q->resource_type == RMQ_RES_BROKER) {
             if (*name && atoi(name) != b->o.node_id) {
                 res[i].error_code = RMQ_INVALID_REQUEST;
                 res[i].error_message = rmq_req_kstr(req, "unknown broker id");
             } else {
-                rmq_describe_broker(req, &q->configuration_keys, &res[i], ed);
+                rmq_describe_broker(req, &q->configuration_keys, rq->include_synonyms, &res[i], ed);
             }
         } else {
             res[i].error_code = RMQ_INVALID_REQUEST;
