@@ -124,8 +124,12 @@ def test_admin_topic_lifecycle(module_broker, node_env):
         admin("describeConfigs", {"includeSynonyms": False, "resources": [
             {"type": BROKER_RES, "name": "1"}]}),                                        # 10
         admin("createPartitions", {"topicPartitions": [{"topic": t, "count": 2}]}),      # 11
-        admin("deleteTopics", {"topics": [t]}),                                          # 12
-        admin("listTopics"),                                                             # 13
+        admin("describeConfigs", {"includeSynonyms": True, "resources": [
+            {"type": TOPIC, "name": t, "configNames": ["retention.ms", "cleanup.policy"]}]}),
+        admin("describeConfigs", {"includeSynonyms": True, "resources": [
+            {"type": BROKER_RES, "name": "1", "configNames": ["broker.id"]}]}),         # 13
+        admin("deleteTopics", {"topics": [t]}),                                          # 14
+        admin("listTopics"),                                                             # 15
     ])
     cluster = ok(r[0])
     assert cluster["brokers"] == [{"nodeId": 1, "host": "127.0.0.1", "port": b.port}]
@@ -154,8 +158,17 @@ def test_admin_topic_lifecycle(module_broker, node_env):
     assert bc["broker.id"]["configValue"] == "1"
     assert bc["auto.create.topics.enable"]["configValue"] == "false"
     assert "INVALID_PARTITIONS" in r[11]["types"], r[11]
-    ok(r[12])
-    assert t not in ok(r[13])
+    # includeSynonyms: Kafka lists where a value can come from, most specific
+    # first: the topic's own value, then the broker-level default
+    c = configs_of(ok(r[12]))
+    syn = {k: [(x["configName"], x["configValue"], x["configSource"]) for x in v["configSynonyms"]]
+           for k, v in c.items()}
+    assert syn == {"retention.ms": [("retention.ms", "7200000", 1), ("log.retention.ms", "604800000", 5)],
+                   "cleanup.policy": [("log.cleanup.policy", "delete", 5)]}
+    assert [(x["configName"], x["configValue"], x["configSource"])
+            for x in configs_of(ok(r[13]))["broker.id"]["configSynonyms"]] == [("broker.id", "1", 4)]
+    ok(r[14])
+    assert t not in ok(r[15])
 
 
 def test_admin_offsets_and_delete_records(module_broker, node_env):
