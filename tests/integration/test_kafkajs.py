@@ -318,14 +318,17 @@ def test_idempotent_producer(module_broker, node_env):
         assert [m["value"] for m in ms] == want, "partition %d: not exactly once in order" % q
 
 
-def test_seek(module_broker, node_env):
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_seek(module_broker, node_env, compression):
     b = module_broker
     t = unique("kjs-seek")
     msgs = [{"value": "s%03d" % i, "partition": i % 2} for i in range(40)]
     r = run_ops(node_env, b, [
         create(t, 2),
         {"op": "producer", "name": "p"},
-        {"op": "send", "name": "p", "record": {"topic": t, "acks": -1, "messages": msgs}},
+        # one batch per partition: with gzip, offset 15 is inside a compressed batch
+        {"op": "send", "name": "p", "record": {"topic": t, "acks": -1, "compression": compression,
+                                               "messages": msgs}},
         # partition 0 from offset 15 (5 left), partition 1 from its end (none)
         {"op": "read", "topic": t, "count": 5, "settleMs": 1000,
          "seek": [{"partition": 0, "offset": 15}, {"partition": 1, "offset": 20}]},
@@ -333,6 +336,23 @@ def test_seek(module_broker, node_env):
     got = ok(r[3])
     assert [(m["partition"], int(m["offset"]), m["value"]) for m in got] == \
         [(0, o, "s%03d" % (2 * o)) for o in range(15, 20)]
+
+
+def test_fetch_limits_smaller_than_a_batch(module_broker, node_env):
+    """maxBytesPerPartition / maxBytes far below one 20 KB record batch: the
+    broker still returns the first batch whole (KIP-74), so KafkaJS advances."""
+    b = module_broker
+    t = unique("kjs-small")
+    msgs = [{"value": "B%03d-" % i + "x" * 20000, "partition": 0} for i in range(12)]
+    steps = [create(t, 1), {"op": "producer", "name": "p"}]
+    for i in range(0, 12, 3):
+        steps.append({"op": "send", "name": "p", "record": {"topic": t, "acks": -1,
+                                                             "messages": msgs[i:i + 3]}})
+    steps.append({"op": "read", "topic": t, "count": 12,
+                  "consumer": {"maxBytesPerPartition": 1024, "maxBytes": 2048}})
+    r = run_ops(node_env, b, steps)
+    got = ok(r[-1])
+    assert [(int(m["offset"]), m["value"]) for m in got] == [(i, msgs[i]["value"]) for i in range(12)]
 
 
 # ---------------------------------------------------------------- consumer group

@@ -14,7 +14,7 @@
 //     {"op": "sendBatch", "name": N, "batch": {...}}   producer.sendBatch
 //     {"op": "disconnect", "name": N}
 //     {"op": "read", "topic": T, "count": C, "seek": [{partition, offset}],
-//      "settleMs": S, "timeoutMs": X, "groupId": G}
+//      "settleMs": S, "timeoutMs": X, "groupId": G, "consumer": {...}}
 //        a consumer (its own group unless groupId, no commits) subscribed from
 //        the beginning reads until it has C messages, then S ms more to catch
 //        anything extra; "seek" moves partitions after run() starts
@@ -29,6 +29,7 @@ async function readTopic(kafka, step) {
     maxWaitTimeInMs: 200,
     sessionTimeout: 10000,
     heartbeatInterval: 1000,
+    ...(step.consumer || {}),
   })
   const got = []
   let done
