@@ -27,8 +27,10 @@ SKIP=" ${RMQ_SKIP:-} "
 passed=0; failed=0; failures=()
 
 scripts/deps.sh test || { echo "deps: installation failed" >&2; exit 1; }
-# s3rver (npm) is the S3 endpoint of the object-store tests
+# s3rver (npm) is the S3 endpoint of the object-store tests; kafkajs (npm) is
+# the JavaScript client of test_kafkajs.py
 tests/tools/s3rver.sh install >/dev/null || { echo "deps: installing s3rver with npm failed" >&2; exit 1; }
+tests/tools/kafkajs.sh install >/dev/null || { echo "deps: installing kafkajs with npm failed" >&2; exit 1; }
 
 note() { printf '\n=== %s ===\n' "$*"; }
 count_ctest() { # $1 = log, $2 = phase

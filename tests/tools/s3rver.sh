@@ -16,21 +16,14 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-node_dir=$(cd "$here/../integration" && pwd)/.node
-bin="$node_dir/node_modules/.bin/s3rver"
+. "$here/npm_pin.sh"
+bin="$(npm_pin_dir)/node_modules/.bin/s3rver"
 version=3.7.1
 
 cmd=${1:-}
 case "$cmd" in
 install)
-    if [ -x "$bin" ]; then
-        echo "s3rver already installed: $bin"
-        exit 0
-    fi
-    command -v npm >/dev/null 2>&1 || { echo "npm not found" >&2; exit 1; }
-    mkdir -p "$node_dir"
-    npm view s3rver version >/dev/null || { echo "npm registry unreachable" >&2; exit 1; }
-    npm install --no-audit --no-fund --prefix "$node_dir" "s3rver@$version"
+    npm_pin_install s3rver "$version" || exit 1
     [ -x "$bin" ] || { echo "install finished but $bin is missing" >&2; exit 1; }
     echo "s3rver installed: $bin"
     ;;
