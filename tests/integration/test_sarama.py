@@ -208,6 +208,18 @@ def test_zstd_refused(module_broker, saramacheck):
     assert d["high_watermark"] == 0
 
 
+def assert_exactly_once_in_order(d, n, parts):
+    """n records acknowledged and read back over parts partitions: no
+    failure, no offset twice, every partition 0..n/parts-1 in send order,
+    every record equal to what was acknowledged at its offset."""
+    assert not d["failures"]
+    assert d["duplicate_offsets"] == 0
+    assert d["acked"] == n and d["read"] == n
+    assert d["partitions"] == {str(q): {"acked": n // parts, "read": n // parts, "contiguous_from_0": True,
+                                        "send_order": True} for q in range(parts)}
+    assert not d["mismatches"]
+
+
 @pytest.mark.parametrize("version,compression", [("2.1.0", "none"), ("0.11.0.0", "snappy")])
 def test_async_producer(module_broker, saramacheck, version, compression):
     """AsyncProducer, 6,000 records over 4 partitions in two producer
@@ -217,12 +229,7 @@ def test_async_producer(module_broker, saramacheck, version, compression):
     n, parts = 6000, 4
     d = run(saramacheck, module_broker, "async", version, topic=unique("sa-async"), n=n, partitions=parts,
             compression=compression)
-    assert not d["failures"]
-    assert d["duplicate_offsets"] == 0
-    assert d["acked"] == n and d["read"] == n
-    assert d["partitions"] == {str(q): {"acked": n // parts, "read": n // parts, "contiguous_from_0": True,
-                                        "send_order": True} for q in range(parts)}
-    assert not d["mismatches"]
+    assert_exactly_once_in_order(d, n, parts)
 
 
 @pytest.mark.parametrize("version", ["2.1.0", "0.11.0.0"])
@@ -232,12 +239,7 @@ def test_idempotent_producer(module_broker, saramacheck, version):
     in order, offsets 0..n-1 per partition."""
     n, parts = 3000, 3
     d = run(saramacheck, module_broker, "idempotent", version, topic=unique("sa-idem"), n=n, partitions=parts)
-    assert not d["failures"]
-    assert d["duplicate_offsets"] == 0
-    assert d["acked"] == n and d["read"] == n
-    assert d["partitions"] == {str(q): {"acked": n // parts, "read": n // parts, "contiguous_from_0": True,
-                                        "send_order": True} for q in range(parts)}
-    assert not d["mismatches"]
+    assert_exactly_once_in_order(d, n, parts)
 
 
 # ------------------------------------------------------------------ consumer
