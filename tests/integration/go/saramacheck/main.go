@@ -232,6 +232,14 @@ func createTopic(a sarama.ClusterAdmin, topic string, parts int, cfg map[string]
 	waitPartitions(a, topic, parts)
 }
 
+// setupTopic: create topic with parts partitions and wait for it, on an
+// admin client of its own.
+func setupTopic(topic string, parts int) {
+	a := newAdmin()
+	defer a.Close()
+	createTopic(a, topic, parts, nil)
+}
+
 // waitPartitions: bounded wait until Metadata shows topic with parts partitions.
 func waitPartitions(a sarama.ClusterAdmin, topic string, parts int) {
 	deadline := time.Now().Add(*flagTimeout)
@@ -466,9 +474,7 @@ func cmdAdmin() obs {
 // partition consumer reads every partition from the oldest offset.
 func cmdRoundtrip() obs {
 	t := *flagTopic
-	a := newAdmin()
-	createTopic(a, t, *flagParts, nil)
-	a.Close()
+	setupTopic(t, *flagParts)
 
 	cfg := config()
 	cfg.Producer.RequiredAcks = acks()
@@ -533,9 +539,7 @@ func cmdRoundtrip() obs {
 // Reports the error and the high watermark afterwards.
 func cmdZstdOld() obs {
 	t := *flagTopic
-	a := newAdmin()
-	createTopic(a, t, 1, nil)
-	a.Close()
+	setupTopic(t, 1)
 	cfg := config()
 	cfg.Producer.Compression = sarama.CompressionZSTD
 	cfg.Producer.Retry.Max = 0
@@ -558,9 +562,7 @@ func cmdZstdOld() obs {
 // read back and each record compared with what was acknowledged at its offset.
 func cmdAsync(idempotent bool) obs {
 	t := *flagTopic
-	a := newAdmin()
-	createTopic(a, t, *flagParts, nil)
-	a.Close()
+	setupTopic(t, *flagParts)
 
 	cfg := config()
 	cfg.Producer.RequiredAcks = acks()
@@ -681,9 +683,7 @@ func cmdAsync(idempotent bool) obs {
 // and from an offset past the end.
 func cmdConsume() obs {
 	t := *flagTopic
-	a := newAdmin()
-	createTopic(a, t, 1, nil)
-	a.Close()
+	setupTopic(t, 1)
 	cfg := config()
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	prod, err := sarama.NewSyncProducer(brokers(), cfg)
