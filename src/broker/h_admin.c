@@ -120,8 +120,7 @@ static int8_t rmq_cfg_default_source(const rmq_broker_t *b, const rmq_meta_confi
 }
 
 /* The broker-level config a topic config falls back to (Kafka's
- * LogConfig.TopicConfigSynonyms; each in the topic key's own unit), or
- * NULL when there is none. Sorted by topic key for bsearch. */
+ * LogConfig.TopicConfigSynonyms; each in the topic key's own unit). */
 static const struct rmq_cfg_synonym {
     const char *topic, *broker;
 } rmq_cfg_synonyms[] = {
@@ -152,15 +151,12 @@ static const struct rmq_cfg_synonym {
     {"unclean.leader.election.enable", "unclean.leader.election.enable"},
 };
 
-static int rmq_cfg_synonym_cmp(const void *k, const void *e) {
-    return strcmp((const char *)k, ((const struct rmq_cfg_synonym *)e)->topic);
-}
-
+/* NULL when topic_key has no broker-level synonym. A scan: DescribeConfigs
+ * only, and no ordering of the table to keep. */
 static const char *rmq_cfg_broker_synonym(const char *topic_key) {
-    const struct rmq_cfg_synonym *s =
-        bsearch(topic_key, rmq_cfg_synonyms, sizeof rmq_cfg_synonyms / sizeof rmq_cfg_synonyms[0],
-                sizeof rmq_cfg_synonyms[0], rmq_cfg_synonym_cmp);
-    return s ? s->broker : NULL;
+    for (size_t i = 0; i < sizeof rmq_cfg_synonyms / sizeof rmq_cfg_synonyms[0]; i++)
+        if (strcmp(rmq_cfg_synonyms[i].topic, topic_key) == 0) return rmq_cfg_synonyms[i].broker;
+    return NULL;
 }
 
 /* ---- CreateTopics ---- */

@@ -604,9 +604,9 @@ void rmq_h_list_offsets(rmq_req_t *req) {
             }
             pr[j].offset = off;
             pr[j].timestamp = ts;
-            /* Batches keep the producer's partition_leader_epoch (no
-             * per-offset epoch history here): a found offset carries the
-             * partition's current leader epoch, none carries -1, as Kafka. */
+            /* No per-offset epoch history is kept (Kafka answers the
+             * epoch of the batch holding the offset): a found offset
+             * carries the partition's current leader epoch, none -1. */
             if (off >= 0) pr[j].leader_epoch = epoch;
             if (req->hdr.api_version == 0) {
                 int64_t *v = rmq_arena_alloc(&req->arena, sizeof *v);

@@ -140,7 +140,7 @@ static void rmq_produce_keyless_errors(rmq_req_t *req, const uint8_t *batch, siz
     rmq_rb_batches_init(&it, batch, size, RMQ_RB_F_NO_CRC);
     if (!e || !why.ptr || !rmq_rb_batches_next(&it, &bt)) return;
     rmq_buf_t scratch;
-    memset(&scratch, 0, sizeof scratch);
+    rmq_buf_init(&scratch);
     rmq_rb_iter_t ri;
     rmq_rb_record_t rec;
     int32_t k = 0;
